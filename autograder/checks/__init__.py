@@ -1,0 +1,1 @@
+"""Building blocks for graded checks: the Check type and comparison helpers."""

@@ -1,0 +1,40 @@
+"""Statistical tests for stochastic checks, each with a stated false-failure rate."""
+
+from __future__ import annotations
+
+import torch
+from scipy import stats
+
+FALSE_FAILURE_RATE = 1e-6
+
+
+def chi2_threshold(dof: int, rate: float = FALSE_FAILURE_RATE) -> float:
+    """The value a chi-squared(dof) statistic exceeds with probability ``rate``."""
+    return float(stats.chi2.isf(rate, dof))
+
+
+def normal_threshold(rate: float = FALSE_FAILURE_RATE) -> float:
+    """|z| exceeded with probability ``rate`` (two-sided) by a standard normal."""
+    return float(stats.norm.isf(rate / 2))
+
+
+def gaussian_mean_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor
+                            ) -> float:
+    """n (x̄-μ)ᵀ Σ⁻¹ (x̄-μ): exactly chi-squared with D dof for samples from N(μ, Σ)."""
+    x = samples.to(torch.float64)
+    diff = x.mean(0) - mean.to(torch.float64)
+    sol = torch.linalg.solve(cov.to(torch.float64), diff)
+    return float(x.shape[0] * diff @ sol)
+
+
+def gaussian_cov_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor
+                           ) -> float:
+    """Likelihood-ratio statistic for Σ with μ known: asymptotically chi-squared, D(D+1)/2 dof.
+
+    n [tr(Σ⁻¹S) − log det(Σ⁻¹S) − D] with S = mean of (x−μ)(x−μ)ᵀ.
+    """
+    x = samples.to(torch.float64) - mean.to(torch.float64)
+    n, d = x.shape
+    s = x.T @ x / n
+    a = torch.linalg.solve(cov.to(torch.float64), s)
+    return float(n * (torch.trace(a) - torch.logdet(a) - d))

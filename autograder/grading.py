@@ -1,0 +1,336 @@
+"""Grade a notebook: run each task's probes in isolation and judge them here."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autograder import payload, sandbox
+from autograder.checks.api import Check, CheckFailed, Judgement, Task
+from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
+from autograder.paths import solution_notebook
+from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.seeding import seed_everything
+
+STATUSES = ("passed", "failed", "error", "timeout", "crashed", "missing")
+
+
+class GraderError(Exception):
+    """The grader itself could not run (bad path, unreadable notebook, broken reference)."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The verdict on one check."""
+
+    name: str
+    hidden: bool
+    weight: float
+    status: str
+    message: str = ""
+
+
+@dataclass
+class TaskResult:
+    """The verdict on one task: points, a status from ``STATUSES`` and a message."""
+
+    id: str
+    points: float
+    max_points: float
+    status: str
+    message: str
+    checks: list[CheckOutcome] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form of the report."""
+        return {"id": self.id, "points": self.points, "max_points": self.max_points,
+                "status": self.status, "message": self.message}
+
+
+@dataclass
+class NotebookResult:
+    """All task results of one notebook."""
+
+    path: str
+    topic: str | None
+    tasks: list[TaskResult]
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tasks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_points for t in self.tasks), 2)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "score": self.score, "max_score": self.max_score,
+                "tasks": [t.as_dict() for t in self.tasks]}
+
+
+def resolve_device(device: str) -> str:
+    """'cpu', 'cuda' or 'auto' (CUDA when available) to a concrete device name."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise GraderError(f"unknown device '{device}' (use cpu, cuda or auto)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise GraderError("--device cuda was asked for, but no CUDA device is available")
+    return device
+
+
+def encode_inputs(check: Check) -> bytes:
+    """Build a check's inputs deterministically and serialise them for a child."""
+    seed_everything(check.seed)
+    return payload.dumps(payload.encode(check.inputs()))
+
+
+class Grader:
+    """Grades notebooks; keeps reference results cached between notebooks."""
+
+    def __init__(self, device: str = "cpu", include_hidden: bool = True, jobs: int = 2,
+                 timeout_s: float | None = None, memory_mb: int | None = None) -> None:
+        self.device = resolve_device(device)
+        self.include_hidden = include_hidden
+        self.jobs = max(1, jobs)
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self._references: dict[tuple[str, int], Any] = {}
+        self._reference_code: dict[str, NotebookCode] = {}
+        self._lock = threading.Lock()
+
+    # -- public API -------------------------------------------------------------------
+    def grade_path(self, path: str | Path) -> list[NotebookResult]:
+        """Grade a notebook, or every notebook below a folder."""
+        path = Path(path)
+        if path.is_dir():
+            notebooks = sorted(p for p in path.rglob("*.ipynb")
+                               if ".ipynb_checkpoints" not in p.parts)
+            if not notebooks:
+                raise GraderError(f"{path}: no notebooks in this folder")
+            return [self.grade_notebook(p) for p in notebooks]
+        if not path.exists():
+            raise GraderError(f"{path}: no such file or folder")
+        return [self.grade_notebook(path)]
+
+    def grade_notebook(self, path: str | Path, topic: str | None = None) -> NotebookResult:
+        """Grade one notebook file; an unreadable one gets an error result, not an exception."""
+        path = Path(path)
+        try:
+            code = load_notebook_code(path)
+        except NotebookError as exc:
+            return NotebookResult(str(path), topic, [], error=str(exc))
+        return self.grade_code(code, topic)
+
+    def grade_code(self, code: NotebookCode, topic: str | None = None) -> NotebookResult:
+        """Grade already-extracted notebook code."""
+        start = time.monotonic()
+        topic = topic or topic_for_grade_ids(code.grade_ids, Path(code.path).stem)
+        if topic is None:
+            return NotebookResult(code.path, None, [], error=(
+                f"{code.path}: not a course notebook (its name and test cells match no topic)"))
+        tasks = tasks_for_topic(topic)
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            results = list(pool.map(lambda t: self.grade_task(code, t), tasks))
+        return NotebookResult(code.path, topic, results, elapsed_s=time.monotonic() - start)
+
+    def grade_task(self, code: NotebookCode, task: Task) -> TaskResult:
+        """Grade one task of a notebook; every failure becomes a status, never an exception."""
+        start = time.monotonic()
+        selected = task.selected_checks(self.include_hidden)
+        try:
+            result = self._grade_task(code, task, selected)
+        except GraderError as exc:
+            result = TaskResult(task.id, 0.0, task.points, "error", f"grader error: {exc}")
+        result.elapsed_s = time.monotonic() - start
+        return result
+
+    # -- internals ------------------------------------------------------------------
+    def _limits(self, task: Task) -> tuple[float, int]:
+        return (self.timeout_s or task.timeout_s, self.memory_mb or task.memory_mb)
+
+    def _run(self, code: NotebookCode, task: Task, selected: tuple[tuple[int, Check], ...],
+             blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, dict[str, Any], list[Any]]:
+        cells = code.cells_for(task.symbols + task.extra_symbols)
+        job = {
+            "cells": [(c.index, c.source) for c in cells],
+            "symbols": list(task.symbols),
+            "probes": [(task.id, i, blobs[i]) for i, _ in selected],
+            "device": self.device,
+        }
+        timeout_s, memory_mb = self._limits(task)
+        run = sandbox.run_child(job, timeout_s, memory_mb)
+        try:
+            load = _read(run.out_dir / "load.pt")
+            records = [_read(run.out_dir / f"probe_{n}.pt") for n in range(len(selected))]
+        finally:
+            shutil.rmtree(run.out_dir, ignore_errors=True)
+        return run, load, records
+
+    def _reference_records(self, task: Task, wanted: list[int], blobs: dict[int, bytes]
+                           ) -> dict[int, Any]:
+        missing = [i for i in wanted if (task.id, i) not in self._references]
+        if missing:
+            code = self._solution_code(task.topic)
+            selected = tuple((i, task.checks[i]) for i in missing)
+            run, load, records = self._run(code, task, selected, blobs)
+            for (i, check), record in zip(selected, records, strict=True):
+                if not isinstance(record, dict) or record.get("status") != "ok":
+                    detail = record.get("message", "") if isinstance(record, dict) else run.status
+                    raise GraderError(f"the reference solution failed on '{check.name}' "
+                                      f"({detail})")
+                with self._lock:
+                    self._references[(task.id, i)] = record["value"]
+        return {i: self._references[(task.id, i)] for i in wanted}
+
+    def _solution_code(self, topic: str) -> NotebookCode:
+        with self._lock:
+            if topic not in self._reference_code:
+                try:
+                    self._reference_code[topic] = load_notebook_code(solution_notebook(topic))
+                except NotebookError as exc:
+                    raise GraderError(f"cannot read the reference notebook: {exc}") from None
+            return self._reference_code[topic]
+
+    def _grade_task(self, code: NotebookCode, task: Task,
+                    selected: tuple[tuple[int, Check], ...]) -> TaskResult:
+        blobs = {i: encode_inputs(check) for i, check in selected}
+        run, load, records = self._run(code, task, selected, blobs)
+        early = _load_problem(code, task, run, load)
+        if early is not None:
+            status, message = early
+            return TaskResult(task.id, 0.0, task.points, status, message)
+        hidden = [i for i, c in selected if c.hidden]
+        refs = self._reference_records(task, hidden, blobs) if hidden else {}
+        outcomes = [
+            self._judge(task, i, check, blobs[i], record, refs.get(i), run)
+            for (i, check), record in zip(selected, records, strict=True)
+        ]
+        return _aggregate(task, outcomes, run)
+
+    def _judge(self, task: Task, index: int, check: Check, blob: bytes, record: Any,
+               ref: Any, run: sandbox.ChildRun) -> CheckOutcome:
+        def outcome(status: str, message: str = "") -> CheckOutcome:
+            return CheckOutcome(check.name, check.hidden, check.weight, status, message)
+
+        if not isinstance(record, dict):
+            return outcome(_RUN_STATUS.get(run.status, "crashed"), _run_message(task, run, self))
+        status = record.get("status")
+        symbol = ", ".join(f"`{s}`" for s in task.symbols)
+        if status == "notimpl":
+            return outcome("missing", f"{symbol} is not implemented yet "
+                                      "(it raises NotImplementedError).")
+        if status == "error":
+            return outcome("error", _exception_message(record, self._limits(task)[1]))
+        judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
+                              hidden=check.hidden, device=self.device)
+        try:
+            check.judge(judgement)
+        except CheckFailed as exc:
+            return outcome("failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - unexpected output shapes/types
+            return outcome("failed", f"the result has an unexpected form "
+                                     f"({type(exc).__name__}: {str(exc)[:160]}).")
+        return outcome("passed")
+
+
+_RUN_STATUS = {"timeout": "timeout", "memory": "crashed", "crashed": "crashed",
+               "finished": "crashed"}
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        return None
+    try:
+        record = payload.loads_raw(path.read_bytes())
+    except Exception:  # noqa: BLE001 - a corrupted file counts as no result
+        return None
+    if not isinstance(record, dict):
+        return None
+    if "value" in record:
+        record = {**record, "value": payload.decode(record["value"])}
+    return record
+
+
+def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
+    timeout_s, memory_mb = grader._limits(task)
+    if run.status == "timeout":
+        return (f"stopped after {timeout_s:g} s without finishing (an infinite loop, or far "
+                "too much work for this check).")
+    if run.status == "memory":
+        return f"stopped for using more than {memory_mb} MiB of memory."
+    return (f"the process running this task's code ended abruptly (exit code {run.exitcode}); "
+            "does the code call os._exit or sys.exit, or crash Python?")
+
+
+def _exception_message(record: dict[str, Any], memory_mb: int) -> str:
+    kind, text, where = record.get("type", "Exception"), record.get("message", ""), \
+        record.get("where", "")
+    if kind == "MemoryError":
+        return f"ran out of memory (the limit is {memory_mb} MiB)."
+    location = f" at {where}" if where else ""
+    return f"raised {kind}{location}: {text}" if text else f"raised {kind}{location}."
+
+
+def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
+                  load: Any) -> tuple[str, str] | None:
+    """A status and message when the task's symbols could not even be defined."""
+    if not isinstance(load, dict):
+        if run.status == "timeout":
+            return "timeout", ("the notebook code for this task did not finish loading "
+                               "(an infinite loop at the top level of a cell?).")
+        if run.status == "memory":
+            return "crashed", "loading the notebook code used too much memory."
+        return "crashed", ("the notebook code for this task ended the process while loading "
+                           f"(exit code {run.exitcode}).")
+    failures = load.get("failures", {}) if isinstance(load.get("failures"), dict) else {}
+    present = load.get("present", {}) if isinstance(load.get("present"), dict) else {}
+    for symbol in task.symbols:
+        if present.get(symbol):
+            continue
+        for cell in code.defining_cells(symbol):
+            if cell.syntax_error:
+                return "error", f"`{symbol}` could not be defined: {cell.syntax_error}"
+            failure = failures.get(str(cell.index))
+            if isinstance(failure, dict):
+                return "error", (f"`{symbol}` could not be defined: cell {cell.index} raised "
+                                 f"{failure.get('type')}: {failure.get('message', '')}")
+        return "missing", f"`{symbol}` is not defined in the notebook."
+    return None
+
+
+def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) -> TaskResult:
+    total = sum(o.weight for o in outcomes) or 1.0
+    earned = sum(o.weight for o in outcomes if o.status == "passed")
+    points = round(task.points * earned / total, 2)
+    failing = [o for o in outcomes if o.status != "passed"]
+    if not failing:
+        n = len(outcomes)
+        return TaskResult(task.id, points, task.points, "passed",
+                          f"all {n} check{'s' if n != 1 else ''} passed", outcomes)
+    statuses = {o.status for o in failing}
+    for status in ("timeout", "crashed"):
+        if status in statuses:
+            break
+    else:
+        if statuses == {"missing"}:
+            status = "missing"
+        elif "error" in statuses:
+            status = "error"
+        else:
+            status = "failed"
+    first = failing[0]
+    message = f"{first.name}: {first.message}" if first.name else first.message
+    if len(failing) > 1:
+        message += f" (+{len(failing) - 1} more failing check{'s' if len(failing) > 2 else ''})"
+    return TaskResult(task.id, points, task.points, status, message, outcomes)

@@ -1,0 +1,200 @@
+"""Safe transport of values from an untrusted child process to the grading process.
+
+The child turns whatever student code returned into plain tagged data (tensors,
+numbers, strings, lists, dicts); the parent reads it with ``torch.load(weights_only=True)``,
+which cannot execute code. Objects of any other type arrive as a description only, so an
+object that overrides ``__eq__`` can never reach a comparison.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import torch
+
+_PRIMITIVES = (bool, int, float, str, type(None))
+MAX_DEPTH = 8
+MAX_ITEMS = 256
+
+
+class TensorInfo:
+    """Where a decoded tensor came from (its device and autograd state in the child)."""
+
+    __slots__ = ("device", "requires_grad", "has_grad_fn")
+
+    def __init__(self, device: str, requires_grad: bool, has_grad_fn: bool) -> None:
+        self.device = device
+        self.requires_grad = requires_grad
+        self.has_grad_fn = has_grad_fn
+
+
+class Opaque:
+    """A value the child could not send: only its type name and a short repr survive."""
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+class Symbolic:
+    """A sympy expression sent as its ``srepr`` string (parse with ``autograder.symbolic``)."""
+
+    def __init__(self, srepr: str) -> None:
+        self.srepr = srepr
+
+    def __repr__(self) -> str:
+        return "<sympy expression>"
+
+
+class DistributionInfo:
+    """A ``torch.distributions`` object: its class, shapes and (as tensors) its parameters."""
+
+    def __init__(self, type_name: str, batch_shape: tuple[int, ...], event_shape: tuple[int, ...],
+                 base: DistributionInfo | None = None) -> None:
+        self.type_name = type_name
+        self.batch_shape = batch_shape
+        self.event_shape = event_shape
+        self.base = base
+
+    def __repr__(self) -> str:
+        return (f"{self.type_name}(batch_shape={list(self.batch_shape)}, "
+                f"event_shape={list(self.event_shape)})")
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """Turn a value produced by (untrusted) code into tagged plain data. Runs in the child."""
+    if depth > MAX_DEPTH:
+        return {"t": "object", "type": "nested too deeply", "repr": ""}
+    if isinstance(value, torch.Tensor):
+        plain = torch.Tensor.as_subclass(value, torch.Tensor)
+        return {
+            "t": "tensor",
+            "data": plain.detach().to("cpu").clone().contiguous(),
+            "device": str(plain.device),
+            "rg": bool(plain.requires_grad),
+            "gf": plain.grad_fn is not None,
+        }
+    if type(value) in _PRIMITIVES:
+        return value
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return {"t": "tensor", "data": torch.from_numpy(np.array(value, copy=True)),
+                    "device": "numpy", "rg": False, "gf": False}
+        if isinstance(value, np.generic):
+            return {"t": "tensor", "data": torch.tensor(value.item()), "device": "numpy",
+                    "rg": False, "gf": False}
+    except Exception:  # noqa: BLE001 - numpy missing or odd array: fall through
+        pass
+    if type(value) in (list, tuple):
+        items = [encode(v, depth + 1) for v in list(value)[:MAX_ITEMS]]
+        return {"t": type(value).__name__, "items": items}
+    if type(value) is dict:
+        pairs = [[str(k), encode(v, depth + 1)] for k, v in list(value.items())[:MAX_ITEMS]]
+        return {"t": "dict", "items": pairs}
+    if isinstance(value, torch.Size):
+        return {"t": "tuple", "items": [int(v) for v in value]}
+    dist = _encode_distribution(value, depth)
+    if dist is not None:
+        return dist
+    sym = _encode_sympy(value)
+    if sym is not None:
+        return sym
+    try:
+        text = object.__repr__(value)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return {"t": "object", "type": type(value).__name__, "repr": text[:200]}
+
+
+def _encode_distribution(value: Any, depth: int) -> dict | None:
+    if not isinstance(value, torch.distributions.Distribution):
+        return None
+    base = getattr(value, "base_dist", None)
+    return {
+        "t": "dist",
+        "type": type(value).__name__,
+        "batch": [int(s) for s in value.batch_shape],
+        "event": [int(s) for s in value.event_shape],
+        "base": _encode_distribution(base, depth + 1) if base is not None else None,
+    }
+
+
+def _encode_sympy(value: Any) -> dict | None:
+    try:
+        import sympy
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(value, (sympy.Basic, sympy.MatrixBase)):
+        try:
+            return {"t": "sympy", "srepr": sympy.srepr(value)}
+        except Exception:  # noqa: BLE001
+            return {"t": "object", "type": type(value).__name__, "repr": ""}
+    return None
+
+
+def decode(data: Any) -> Any:
+    """Rebuild a value from tagged plain data. Runs in the grading process; trusts nothing."""
+    if type(data) in _PRIMITIVES:
+        if type(data) is float and math.isnan(data):
+            return data
+        return data
+    if type(data) is not dict:
+        return Opaque(type(data).__name__, "")
+    tag = data.get("t")
+    if tag == "tensor" and isinstance(data.get("data"), torch.Tensor):
+        tensor = data["data"]
+        tensor.vc_info = TensorInfo(str(data.get("device", "cpu")), bool(data.get("rg")),
+                                    bool(data.get("gf")))
+        return tensor
+    if tag in ("list", "tuple") and isinstance(data.get("items"), list):
+        items = [decode(v) for v in data["items"]]
+        return tuple(items) if tag == "tuple" else items
+    if tag == "dict" and isinstance(data.get("items"), list):
+        return {str(k): decode(v) for k, v in data["items"]}
+    if tag == "sympy" and isinstance(data.get("srepr"), str):
+        return Symbolic(data["srepr"])
+    if tag == "dist":
+        return _decode_distribution(data)
+    return Opaque(str(data.get("type", "object")), str(data.get("repr", "")))
+
+
+def _decode_distribution(data: dict) -> DistributionInfo:
+    base = data.get("base")
+    return DistributionInfo(
+        str(data.get("type")),
+        tuple(int(s) for s in data.get("batch", [])),
+        tuple(int(s) for s in data.get("event", [])),
+        _decode_distribution(base) if isinstance(base, dict) else None,
+    )
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise already-encoded data."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def loads_raw(blob: bytes) -> Any:
+    """Deserialise without executing code (no decoding of tags)."""
+    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+
+
+def loads(blob: bytes) -> Any:
+    """Deserialise without executing code, then decode."""
+    return decode(loads_raw(blob))
+
+
+def tensor_info(tensor: torch.Tensor) -> TensorInfo:
+    """Origin of a decoded tensor (CPU, no grad for tensors made in the grading process)."""
+    info = getattr(tensor, "vc_info", None)
+    if isinstance(info, TensorInfo):
+        return info
+    return TensorInfo(str(tensor.device), bool(tensor.requires_grad), tensor.grad_fn is not None)

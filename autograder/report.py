@@ -1,0 +1,47 @@
+"""Human and JSON reports of grading results."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from autograder.grading import NotebookResult
+
+STATUS_MARK = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
+               "crashed": "CRASH", "missing": "MISSING"}
+
+
+def format_table(result: NotebookResult, width: int = 100) -> str:
+    """A table of task, points, status and message for one notebook, then its total."""
+    lines = [f"== {result.path}" + (f"  [{result.topic}]" if result.topic else "")]
+    if result.error:
+        lines.append(f"   cannot grade: {result.error}")
+        return "\n".join(lines)
+    id_width = max([len(t.id) for t in result.tasks] + [4])
+    header = f"   {'task':<{id_width}}  {'points':>11}  {'status':<8}  message"
+    lines += [header, "   " + "-" * (len(header) - 3 + 20)]
+    indent = " " * (3 + id_width + 2 + 11 + 2 + 8 + 2)
+    for task in result.tasks:
+        pts = f"{task.points:g}/{task.max_points:g}"
+        wrapped = textwrap.wrap(task.message, max(30, width - len(indent))) or [""]
+        lines.append(f"   {task.id:<{id_width}}  {pts:>11}  {task.status:<8}  {wrapped[0]}")
+        lines += [indent + more for more in wrapped[1:]]
+    lines.append(f"   total: {result.score:g}/{result.max_score:g}"
+                 f"   ({result.elapsed_s:.1f} s)")
+    return "\n".join(lines)
+
+
+def as_json(results: list[NotebookResult]) -> dict:
+    """The documented JSON report."""
+    return {
+        "score": round(sum(r.score for r in results), 2),
+        "max_score": round(sum(r.max_score for r in results), 2),
+        "notebooks": [{**r.as_dict(), **({"error": r.error} if r.error else {})}
+                      for r in results],
+    }
+
+
+def write_json(results: list[NotebookResult], path: str | Path) -> None:
+    """Write the JSON report to a file."""
+    Path(path).write_text(json.dumps(as_json(results), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""One module per course topic; each defines ``TOPIC`` and ``TASKS``."""

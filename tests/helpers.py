@@ -1,0 +1,65 @@
+"""Shared helpers for the project's tests: notebook variants and grading shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from autograder.grading import Grader, NotebookResult, TaskResult
+from autograder.paths import solution_notebook
+
+_GRADER: Grader | None = None
+
+
+def shared_grader() -> Grader:
+    """One CPU grader for the whole test session, so reference results are computed once."""
+    global _GRADER
+    if _GRADER is None:
+        _GRADER = Grader(device="cpu", jobs=2)
+    return _GRADER
+
+
+def variant(topic: str, directory: Path, replace: dict[str, str], name: str | None = None
+            ) -> Path:
+    """Copy a solution notebook, replacing solution-cell sources by their nbgrader grade_id.
+
+    ``replace`` maps a solution cell's grade_id (e.g. ``ppca_marginal_solution``) to the new
+    source of that cell. Returns the path of the written notebook (named like the topic).
+    """
+    nb = nbformat.read(str(solution_notebook(topic)), as_version=4)
+    unknown = set(replace)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in replace:
+            cell.source = replace[grade_id]
+            unknown.discard(grade_id)
+    if unknown:
+        raise KeyError(f"no cells with grade_id {sorted(unknown)} in {topic}")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name or topic}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def grade(path: Path, grader: Grader | None = None) -> NotebookResult:
+    """Grade one notebook with the shared grader (or the one given)."""
+    return (grader or shared_grader()).grade_notebook(path)
+
+
+def task(result: NotebookResult, task_id: str) -> TaskResult:
+    """One task's result from a notebook result."""
+    for item in result.tasks:
+        if item.id == task_id:
+            return item
+    raise KeyError(task_id)
+
+
+def grade_variant(topic: str, directory: Path, grade_id: str, source: str, task_id: str,
+                  grader: Grader | None = None) -> TaskResult:
+    """Replace one solution cell and return the grade of one task (only that task runs)."""
+    from autograder.notebook_code import load_notebook_code
+    from autograder.registry import get_task
+
+    path = variant(topic, directory, {grade_id: source})
+    return (grader or shared_grader()).grade_task(load_notebook_code(path), get_task(task_id))

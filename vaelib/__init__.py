@@ -1,0 +1,1 @@
+"""Course library used by the notebooks: data loading, plotting and training helpers."""
