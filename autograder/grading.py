@@ -210,7 +210,8 @@ class Grader:
         if early is not None:
             status, message = early
             return TaskResult(task.id, 0.0, task.points, status, message)
-        hidden = [i for i, c in selected if c.hidden]
+        hidden = [i for (i, c), record in zip(selected, records, strict=True)
+                  if c.hidden and isinstance(record, dict) and record.get("status") == "ok"]
         refs = self._reference_records(task, hidden, blobs) if hidden else {}
         outcomes = [
             self._judge(task, i, check, blobs[i], record, refs.get(i), run)
@@ -330,6 +331,8 @@ def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) 
         else:
             status = "failed"
     first = failing[0]
+    if status == "missing":
+        return TaskResult(task.id, points, task.points, status, first.message, outcomes)
     message = f"{first.name}: {first.message}" if first.name else first.message
     if len(failing) > 1:
         message += f" (+{len(failing) - 1} more failing check{'s' if len(failing) > 2 else ''})"

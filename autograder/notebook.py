@@ -26,14 +26,11 @@ DEFERRED_ENV = "AUTOGRADER_DEFERRED"
 
 
 def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
-          device: str | None = None) -> float:
-    """Run a task's public (or hidden) checks on live definitions; raise if any fails.
-
-    Returns the fraction of checks passed (1.0 when all pass).
-    """
+          device: str | None = None) -> None:
+    """Run a task's public (or hidden) checks on live definitions; raise if any fails."""
     if os.environ.get(DEFERRED_ENV):
         print(f"{task_id}: graded in isolation by the autograder.")
-        return 1.0
+        return
     import torch
 
     task = get_task(task_id)
@@ -71,7 +68,6 @@ def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
     print(f"{task_id}: {passed}/{len(chosen)} {kind} checks passed")
     if failures:
         raise AssertionError(f"{task_id}: " + "; ".join(failures))
-    return passed / max(1, len(chosen))
 
 
 def _references(task: Any, chosen: list[tuple[int, Any]]) -> dict[int, Any]:

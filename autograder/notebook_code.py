@@ -9,12 +9,15 @@ never run.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 SETUP_TAG = "setup"
+# What a cell that does not parse probably defines: top-level def/class names and assignments.
+_DEFINITION_LINE = re.compile(r"^(?:def|class)\s+(\w+)|^(\w+)\s*=", re.M)
 
 
 class NotebookError(Exception):
@@ -120,7 +123,8 @@ def _analyse(index: int, kind: str, source: str) -> CodeCell:
         tree = ast.parse(source)
     except SyntaxError as exc:
         message = f"SyntaxError in cell {index}, line {exc.lineno}: {exc.msg}"
-        return CodeCell(index, kind, source, syntax_error=message)
+        guessed = frozenset(a or b for a, b in _DEFINITION_LINE.findall(source))
+        return CodeCell(index, kind, source, defines=guessed, syntax_error=message)
     defines: set[str] = set()
     uses: set[str] = set()
     for node in tree.body:

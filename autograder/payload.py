@@ -12,6 +12,8 @@ import io
 import math
 from typing import Any
 
+import numpy as np
+import sympy
 import torch
 
 _PRIMITIVES = (bool, int, float, str, type(None))
@@ -82,8 +84,6 @@ def encode(value: Any, depth: int = 0) -> Any:
     if type(value) in _PRIMITIVES:
         return value
     try:
-        import numpy as np
-
         if isinstance(value, np.ndarray):
             return {"t": "tensor", "data": torch.from_numpy(np.array(value, copy=True)),
                     "device": "numpy", "rg": False, "gf": False}
@@ -127,10 +127,6 @@ def _encode_distribution(value: Any, depth: int) -> dict | None:
 
 
 def _encode_sympy(value: Any) -> dict | None:
-    try:
-        import sympy
-    except ImportError:  # pragma: no cover
-        return None
     if isinstance(value, (sympy.Basic, sympy.MatrixBase)):
         try:
             return {"t": "sympy", "srepr": sympy.srepr(value)}

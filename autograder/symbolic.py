@@ -23,6 +23,11 @@ _ALLOWED.update({"Integer": sympy.Integer, "Rational": sympy.Rational, "Float": 
                  "Symbol": sympy.Symbol, "Dummy": sympy.Dummy,
                  "ImmutableDenseMatrix": sympy.ImmutableDenseMatrix,
                  "MutableDenseMatrix": sympy.MutableDenseMatrix})
+_CONSTANTS: dict[str, Any] = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo,
+                              "zoo": sympy.zoo, "nan": sympy.nan,
+                              "EulerGamma": sympy.EulerGamma, "Catalan": sympy.Catalan,
+                              "GoldenRatio": sympy.GoldenRatio, "true": sympy.true,
+                              "false": sympy.false}
 MAX_LENGTH = 2_000_000
 
 
@@ -38,6 +43,8 @@ def _build(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float, str, bool,
                                                                  type(None)):
         return node.value
+    if isinstance(node, ast.Name) and node.id in _CONSTANTS:  # srepr's bare singletons (pi, oo)
+        return _CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_build(node.operand)
     if isinstance(node, (ast.List, ast.Tuple)):

@@ -20,7 +20,10 @@ import torch
 
 from autograder import payload
 from autograder.checks.api import ProbeContext
+from autograder.preload import preload_libraries
 from autograder.seeding import seed_everything
+
+preload_libraries()
 
 FAST_ENV = {"NBGRADER_EXECUTION": "autograde", "VAE_COURSE_FAST": "1", "MPLBACKEND": "Agg"}
 
@@ -94,14 +97,20 @@ def run_cells(cells: list[tuple[int, str]]) -> tuple[dict[str, Any], dict[int, d
     return ns, failures
 
 
-def run_probes(ns: dict[str, Any], job: dict[str, Any], out_dir: Path) -> None:
-    """Run each requested probe with fresh seeds and write one result file per probe."""
+def resolve_checks(job: dict[str, Any]) -> list[Any]:
+    """The Check objects a job asks for (resolved before any notebook code runs)."""
     from autograder.registry import get_task
 
+    return [get_task(task_id).checks[index] for task_id, index, _ in job["probes"]]
+
+
+def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], out_dir: Path
+               ) -> None:
+    """Run each requested probe with fresh seeds and write one result file per probe."""
     device = torch.device(job["device"])
     ctx = ProbeContext(device=device)
-    for number, (task_id, check_index, inputs_blob) in enumerate(job["probes"]):
-        check = get_task(task_id).checks[check_index]
+    for number, (check, (_, _, inputs_blob)) in enumerate(zip(checks, job["probes"],
+                                                               strict=True)):
         try:
             inputs = to_device(payload.loads(inputs_blob), device)
             seed_everything(check.seed)
@@ -121,11 +130,12 @@ def child_main(job: dict[str, Any]) -> None:
     """Entry point of a grading child process (see ``autograder.sandbox``)."""
     out_dir = Path(job["out_dir"])
     _isolate(out_dir, job["memory_mb"], job["device"])
+    checks = resolve_checks(job)
     ns, failures = run_cells(job["cells"])
     present = {name: name in ns for name in job["symbols"]}
     _write(out_dir, "load.pt", {"failures": {str(k): v for k, v in failures.items()},
                                 "present": present})
-    run_probes(ns, job, out_dir)
+    run_probes(ns, job, checks, out_dir)
     _write(out_dir, "done.pt", True)
     sys.stdout.flush()
     os._exit(0)

@@ -1,0 +1,86 @@
+"""nbgrader preprocessors that route autograding through the isolated grader."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import ClearHiddenTests, Execute
+
+from autograder.grading import Grader, TaskResult
+from autograder.notebook import DEFERRED_ENV
+from autograder.notebook_code import extract_code
+from autograder.registry import tasks_for_topic, topic_for_grade_ids
+
+
+class IsolatedExecute(Execute):
+    """Run the notebook as nbgrader does, then set each test cell's result from the grader.
+
+    The kernel run keeps students' outputs for the feedback, but test cells only print that
+    they are graded in isolation; afterwards the notebook (as nbgrader restored it) is graded
+    by ``autograder.grading`` and each test cell gets the task's message and points.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]
+                   ) -> tuple[NotebookNode, dict[str, Any]]:
+        previous = os.environ.get(DEFERRED_ENV)
+        os.environ[DEFERRED_ENV] = "1"
+        try:
+            nb, resources = super().preprocess(nb, resources)
+        finally:
+            if previous is None:
+                os.environ.pop(DEFERRED_ENV, None)
+            else:
+                os.environ[DEFERRED_ENV] = previous
+        name = (resources.get("unique_key") or "notebook").split("/")[-1]
+        apply_isolated_grades(nb, name)
+        return nb, resources
+
+
+def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
+    """Grade ``nb`` in isolation and write each task's outcome into its test cell."""
+    code = extract_code(nb, f"{name}.ipynb")
+    topic = topic_for_grade_ids(code.grade_ids, name)
+    if topic is None:
+        return
+    grader = Grader(device=os.environ.get("AUTOGRADER_DEVICE", "cpu"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.ipynb"
+        nbformat.write(nb, str(path))
+        result = grader.grade_notebook(path, topic)
+    by_grade_id = {t.grade_id: t for t in tasks_for_topic(topic)}
+    results = {r.id: r for r in result.tasks}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        task = by_grade_id.get(grade_id)
+        if task is None or not cell.metadata["nbgrader"].get("grade"):
+            continue
+        cell.outputs = task_outputs(results[task.id])
+
+
+def task_outputs(result: TaskResult) -> list[NotebookNode]:
+    """Outputs nbgrader scores as the task's points: a message and the points (or an error)."""
+    lines = [f"{result.id}: {result.status} ({result.points:g}/{result.max_points:g})",
+             result.message]
+    for check in result.checks:
+        mark = "ok  " if check.status == "passed" else "FAIL"
+        lines.append(f"  {mark} {check.name}" + (f": {check.message}" if check.message else ""))
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+    if result.points <= 0:
+        outputs.append(nbformat.v4.new_output(
+            "error", ename=f"Task{result.status.capitalize()}", evalue=result.message,
+            traceback=[f"{result.id} {result.status}: {result.message}"]))
+    else:
+        outputs.append(nbformat.v4.new_output(
+            "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None))
+    return outputs
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Remove hidden-test regions from test cells before feedback is rendered."""
+
+    enforce_metadata = False

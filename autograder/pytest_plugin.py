@@ -1,0 +1,80 @@
+"""pytest collection of course notebooks: one test per task, public checks only.
+
+``pytest exercises/01_ppca`` grades the student's notebook file with the same isolated
+engine as the TA's grader, but only the public checks, and prints one line per task.
+Training and plotting cells never run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autograder.grading import Grader, TaskResult
+from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
+from autograder.registry import tasks_for_topic, topic_for_grade_ids
+
+_GRADER: Grader | None = None
+
+
+def _grader() -> Grader:
+    global _GRADER
+    if _GRADER is None:
+        _GRADER = Grader(device="cpu", include_hidden=False)
+    return _GRADER
+
+
+class TaskNotPassed(Exception):
+    """A task's public checks did not all pass."""
+
+
+class NotebookFile(pytest.File):
+    """A course notebook: one item per graded task."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            code = load_notebook_code(self.path)
+        except NotebookError as exc:
+            raise self.CollectError(str(exc)) from None
+        topic = topic_for_grade_ids(code.grade_ids, self.path.stem)
+        if topic is None:
+            return
+        for task in tasks_for_topic(topic):
+            yield TaskItem.from_parent(self, name=task.id, code=code, task_id=task.id)
+
+
+class TaskItem(pytest.Item):
+    """One graded task of one notebook."""
+
+    def __init__(self, *, code: NotebookCode, task_id: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.code = code
+        self.task_id = task_id
+
+    def runtest(self) -> None:
+        from autograder.registry import get_task
+
+        result: TaskResult = _grader().grade_task(self.code, get_task(self.task_id))
+        if result.status != "passed":
+            lines = [f"{result.status}: {result.message}"]
+            if result.status != "missing":
+                lines += [f"  - {c.name}: {c.message}" for c in result.checks
+                          if c.status != "passed"]
+            raise TaskNotPassed("\n".join(lines))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, TaskNotPassed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.task_id}"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
+    """Collect ``*.ipynb`` files (outside checkpoint folders) as course notebooks."""
+    if file_path.suffix == ".ipynb" and ".ipynb_checkpoints" not in file_path.parts:
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None

@@ -1,0 +1,38 @@
+"""nbgrader configuration: the repository root is the course directory.
+
+solutions/  is nbgrader's source directory  (lecturers edit it)
+exercises/  is nbgrader's release directory (generated: ``python -m autograder release``)
+
+Autograding replaces nbgrader's Execute step with ``IsolatedExecute``: the notebook still runs
+in a kernel (for the feedback), but each test cell's points come from the autograder's
+isolated child processes, so ``nbgrader autograde`` and ``python -m autograder grade`` agree.
+"""
+
+c = get_config()  # noqa: F821 - injected by nbgrader
+
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            ".pytest_cache"]
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+c.Autograde.autograde_preprocessors = [
+    "autograder.nbgrader_plugin.IsolatedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Execute.timeout = 600
+
+# Feedback is generated from the autograded notebook, whose test cells were restored from the
+# gradebook *with* their hidden tests: strip them again before rendering.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.nbgrader_plugin.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,127 @@
+"""nbgrader end to end on a real course directory with a real sqlite gradebook.
+
+generate_assignment -> autograde (solution: full, untouched: 0, buggy: partial, the same
+per-task points as ``python -m autograder grade``) -> generate_feedback (no hidden tests in
+the HTML) -> export (grades.csv).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.paths import course_root
+from autograder.registry import tasks_for_topic
+from autograder.release import tool_env
+from tests.helpers import shared_grader
+
+TOPIC = "01_ppca"
+# Right distribution, but drawn with NumPy's generator: passes the distribution checks,
+# fails the "uses torch's global generator" check -> partial credit.
+NUMPY_RNG_SAMPLE = '''def ppca_sample(n, W, b, sigma2):
+    import numpy as np
+    rng = np.random.default_rng()
+    z = torch.from_numpy(rng.standard_normal((n, W.shape[1]))).to(W.dtype)
+    eps = torch.from_numpy(rng.standard_normal((n, W.shape[0]))).to(W.dtype)
+    return z @ W.T + b + float(sigma2) ** 0.5 * eps
+'''
+BUGGY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
+    return b.clone(), W @ W.T + sigma2 ** 2 * torch.eye(W.shape[0], dtype=W.dtype)
+'''
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
+                          capture_output=True, text=True, env=tool_env(), timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
+
+
+def fill(released: Path, source: Path, out: Path, keep_stub: set[str] = frozenset(),
+         override: dict[str, str] | None = None) -> None:
+    """A student's submission: the released notebook with solution cells answered."""
+    override = override or {}
+    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in nbformat.read(str(source), as_version=4).cells}
+    nb = nbformat.read(str(released), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if meta.get("solution") and grade_id not in keep_stub:
+            text = override.get(grade_id, answers[grade_id])
+            cell.source = "\n".join(line for line in text.splitlines()
+                                    if line.strip() not in ("### BEGIN SOLUTION",
+                                                            "### END SOLUTION"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(course_root() / "nbgrader_config.py", root)
+    shutil.copytree(course_root() / "solutions" / TOPIC, root / "solutions" / TOPIC)
+    nbgrader(root, "generate_assignment", TOPIC, "--force")
+    released = root / "exercises" / TOPIC / f"{TOPIC}.ipynb"
+    source = root / "solutions" / TOPIC / f"{TOPIC}.ipynb"
+    submitted = root / "submitted"
+    fill(released, source, submitted / "alice" / TOPIC / f"{TOPIC}.ipynb")
+    shutil.copytree(released.parent, submitted / "bob" / TOPIC)
+    fill(released, source, submitted / "carol" / TOPIC / f"{TOPIC}.ipynb",
+         keep_stub={"ppca_mle_solution"}, override={"ppca_marginal_solution": BUGGY_MARGINAL,
+                   "ppca_sample_solution": NUMPY_RNG_SAMPLE})
+    nbgrader(root, "autograde", TOPIC)
+    nbgrader(root, "generate_feedback", TOPIC)
+    nbgrader(root, "export")
+    return root
+
+
+def cell_scores(course: Path, student: str) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {t.id: gb.find_grade(t.grade_id, TOPIC, TOPIC, student).score
+                for t in tasks_for_topic(TOPIC)}
+
+
+def total(course: Path, student: str) -> float:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return gb.find_submission(TOPIC, student).score
+
+
+def test_solution_gets_full_marks(course):
+    max_score = sum(t.points for t in tasks_for_topic(TOPIC))
+    assert total(course, "alice") == pytest.approx(max_score)
+
+
+def test_untouched_exercise_gets_zero(course):
+    assert total(course, "bob") == 0
+
+
+def test_buggy_submission_gets_partial_credit_matching_the_cli(course):
+    scores = cell_scores(course, "carol")
+    assert 0 < total(course, "carol") < sum(t.points for t in tasks_for_topic(TOPIC))
+    assert scores["ppca.mle"] == 0
+    assert scores["ppca.marginal"] == 0
+    assert 0 < scores["ppca.sample"] < 2
+    cli = shared_grader().grade_notebook(course / "submitted" / "carol" / TOPIC /
+                                         f"{TOPIC}.ipynb")
+    assert {t.id: t.points for t in cli.tasks} == pytest.approx(scores)
+
+
+def test_feedback_shows_messages_but_no_hidden_tests(course):
+    html = (course / "feedback" / "carol" / TOPIC / f"{TOPIC}.html").read_text()
+    assert "standard deviation" in html  # the diagnosis reaches the student
+    assert "BEGIN HIDDEN TESTS" not in html
+    assert "hidden=True" not in html
+
+
+def test_export_writes_grades_csv(course):
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(handle)}
+    assert rows["bob"] == 0 and rows["alice"] == pytest.approx(12)
