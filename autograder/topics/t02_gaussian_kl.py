@@ -1,0 +1,739 @@
+"""Topic 02: KL divergences between Gaussians. Checks for the seven graded symbols.
+
+Gaussians are given by mean and log-variance (``logvar``) unless a name says ``cov`` or
+``std``/``sigma``. ``KL(q || p) = E_q[log q - log p]``; the first argument is always q.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import sympy
+import torch
+
+from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task, call
+from autograder.checks.compare import (
+    as_tensor,
+    expect_close,
+    expect_finite,
+    expect_sequence,
+    expect_tensor,
+)
+from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
+from autograder.symbolic import is_zero, to_sympy
+
+TOPIC = "02_gaussian_kl"
+F64 = torch.float64
+SEEDS = (11, 12)
+
+# ------------------------------------------------------------- closed forms (float64)
+
+
+def diag_kl(mu_q: torch.Tensor, lv_q: torch.Tensor, mu_p: torch.Tensor, lv_p: torch.Tensor
+            ) -> torch.Tensor:
+    """KL(N(mu_q, e^lv_q) || N(mu_p, e^lv_p)) per dimension (no sum), in float64."""
+    mu_q, lv_q, mu_p, lv_p = (t.to(F64) for t in (mu_q, lv_q, mu_p, lv_p))
+    return 0.5 * (lv_p - lv_q + (lv_q.exp() + (mu_q - mu_p) ** 2) / lv_p.exp() - 1.0)
+
+
+def diag_hints(mu_q: torch.Tensor, lv_q: torch.Tensor, mu_p: torch.Tensor, lv_p: torch.Tensor
+               ) -> dict[str, torch.Tensor]:
+    """Values produced by the classic bugs of a diagonal-Gaussian KL (summed over dims)."""
+    ok = diag_kl(mu_q, lv_q, mu_p, lv_p)
+    dq, dp = lv_q.to(F64), lv_p.to(F64)
+    var_ratio = (dq - dp).exp()
+    return {
+        "the factor 1/2 is missing (KL = 1/2 [ ... ])": 2 * ok.sum(-1),
+        "the KL has the wrong direction: this is KL(p || q), not KL(q || p) (KL is not "
+        "symmetric)": diag_kl(mu_p, lv_p, mu_q, lv_q).expand_as(ok).sum(-1),
+        "the per-dimension terms were averaged (mean) instead of summed over the last "
+        "dimension": ok.mean(-1),
+        "logvar was treated as a log standard deviation (variance = exp(logvar), not "
+        "exp(2 logvar))": diag_kl(mu_q, 2 * dq, mu_p, 2 * dp).sum(-1),
+        "the standard deviation exp(logvar / 2) was used as the variance (variance/std "
+        "confusion)": diag_kl(mu_q, dq / 2, mu_p, dp / 2).sum(-1),
+        "the '- 1' per dimension is missing": (ok + 0.5).sum(-1),
+        "the log-variance term has the wrong sign (it is logvar_p - logvar_q)":
+            (ok + (dq - dp)).sum(-1),
+        "the variance ratio is inverted (it is var_q / var_p)":
+            (ok - 0.5 * var_ratio + 0.5 / var_ratio).sum(-1),
+    }
+
+
+def mvn_kl(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor
+           ) -> torch.Tensor:
+    """KL(N(mu0, cov0) || N(mu1, cov1)) in float64 via Cholesky factors (batched)."""
+    mu0, cov0, mu1, cov1 = (t.to(F64) for t in (mu0, cov0, mu1, cov1))
+    l0, l1 = torch.linalg.cholesky(cov0), torch.linalg.cholesky(cov1)
+    m = torch.linalg.solve_triangular(l1, l0, upper=False)
+    diff = torch.linalg.solve_triangular(l1, (mu1 - mu0).unsqueeze(-1), upper=False)
+    logdet = 2 * (l1.diagonal(dim1=-2, dim2=-1).log() - l0.diagonal(dim1=-2, dim2=-1).log())
+    return 0.5 * ((m**2).sum((-2, -1)) + (diff**2).sum((-2, -1)) - mu0.shape[-1]
+                  + logdet.sum(-1))
+
+
+def mvn_hints(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor
+              ) -> dict[str, torch.Tensor]:
+    """Values produced by the classic bugs of a full-covariance KL."""
+    ok = mvn_kl(mu0, cov0, mu1, cov1)
+    logdet = torch.logdet(cov1.to(F64)) - torch.logdet(cov0.to(F64))
+    return {
+        "the factor 1/2 is missing": 2 * ok,
+        "the KL has the wrong direction: this is KL(N1 || N0), not KL(N0 || N1) (KL is not "
+        "symmetric)": mvn_kl(mu1, cov1, mu0, cov0),
+        "the log-determinant term has the wrong sign (it is log det cov1 - log det cov0)":
+            ok - logdet,
+        "the dimension D is not subtracted": ok + 0.5 * mu0.shape[-1],
+    }
+
+
+# ------------------------------------------------------------------- kl_normal_sympy
+
+
+def sympy_closed_form(mu1: Any, s1: Any, mu2: Any, s2: Any) -> Any:
+    """log(s2/s1) + (s1^2 + (mu1 - mu2)^2) / (2 s2^2) - 1/2."""
+    return sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2) ** 2) / (2 * s2**2) - sympy.Rational(1, 2)
+
+
+def sympy_symbols() -> tuple[Any, Any, Any, Any]:
+    mu1, mu2 = sympy.symbols("mu1 mu2", real=True)
+    s1, s2 = sympy.symbols("s1 s2", positive=True)
+    return mu1, s1, mu2, s2
+
+
+def probe_sympy_general(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    return ns["kl_normal_sympy"](*sympy_symbols())
+
+
+def probe_sympy_equal(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    mu = sympy.Symbol("mu", real=True)
+    s = sympy.Symbol("s", positive=True)
+    return ns["kl_normal_sympy"](mu, s, mu, s)
+
+
+def probe_sympy_numbers(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    return ns["kl_normal_sympy"](sympy.Integer(1), sympy.Integer(2), sympy.Rational(-1, 2),
+                                 sympy.Rational(3, 2))
+
+
+def same_expression(a: Any, b: Any, symbols: tuple[Any, ...]) -> bool:
+    """Symbolic equality, with a high-precision numeric fallback for unsimplified forms."""
+    diff = a - b
+    try:
+        if is_zero(sympy.expand_log(diff, force=True)):
+            return True
+    except Exception:  # noqa: BLE001 - simplification can fail on odd forms: go numeric
+        pass
+    points = ((0.3, 1.7, -1.2, 0.8), (2.1, 0.6, 0.4, 2.5), (-1.5, 1.1, 1.5, 0.45))
+    free = [s for s in symbols if isinstance(s, sympy.Symbol)]
+    for values in points:
+        subs = dict(zip(free, values, strict=False))
+        try:
+            x = complex(sympy.N(a.subs(subs), 40))
+            y = complex(sympy.N(b.subs(subs), 40))
+        except Exception:  # noqa: BLE001
+            return False
+        if not abs(x - y) <= 1e-12 + 1e-12 * abs(y):
+            return False
+    return True
+
+
+def _sympy_value(j: Judgement) -> Any:
+    value = to_sympy(j.got, "kl_normal_sympy(...)")
+    if isinstance(value, sympy.MatrixBase):
+        raise CheckFailed("kl_normal_sympy should return a scalar sympy expression, not a Matrix.")
+    return value
+
+
+def judge_sympy_general(j: Judgement) -> None:
+    got = _sympy_value(j)
+    mu1, s1, mu2, s2 = syms = sympy_symbols()
+    expected = sympy_closed_form(mu1, s1, mu2, s2)
+    if same_expression(got, expected, syms):
+        return
+    if any(str(s) == "x" for s in got.free_symbols):
+        raise CheckFailed("the result still depends on the integration variable: integrate over "
+                          "x from -oo to oo (sympy.integrate(..., (x, -sympy.oo, sympy.oo))).")
+    hints = {
+        "the KL has the wrong direction: this is KL(N(mu2, s2^2) || N(mu1, s1^2)) (KL is not "
+        "symmetric: the expectation is under the FIRST distribution)":
+            sympy_closed_form(mu2, s2, mu1, s1),
+        "s1, s2 were used as variances instead of standard deviations (variance/std confusion)":
+            sympy_closed_form(mu1, sympy.sqrt(s1), mu2, sympy.sqrt(s2)),
+        "the sign is flipped: KL = E_q[log q - log p], not E_q[log p - log q]": -expected,
+        "a factor 1/2 is missing": 2 * expected,
+        "the factor 1/2 is missing in the Gaussian exponent -(x - mu)^2 / (2 s^2)":
+            sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2) ** 2) / s2**2 - 1,
+    }
+    for concept, wrong in hints.items():
+        if same_expression(got, wrong, syms):
+            raise CheckFailed(f"kl_normal_sympy is not the Gaussian KL. Likely cause: {concept}.")
+    raise CheckFailed(f"kl_normal_sympy(mu1, s1, mu2, s2) should simplify to {expected}, but got "
+                      f"{sympy.simplify(got)}.")
+
+
+def judge_sympy_equal(j: Judgement) -> None:
+    got = _sympy_value(j)
+    mu, s = sympy.Symbol("mu", real=True), sympy.Symbol("s", positive=True)
+    if not same_expression(got, sympy.Integer(0), (mu, s)):
+        raise CheckFailed(f"KL(N(mu, s^2) || N(mu, s^2)) must be 0 (a distribution has zero "
+                          f"divergence from itself), got {sympy.simplify(got)}.")
+
+
+def judge_sympy_reference(j: Judgement) -> None:
+    got = _sympy_value(j)
+    ref = to_sympy(j.ref, "the reference")
+    if got.free_symbols:
+        raise CheckFailed("with numeric arguments the KL should be a number, but the result "
+                          f"still has symbols {sorted(map(str, got.free_symbols))}.")
+    if not same_expression(got, ref, ()):
+        raise CheckFailed("kl_normal_sympy with numeric arguments (1, 2, -1/2, 3/2) differs from "
+                          "the reference solution.")
+
+
+# ----------------------------------------------------------------- kl_diag_gaussians
+
+
+def diag_mock() -> dict[str, Any]:
+    """Hand-checkable diagonal Gaussians (q: [2, 2]; p: [2], broadcast over the batch)."""
+    l2 = math.log(2.0)
+    return {"mu_q": torch.tensor([[1.0, 0.0], [0.5, -1.0]], dtype=F64),
+            "logvar_q": torch.tensor([[0.0, l2], [-l2, 0.0]], dtype=F64),
+            "mu_p": torch.tensor([0.0, 1.0], dtype=F64),
+            "logvar_p": torch.tensor([0.0, l2], dtype=F64)}
+
+
+def diag_random(q_shape: tuple[int, ...] = (3, 4, 5), p_shape: tuple[int, ...] = (5,),
+                dtype: torch.dtype = F64) -> dict[str, Any]:
+    """Random diagonal Gaussians; p's shape broadcasts against q's."""
+    return {"mu_q": torch.randn(q_shape, dtype=dtype),
+            "logvar_q": torch.randn(q_shape, dtype=dtype).clamp(-2, 2),
+            "mu_p": torch.randn(p_shape, dtype=dtype),
+            "logvar_p": torch.randn(p_shape, dtype=dtype).clamp(-2, 2)}
+
+
+def _diag_args(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    return tuple(inputs[k] for k in ("mu_q", "logvar_q", "mu_p", "logvar_p"))
+
+
+def judge_diag_mock(j: Judgement) -> None:
+    args = _diag_args(j.inputs)
+    expected = diag_kl(*args).sum(-1)
+    expect_tensor(j.got, "kl_diag_gaussians(...)", shape=(2,), dtype=F64, device=j.device)
+    expect_close(j.got, expected, "KL(q || p) for the hand-checkable example", reveal=True,
+                 hints=diag_hints(*args))
+
+
+def probe_diag_invariants(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    fn = ns["kl_diag_gaussians"]
+    mu_q, lv_q, mu_p, lv_p = _diag_args(inputs)
+    return fn(mu_q, lv_q, mu_p, lv_p), fn(mu_q, lv_q, mu_q.clone(), lv_q.clone())
+
+
+def judge_diag_invariants(j: Judgement) -> None:
+    mu_q, lv_q, mu_p, lv_p = _diag_args(j.inputs)
+    kl, self_kl = expect_sequence(j.got, 2, "the probe")
+    batch = tuple(mu_q.shape[:-1])
+    kl = expect_tensor(kl, "kl_diag_gaussians(q [3, 4, 5], p [5])", shape=batch,
+                       dtype=mu_q.dtype, device=j.device)
+    expect_finite(kl, "the KL")
+    self_kl = expect_tensor(self_kl, "kl_diag_gaussians(q, q)", shape=batch, device=j.device)
+    expect_close(self_kl, torch.zeros(batch, dtype=mu_q.dtype), "KL(q || q) (it must be 0)",
+                 reveal=True, atol=1e-5)
+    if (kl < -1e-5).any():
+        raise CheckFailed(f"the KL is negative (min {float(kl.min()):.4g}); KL(q || p) >= 0 "
+                          "always. Check the signs of the log-variance and '- 1' terms.")
+    expect_close(kl, diag_kl(mu_q, lv_q, mu_p, lv_p).sum(-1).to(kl.dtype),
+                 "the float32 KL with p broadcast over q's batch dimensions", reveal=True,
+                 hints=diag_hints(mu_q, lv_q, mu_p, lv_p))
+
+
+def judge_diag_reference(j: Judgement) -> None:
+    args = _diag_args(j.inputs)
+    expect_tensor(j.got, "kl_diag_gaussians(...)", shape=tuple(j.ref.shape), dtype=j.ref.dtype,
+                  device=j.device)
+    expect_close(j.got, j.ref, "kl_diag_gaussians", reveal=False, hints=diag_hints(*args))
+
+
+# ---------------------------------------------------------------- kl_standard_normal
+
+
+def std_mock() -> dict[str, Any]:
+    return {"mu": torch.tensor([[0.0, 0.0], [1.0, 2.0], [0.0, -1.0]], dtype=F64),
+            "logvar": torch.tensor([[0.0, 0.0], [math.log(2.0), -1.0], [1.0, 0.0]], dtype=F64)}
+
+
+def std_random(dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    return {"mu": torch.randn(4, 6, 8, dtype=dtype),
+            "logvar": torch.randn(4, 6, 8, dtype=dtype).clamp(-3, 3)}
+
+
+def _std_hints(mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+    zeros = torch.zeros_like(mu)
+    hints = diag_hints(mu, logvar, zeros, zeros)
+    for key in list(hints):
+        if key.startswith("the KL has the wrong direction"):
+            value = hints.pop(key)
+            hints["the KL has the wrong direction: this is KL(N(0, I) || q), not "
+                  "KL(q || N(0, I))"] = value
+    return hints
+
+
+def judge_std_mock(j: Judgement) -> None:
+    mu, logvar = j.inputs["mu"], j.inputs["logvar"]
+    zeros = torch.zeros_like(mu)
+    expected = diag_kl(mu, logvar, zeros, zeros).sum(-1)
+    expect_tensor(j.got, "kl_standard_normal(mu, logvar)", shape=(3,), dtype=F64,
+                  device=j.device)
+    expect_close(j.got, expected, "KL(q || N(0, I)) for the hand-checkable example",
+                 reveal=True, hints=_std_hints(mu, logvar))
+
+
+def probe_std_zero(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    zeros = torch.zeros(4, 6, 8, device=ctx.device)
+    return ns["kl_standard_normal"](zeros, zeros.clone())
+
+
+def judge_std_zero(j: Judgement) -> None:
+    got = expect_tensor(j.got, "kl_standard_normal(mu [4, 6, 8], logvar [4, 6, 8])", shape=(4, 6),
+                        dtype=torch.float32, device=j.device)
+    expect_close(got, torch.zeros(4, 6), "KL(N(0, I) || N(0, I)) (it must be 0)", reveal=True,
+                 hints={"the '- 1' per dimension is missing": torch.full((4, 6), 4.0)})
+
+
+def judge_std_reference(j: Judgement) -> None:
+    mu, logvar = j.inputs["mu"], j.inputs["logvar"]
+    expect_tensor(j.got, "kl_standard_normal(mu, logvar)", shape=tuple(mu.shape[:-1]),
+                  dtype=mu.dtype, device=j.device)
+    expect_finite(j.got, "kl_standard_normal(mu, logvar)")
+    expect_close(j.got, j.ref, "kl_standard_normal", reveal=False, hints=_std_hints(mu, logvar))
+
+
+# --------------------------------------------------------------------------- kl_mvn
+
+
+def mvn_mock() -> dict[str, Any]:
+    """2-D example: KL = 1/2 (tr + maha - 2 + log det ratio), all by hand."""
+    return {"mu0": torch.tensor([1.0, 0.0], dtype=F64),
+            "cov0": torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=F64),
+            "mu1": torch.tensor([0.0, -1.0], dtype=F64),
+            "cov1": torch.tensor([[1.0, 0.0], [0.0, 4.0]], dtype=F64)}
+
+
+def random_cov(batch: int, d: int, low: float, high: float, dtype: torch.dtype = F64
+               ) -> torch.Tensor:
+    """Random SPD matrices with eigenvalues log-spaced in [10^low, 10^high]."""
+    q, _ = torch.linalg.qr(torch.randn(batch, d, d, dtype=F64))
+    eig = torch.logspace(low, high, d, dtype=F64)
+    cov = q @ torch.diag_embed(eig.expand(batch, d)) @ q.transpose(-1, -2)
+    return (0.5 * (cov + cov.transpose(-1, -2))).to(dtype)
+
+
+def mvn_random(batch: int = 3, d: int = 5, dtype: torch.dtype = F64) -> dict[str, Any]:
+    return {"mu0": torch.randn(batch, d, dtype=dtype), "cov0": random_cov(batch, d, -1, 1, dtype),
+            "mu1": torch.randn(batch, d, dtype=dtype), "cov1": random_cov(batch, d, -1, 1, dtype)}
+
+
+def mvn_hard() -> dict[str, Any]:
+    """float32, D = 40: tiny (det underflows), huge (det overflows), ill-conditioned (1e4)."""
+    d = 40
+    cov0 = torch.cat([random_cov(1, d, -2.3, -1.3), random_cov(1, d, 1.2, 2.0),
+                      random_cov(1, d, -2, 2)]).to(torch.float32)
+    cov1 = torch.cat([random_cov(1, d, -2.0, -1.0), random_cov(1, d, 1.0, 2.2),
+                      random_cov(1, d, -2, 2)]).to(torch.float32)
+    return {"mu0": 0.1 * torch.randn(3, d), "cov0": cov0, "mu1": 0.1 * torch.randn(3, d),
+            "cov1": cov1}
+
+
+def _mvn_args(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    return tuple(inputs[k] for k in ("mu0", "cov0", "mu1", "cov1"))
+
+
+def judge_mvn_mock(j: Judgement) -> None:
+    args = _mvn_args(j.inputs)
+    expect_tensor(j.got, "kl_mvn(...) for unbatched inputs", shape=(), dtype=F64,
+                  device=j.device)
+    expect_close(j.got, mvn_kl(*args), "KL(N0 || N1) for the 2-D example", reveal=True,
+                 hints=mvn_hints(*args))
+
+
+def probe_mvn_batch(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    fn = ns["kl_mvn"]
+    mu0, cov0, mu1, cov1 = _mvn_args(inputs)
+    diag_var = torch.rand(mu0.shape, dtype=mu0.dtype, device=ctx.device) + 0.5
+    return (fn(mu0, cov0, mu1, cov1), fn(mu0, cov0, mu0.clone(), cov0.clone()),
+            diag_var, fn(mu0, torch.diag_embed(diag_var), mu1, torch.diag_embed(1 / diag_var)))
+
+
+def judge_mvn_batch(j: Judgement) -> None:
+    mu0, cov0, mu1, cov1 = _mvn_args(j.inputs)
+    kl, self_kl, var, diag = expect_sequence(j.got, 4, "the probe")
+    batch = tuple(mu0.shape[:-1])
+    kl = expect_tensor(kl, "kl_mvn(mu0 [B, D], cov0 [B, D, D], ...)", shape=batch,
+                       dtype=mu0.dtype, device=j.device)
+    expect_finite(kl, "the KL")
+    expect_close(expect_tensor(self_kl, "kl_mvn(N0, N0)", shape=batch, device=j.device),
+                 torch.zeros(batch, dtype=mu0.dtype), "KL(N0 || N0) (it must be 0)",
+                 reveal=True, atol=1e-4)
+    lv = var.to(F64).log()
+    expect_close(diag, diag_kl(mu0, lv, mu1, -lv).sum(-1).to(mu0.dtype),
+                 "kl_mvn with diagonal covariances (it must equal the diagonal formula)",
+                 reveal=True, hints=diag_hints(mu0, lv, mu1, -lv))
+    expect_close(kl, mvn_kl(mu0, cov0, mu1, cov1).to(mu0.dtype), "the batched float32 KL",
+                 reveal=True, hints=mvn_hints(mu0, cov0, mu1, cov1))
+
+
+def judge_mvn_hard(j: Judgement) -> None:
+    args = _mvn_args(j.inputs)
+    got = expect_tensor(j.got, "kl_mvn(...) in float32 with D = 40", shape=(3,),
+                        dtype=torch.float32, device=j.device)
+    if not torch.isfinite(got).all():
+        raise CheckFailed(
+            "kl_mvn returned inf/NaN in float32 for 40-D covariances with eigenvalues around "
+            "0.01 (or 100): det(cov) underflows to 0 (or overflows) in float32. Compute log det "
+            "from a Cholesky factor, log det S = 2 sum(log diag(L)), never log(det(S)).")
+    expect_close(got, mvn_kl(*args).to(torch.float32),
+                 "the float32 KL for tiny, huge and ill-conditioned (cond 1e4) covariances, "
+                 "against a float64 computation", reveal=True, rtol=2e-3, atol=1e-3,
+                 check_dtype=False)
+
+
+def judge_mvn_reference(j: Judgement) -> None:
+    args = _mvn_args(j.inputs)
+    expect_tensor(j.got, "kl_mvn(...)", shape=tuple(j.ref.shape), dtype=j.ref.dtype,
+                  device=j.device)
+    expect_close(j.got, j.ref, "kl_mvn", reveal=False, hints=mvn_hints(*args))
+
+
+# -------------------------------------------------------------------- kl_monte_carlo
+MC_SAMPLES = 40_000
+CLT_MARGIN = 1.25
+
+
+def mc_normal_inputs() -> dict[str, Any]:
+    return {"kind": "normal", "mq": torch.tensor([0.0, 1.0, -1.0, 0.5]),
+            "sq": torch.tensor([1.0, 0.5, 2.0, 1.5]), "mp": torch.tensor([0.0, 0.0, 1.0, -0.5]),
+            "sp": torch.tensor([2.0, 1.0, 1.0, 1.0])}
+
+
+def mc_independent_inputs() -> dict[str, Any]:
+    return {"kind": "independent", "mq": torch.randn(2, 3), "sq": torch.rand(2, 3) + 0.5,
+            "mp": torch.randn(2, 3), "sp": torch.rand(2, 3) + 0.7}
+
+
+def mc_mvn_inputs() -> dict[str, Any]:
+    return {"kind": "mvn", "mq": torch.randn(3, 2, dtype=F64),
+            "sq": random_cov(3, 2, -0.3, 0.3), "mp": torch.randn(3, 2, dtype=F64),
+            "sp": random_cov(3, 2, -0.1, 0.5)}
+
+
+def make_dists(inputs: dict[str, Any]) -> tuple[Any, Any]:
+    """q and p as torch.distributions objects (on the inputs' device)."""
+    d = torch.distributions
+    mq, sq, mp, sp = (inputs[k] for k in ("mq", "sq", "mp", "sp"))
+    if inputs["kind"] == "normal":
+        return d.Normal(mq, sq), d.Normal(mp, sp)
+    if inputs["kind"] == "independent":
+        return d.Independent(d.Normal(mq, sq), 1), d.Independent(d.Normal(mp, sp), 1)
+    return d.MultivariateNormal(mq, covariance_matrix=sq), d.MultivariateNormal(mp,
+                                                                                covariance_matrix=sp)
+
+
+def _as_gaussian(inputs: dict[str, Any], which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [B, D], cov [B, D, D]) in float64 for q or p."""
+    m, s = inputs[f"m{which}"].to(F64), inputs[f"s{which}"].to(F64)
+    if inputs["kind"] == "mvn":
+        return m, s
+    if inputs["kind"] == "normal":
+        m, s = m.unsqueeze(-1), s.unsqueeze(-1)
+    return m, torch.diag_embed(s**2)
+
+
+def log_ratio_stats(inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """KL(q||p), KL(p||q) and Var_q[log q(x) - log p(x)] (exact for Gaussians)."""
+    mq, cq = _as_gaussian(inputs, "q")
+    mp, cp = _as_gaussian(inputs, "p")
+    lq = torch.linalg.cholesky(cq)
+    prec = torch.linalg.inv(cp)
+    a = 0.5 * (lq.transpose(-1, -2) @ prec @ lq - torch.eye(mq.shape[-1], dtype=F64))
+    b = (lq.transpose(-1, -2) @ prec @ (mq - mp).unsqueeze(-1)).squeeze(-1)
+    var = 2 * (a @ a).diagonal(dim1=-2, dim2=-1).sum(-1) + (b**2).sum(-1)
+    return mvn_kl(mq, cq, mp, cp), mvn_kl(mp, cp, mq, cq), var
+
+
+def probe_mc(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    q, p = make_dists(inputs)
+    out = []
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        if ctx.device.type == "cuda":
+            torch.cuda.manual_seed_all(seed)
+        out.append(ns["kl_monte_carlo"](q, p, MC_SAMPLES))
+    out.append(ns["kl_monte_carlo"](q, q, 100))
+    return out
+
+
+def judge_mc(j: Judgement) -> None:
+    kl, reverse, var = log_ratio_stats(j.inputs)
+    batch = tuple(kl.shape)
+    dtype = j.inputs["mq"].dtype
+    first, second, self_kl = expect_sequence(j.got, 3, "the probe")
+    first = expect_tensor(first, "kl_monte_carlo(q, p, n)", shape=batch, dtype=dtype,
+                          device=j.device)
+    expect_finite(first, "the estimate")
+    self_kl = expect_tensor(self_kl, "kl_monte_carlo(q, q, n)", shape=batch, device=j.device)
+    expect_close(self_kl, torch.zeros(batch, dtype=dtype), "KL(q || q) (log q - log q is 0 for "
+                 "every sample)", reveal=j.inputs["kind"] == "normal", atol=1e-5)
+    se = (var / MC_SAMPLES).sqrt()
+    bound = CLT_MARGIN * normal_threshold(FALSE_FAILURE_RATE / (2 * len(kl)))
+    for estimate in (first, expect_tensor(second, "kl_monte_carlo(q, p, n)", shape=batch)):
+        z = ((estimate.to(F64) - kl) / se).abs()
+        if (z <= bound).all():
+            continue
+        diagnosis = ""
+        if (((estimate.to(F64) + kl) / se).abs() <= bound).all():
+            diagnosis = " The sign is flipped: average log q(x) - log p(x), not log p - log q."
+        elif (((estimate.to(F64) - reverse) / (reverse.abs() * 0.05 + se)).abs() <= bound).all():
+            diagnosis = (" It matches KL(p || q): sample from q and average log q(x) - log p(x)"
+                         " (the KL is not symmetric).")
+        elif ((estimate.to(F64) / MC_SAMPLES - kl).abs() <= bound * se).all():
+            diagnosis = " The log-ratios were summed over samples instead of averaged."
+        worst = int(z.argmax())
+        detail = (f"batch element {worst}: estimate {float(estimate[worst]):.4g}, exact KL "
+                  f"{float(kl[worst]):.4g}, " if j.inputs["kind"] == "normal" and not j.hidden
+                  else "")
+        raise CheckFailed(
+            f"the estimate is further from the exact KL than Monte Carlo noise allows ({detail}"
+            f"|z| = {float(z.max()):.1f} > {bound:.1f}, false-failure rate "
+            f"{FALSE_FAILURE_RATE:g} with n = {MC_SAMPLES}).{diagnosis}")
+    if torch.equal(first, second):
+        raise CheckFailed("two different seeds gave exactly the same estimate: kl_monte_carlo "
+                          "must average log q(x) - log p(x) over samples x ~ q drawn with "
+                          "torch's generator (q.rsample or q.sample), not use the closed form.")
+
+
+# --------------------------------------------------------- fit_gaussian_forward_kl
+
+
+def mixture_samples(n: int = 20_000, d: int | None = None, dtype: torch.dtype = torch.float32
+                    ) -> dict[str, Any]:
+    shape = (n,) if d is None else (n, d)
+    sign = torch.where(torch.rand(shape) < 0.5, -1.0, 1.0)
+    return {"samples": (3.0 * sign + 0.5 * torch.randn(shape)).to(dtype)}
+
+
+def _scalar_or_tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
+    t = as_tensor(value, what)
+    if tuple(t.shape) != shape and not (shape == () and t.numel() == 1):
+        raise CheckFailed(f"{what} has shape {list(t.shape)}, expected {list(shape)} "
+                          "(statistics over the first dimension, the samples).")
+    return t.reshape(shape).to(F64)
+
+
+def judge_forward(j: Judgement) -> None:
+    x = j.inputs["samples"]
+    mu, sigma = expect_sequence(j.got, 2, "fit_gaussian_forward_kl")
+    shape = tuple(x.shape[1:])
+    for value, what in ((mu, "mu"), (sigma, "sigma")):
+        if isinstance(value, torch.Tensor):
+            expect_tensor(value, what, dtype=x.dtype, device=j.device)
+    mu = _scalar_or_tensor(mu, "mu", shape)
+    sigma = _scalar_or_tensor(sigma, "sigma", shape)
+    x64 = x.to(F64)
+    expect_close(mu, x64.mean(0), "mu (forward KL is minimised by matching the mean)",
+                 reveal=True, rtol=1e-4, atol=1e-4)
+    std = x64.std(0, correction=0)
+    n = x.shape[0]
+    ok_low, ok_high = std * (1 - 1e-4), std * math.sqrt(n / (n - 1)) * (1 + 1e-4)
+    if ((sigma >= ok_low - 1e-5) & (sigma <= ok_high + 1e-5)).all():
+        return
+    hint = ""
+    if torch.allclose(sigma, std**2, rtol=1e-3):
+        hint = " It equals the variance: return the standard deviation sigma = sqrt(variance)."
+    elif torch.allclose(sigma, std.log(), rtol=1e-3, atol=1e-4):
+        hint = " It equals log sigma: return sigma itself."
+    got, want = sigma.flatten()[:3].tolist(), std.flatten()[:3].tolist()
+    raise CheckFailed("sigma should be the standard deviation of the samples (forward KL is "
+                      f"minimised by matching mean and variance), got {got} instead of "
+                      f"{want}.{hint}")
+
+
+# --------------------------------------------------------- fit_gaussian_reverse_kl
+def reverse_inputs(kind: str, mu0: float, sigma0: float, steps: int = 600, lr: float = 0.05
+                   ) -> Callable[[], dict[str, Any]]:
+    """Inputs of a reverse-KL fit: the target's kind ('gauss' or 'mixture') and the start."""
+    def make() -> dict[str, Any]:
+        return {"kind": kind, "mu0": mu0, "sigma0": sigma0, "steps": steps, "lr": lr}
+    return make
+
+
+GAUSS_TARGET = (2.0, 0.5)
+MIXTURE = (3.0, 0.5)
+
+
+def make_log_p(kind: str, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An elementwise log-density: N(2, 0.5^2), or the mixture 1/2 N(-3, .5^2) + 1/2 N(3, .5^2)."""
+    if kind == "gauss":
+        target = torch.distributions.Normal(torch.tensor(GAUSS_TARGET[0], device=device),
+                                            torch.tensor(GAUSS_TARGET[1], device=device))
+        return target.log_prob
+    centre, scale = MIXTURE
+    locs = torch.tensor([-centre, centre], device=device)
+    comp = torch.distributions.Normal(locs, torch.full((2,), scale, device=device))
+
+    def log_p(x: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(comp.log_prob(x.unsqueeze(-1)), dim=-1) - math.log(2.0)
+
+    return log_p
+
+
+def probe_reverse(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """The fit, and whether log_p ever saw points that carry gradients (reparameterisation)."""
+    log_p = make_log_p(inputs["kind"], ctx.device)
+    seen = {"grad": False}
+
+    def tracked_log_p(x: torch.Tensor) -> torch.Tensor:
+        seen["grad"] = seen["grad"] or bool(getattr(x, "requires_grad", False))
+        return log_p(x)
+
+    mu0 = torch.tensor(inputs["mu0"], device=ctx.device)
+    sigma0 = torch.tensor(inputs["sigma0"], device=ctx.device)
+    fit = ns["fit_gaussian_reverse_kl"](tracked_log_p, mu0, sigma0, inputs["steps"],
+                                        inputs["lr"])
+    return fit, seen["grad"]
+
+
+def _fitted(j: Judgement) -> tuple[float, float]:
+    fit, _ = j.got
+    mu, sigma = expect_sequence(fit, 2, "fit_gaussian_reverse_kl")
+    mu, sigma = as_tensor(mu, "mu"), as_tensor(sigma, "sigma")
+    for t, what in ((mu, "mu"), (sigma, "sigma")):
+        if t.numel() != 1:
+            raise CheckFailed(f"{what} should be a number or a 1-element tensor, got shape "
+                              f"{list(t.shape)}.")
+        if not torch.isfinite(t).all():
+            raise CheckFailed(f"the fitted {what} is not finite: the optimisation diverged "
+                              "(are you maximising the KL instead of minimising it?).")
+    return float(mu), float(sigma)
+
+
+def _reverse_diagnosis(mu: float, sigma: float, j: Judgement, target_mu: float,
+                       target_sigma: float) -> str:
+    mu0, sigma0 = j.inputs["mu0"], j.inputs["sigma0"]
+    if not j.got[1]:
+        return (" log_p was never evaluated at points that carry gradients, so the log p term "
+                "gives no gradient: draw x = mu + sigma * eps with q.rsample() (the "
+                "reparameterisation trick), not q.sample() or detached samples.")
+    if abs(mu - mu0) < 0.05 and abs(sigma - sigma0) < 0.05:
+        return (" mu and sigma barely moved from where they started: no gradient reaches them. "
+                "Draw x = mu + sigma * eps (q.rsample(), the reparameterisation trick), not "
+                "q.sample(), and take `steps` optimiser steps.")
+    if sigma <= 0:
+        return " sigma must be positive (optimise log sigma, or pass it through softplus)."
+    if sigma < 0.4 * target_sigma:
+        return (" sigma collapsed towards 0: the entropy part E_q[log q(x)] of the reverse KL is "
+                "missing (minimising -E_q[log p(x)] alone puts all mass on the mode).")
+    if abs(mu - target_mu) > abs(mu0 - target_mu) + 0.5 or sigma > 4 * max(target_sigma, sigma0):
+        return (" mu/sigma moved away from the target: are you maximising E_q[log q - log p] "
+                "instead of minimising it (gradient ascent)?")
+    return ""
+
+
+def judge_reverse_gauss(j: Judgement) -> None:
+    mu, sigma = _fitted(j)
+    t_mu, t_sigma = GAUSS_TARGET
+    if abs(mu - t_mu) <= 0.2 and abs(sigma - t_sigma) <= 0.15:
+        return
+    raise CheckFailed(f"on the target N({t_mu}, {t_sigma}^2) the reverse-KL fit should end near "
+                      f"mu = {t_mu}, sigma = {t_sigma} (KL = 0 there), got mu = {mu:.3f}, "
+                      f"sigma = {sigma:.3f}." + _reverse_diagnosis(mu, sigma, j, t_mu, t_sigma))
+
+
+def judge_reverse_mixture(j: Judgement) -> None:
+    mu, sigma = _fitted(j)
+    centre, scale = MIXTURE
+    if abs(abs(mu) - centre) <= 0.3 and abs(sigma - scale) <= 0.2:
+        return
+    message = (f"on the well-separated mixture 1/2 N(-{centre}, {scale}^2) + 1/2 N({centre}, "
+               f"{scale}^2), reverse KL is mode-seeking: the fit should lock onto one mode "
+               f"(|mu| near {centre}, sigma near {scale}), got mu = {mu:.3f}, sigma = "
+               f"{sigma:.3f}.")
+    if sigma > 2.0:
+        message += (" sigma is large enough to cover both modes: that is what FORWARD KL does "
+                    "(mass-covering); minimise E_q[log q(x) - log p(x)] with x ~ q.")
+    else:
+        nearest = centre if j.inputs["mu0"] > 0 else -centre
+        message += _reverse_diagnosis(mu, sigma, j, nearest, scale)
+    raise CheckFailed(message)
+
+
+# ---------------------------------------------------------------------------- tasks
+TASKS = (
+    Task("kl.sympy", TOPIC, ("kl_normal_sympy",), 2.0, (
+        Check("KL(N(mu1, s1^2) || N(mu2, s2^2)) equals the closed form, symbolically",
+              probe_sympy_general, judge_sympy_general),
+        Check("KL of a Gaussian with itself is 0", probe_sympy_equal, judge_sympy_equal),
+        Check("matches the reference for numeric arguments", probe_sympy_numbers,
+              judge_sympy_reference, hidden=True),
+    ), timeout_s=180.0, description="univariate Gaussian KL by symbolic integration"),
+    Task("kl.diag", TOPIC, ("kl_diag_gaussians",), 2.0, (
+        Check("hand-checkable values (p broadcast over q's batch)",
+              call("kl_diag_gaussians", "mu_q", "logvar_q", "mu_p", "logvar_p"),
+              judge_diag_mock, diag_mock),
+        Check("float32 shapes, broadcasting, KL(q||q) = 0 and KL >= 0", probe_diag_invariants,
+              judge_diag_invariants, lambda: diag_random(dtype=torch.float32)),
+        Check("matches the reference (float64)",
+              call("kl_diag_gaussians", "mu_q", "logvar_q", "mu_p", "logvar_p"),
+              judge_diag_reference, lambda: diag_random((6, 7), (6, 7)), hidden=True),
+        Check("matches the reference when q [2, 1, D] and p [3, D] broadcast",
+              call("kl_diag_gaussians", "mu_q", "logvar_q", "mu_p", "logvar_p"),
+              judge_diag_reference, lambda: diag_random((2, 1, 4), (3, 4)), hidden=True, seed=5),
+    ), description="KL between diagonal Gaussians, summed over the last dimension"),
+    Task("kl.standard_normal", TOPIC, ("kl_standard_normal",), 1.0, (
+        Check("hand-checkable values", call("kl_standard_normal", "mu", "logvar"),
+              judge_std_mock, std_mock),
+        Check("KL is 0 for q = N(0, I); float32 shapes", probe_std_zero, judge_std_zero),
+        Check("matches the reference (float32, batch [4, 6])",
+              call("kl_standard_normal", "mu", "logvar"), judge_std_reference, std_random,
+              hidden=True),
+    ), description="KL(q || N(0, I)), the VAE regulariser"),
+    Task("kl.mvn", TOPIC, ("kl_mvn",), 2.0, (
+        Check("hand-checkable 2-D example (unbatched)", call("kl_mvn", "mu0", "cov0", "mu1",
+                                                             "cov1"),
+              judge_mvn_mock, mvn_mock),
+        Check("batched float32: values, KL(N0||N0) = 0, agrees with the diagonal formula",
+              probe_mvn_batch, judge_mvn_batch, lambda: mvn_random(4, 3, torch.float32)),
+        Check("numerically stable in float32 (D = 40, tiny/huge/ill-conditioned covariances)",
+              call("kl_mvn", "mu0", "cov0", "mu1", "cov1"), judge_mvn_hard, mvn_hard),
+        Check("matches the reference (float64, batch of 3, D = 5)",
+              call("kl_mvn", "mu0", "cov0", "mu1", "cov1"), judge_mvn_reference, mvn_random,
+              hidden=True),
+    ), description="full-covariance KL via Cholesky factors"),
+    Task("kl.monte_carlo", TOPIC, ("kl_monte_carlo",), 2.0, (
+        Check(f"Normal q, p (batch [4]): within the CLT bound of the exact KL (false-failure "
+              f"rate {FALSE_FAILURE_RATE:g}), random, and 0 for q = p", probe_mc, judge_mc,
+              mc_normal_inputs),
+        Check("Independent(Normal) with event shape [3]: one KL per batch element", probe_mc,
+              judge_mc, mc_independent_inputs),
+        Check("MultivariateNormal q, p in float64", probe_mc, judge_mc, mc_mvn_inputs, seed=3),
+    ), description="Monte Carlo estimate of KL(q || p)"),
+    Task("kl.fit_forward", TOPIC, ("fit_gaussian_forward_kl",), 1.0, (
+        Check("moment matching on 1-D samples of a two-mode mixture",
+              call("fit_gaussian_forward_kl", "samples"), judge_forward, mixture_samples),
+        Check("moment matching per dimension on [N, 3] float64 samples",
+              call("fit_gaussian_forward_kl", "samples"), judge_forward,
+              lambda: mixture_samples(5000, 3, F64)),
+    ), description="forward-KL Gaussian fit: match the moments"),
+    Task("kl.fit_reverse", TOPIC, ("fit_gaussian_reverse_kl",), 2.0, (
+        Check("converges to a single Gaussian target N(2, 0.5^2) from (0, 1)", probe_reverse,
+              judge_reverse_gauss, reverse_inputs("gauss", 0.0, 1.0)),
+        Check("locks onto one mode of a two-mode mixture (mode-seeking)", probe_reverse,
+              judge_reverse_mixture, reverse_inputs("mixture", 1.0, 1.0)),
+        Check("converges to N(2, 0.5^2) from a far, wide start (4, 2)", probe_reverse,
+              judge_reverse_gauss, reverse_inputs("gauss", 4.0, 2.0), seed=8),
+        Check("locks onto the left mode from mu0 = -1", probe_reverse, judge_reverse_mixture,
+              reverse_inputs("mixture", -1.0, 1.5), seed=9),
+    ), timeout_s=120.0, description="reverse-KL Gaussian fit by reparameterised gradient descent"),
+)

@@ -1,0 +1,292 @@
+"""Topic 02 (Gaussian KL): the reference passes, classic bugs are caught and named, and
+correct implementations written differently get full marks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.paths import solution_notebook
+from tests.helpers import grade, grade_variant
+
+TOPIC = "02_gaussian_kl"
+
+SYMPY_HEAD = '''
+def kl_normal_sympy(mu1, s1, mu2, s2):
+    """KL(N(mu1, s1^2) || N(mu2, s2^2))."""
+'''
+DIAG_HEAD = '''
+def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p):
+    """Diagonal Gaussian KL summed over the last dim."""
+'''
+STD_HEAD = '''
+def kl_standard_normal(mu, logvar):
+    """KL(q || N(0, I)) summed over the last dim."""
+'''
+MVN_HEAD = '''
+def kl_mvn(mu0, cov0, mu1, cov1):
+    """Full-covariance KL."""
+'''
+MC_HEAD = '''
+def kl_monte_carlo(q, p, n_samples):
+    """Monte Carlo KL(q || p)."""
+'''
+FORWARD_HEAD = '''
+def fit_gaussian_forward_kl(samples):
+    """Moment matching."""
+'''
+REVERSE_HEAD = '''
+def fit_gaussian_reverse_kl(log_p, mu0, sigma0, steps, lr):
+    """Reverse-KL fit."""
+    mu = torch.as_tensor(mu0).clone().float().requires_grad_()
+    log_sigma = torch.as_tensor(sigma0).clone().float().log().requires_grad_()
+    opt = torch.optim.Adam([mu, log_sigma], lr=lr)
+    for _ in range(steps):
+        q = torch.distributions.Normal(mu, log_sigma.exp())
+'''
+REVERSE_TAIL = '''
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return mu.detach(), log_sigma.exp().detach()
+'''
+
+
+def _graded(tmp_path: Path, grade_id: str, source: str, task_id: str):
+    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+
+
+def assert_caught(result, *concepts: str) -> None:
+    assert result.status != "passed", result.message
+    assert result.points < result.max_points
+    assert any(c.lower() in result.message.lower() for c in concepts), result.message
+
+
+def assert_full(result) -> None:
+    assert result.status == "passed", result.message
+    assert result.points == result.max_points
+
+
+def test_reference_gets_full_marks() -> None:
+    result = grade(solution_notebook(TOPIC))
+    assert [t.id for t in result.tasks] == [
+        "kl.sympy", "kl.diag", "kl.standard_normal", "kl.mvn", "kl.monte_carlo",
+        "kl.fit_forward", "kl.fit_reverse"]
+    for item in result.tasks:
+        assert_full(item)
+    assert result.score == result.max_score == 12
+
+
+# ----------------------------------------------------------------------- kl.sympy
+SYMPY_CASES = {
+    "direction": ("    return sympy.log(s1 / s2) + (s2**2 + (mu1 - mu2)**2) / (2 * s1**2) - "
+                  "sympy.Rational(1, 2)\n", ("direction",)),
+    "variance": ("    return sympy.log(sympy.sqrt(s2 / s1)) + (s1 + (mu1 - mu2)**2) / (2 * s2) - "
+                 "sympy.Rational(1, 2)\n", ("variance",)),
+    "half": ("    return sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2)**2) / s2**2 - 1\n", ("1/2",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(SYMPY_CASES))
+def test_sympy_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = SYMPY_CASES[bug]
+    result = _graded(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy")
+    assert_caught(result, *concepts)
+
+
+def test_sympy_written_with_log_differences_passes(tmp_path: Path) -> None:
+    body = ("    d = mu1 - mu2\n"
+            "    return sympy.log(s2) - sympy.log(s1) + s1**2 / (2 * s2**2) + d**2 / (2 * s2**2)"
+            " - sympy.S.Half\n")
+    assert_full(_graded(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy"))
+
+
+# ------------------------------------------------------------------------ kl.diag
+DIAG_CASES = {
+    "mean over dims": ("    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p)**2)"
+                       " / logvar_p.exp() - 1).mean(-1)\n", ("mean",)),
+    "log-std": ("    return (logvar_p - logvar_q + 0.5 * ((2 * logvar_q).exp() + (mu_q - mu_p)**2)"
+                " / (2 * logvar_p).exp() - 0.5).sum(-1)\n", ("log standard deviation",)),
+    "direction": ("    return 0.5 * (logvar_q - logvar_p + (logvar_p.exp() + (mu_q - mu_p)**2)"
+                  " / logvar_q.exp() - 1).sum(-1)\n", ("direction",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(DIAG_CASES))
+def test_diag_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = DIAG_CASES[bug]
+    result = _graded(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag")
+    assert_caught(result, *concepts)
+
+
+def test_diag_via_torch_distributions_passes(tmp_path: Path) -> None:
+    body = ("    N = torch.distributions.Normal\n"
+            "    q = N(mu_q, torch.exp(0.5 * logvar_q))\n"
+            "    p = N(mu_p, torch.exp(0.5 * logvar_p))\n"
+            "    return torch.distributions.kl_divergence(q, p).sum(dim=-1)\n")
+    assert_full(_graded(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag"))
+
+
+# -------------------------------------------------------------- kl.standard_normal
+STD_CASES = {
+    "half": ("    return (mu**2 + logvar.exp() - 1 - logvar).sum(-1)\n", ("1/2",)),
+    "std as variance": ("    return 0.5 * (mu**2 + (0.5 * logvar).exp() - 1 - 0.5 * logvar)"
+                        ".sum(-1)\n", ("variance",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(STD_CASES))
+def test_standard_normal_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = STD_CASES[bug]
+    result = _graded(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
+                     "kl.standard_normal")
+    assert_caught(result, *concepts)
+
+
+def test_standard_normal_reusing_the_diagonal_kl_passes(tmp_path: Path) -> None:
+    body = ("    zeros = torch.zeros_like(mu)\n"
+            "    return kl_diag_gaussians(mu, logvar, zeros, zeros)\n")
+    assert_full(_graded(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
+                        "kl.standard_normal"))
+
+
+# ------------------------------------------------------------------------- kl.mvn
+MVN_NAIVE = '''
+    inv = torch.inverse(cov1)
+    d = (mu1 - mu0).unsqueeze(-1)
+    tr = torch.diagonal(inv @ cov0, dim1=-2, dim2=-1).sum(-1)
+    maha = (d.transpose(-1, -2) @ inv @ d)[..., 0, 0]
+    D = mu0.shape[-1]
+'''
+MVN_CASES = {
+    "log det": (MVN_NAIVE + "    return 0.5 * (tr + maha - D + torch.log(torch.det(cov1) / "
+                "torch.det(cov0)))\n", ("cholesky",)),
+    "direction": ("    return torch.distributions.kl_divergence(\n"
+                  "        torch.distributions.MultivariateNormal(mu1, cov1),\n"
+                  "        torch.distributions.MultivariateNormal(mu0, cov0))\n", ("direction",)),
+    "half": (MVN_NAIVE + "    return tr + maha - D + torch.logdet(cov1) - torch.logdet(cov0)\n",
+             ("1/2",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(MVN_CASES))
+def test_mvn_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = MVN_CASES[bug]
+    assert_caught(_graded(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"), *concepts)
+
+
+def test_mvn_with_solve_and_slogdet_passes(tmp_path: Path) -> None:
+    body = ('''
+    d = (mu1 - mu0).unsqueeze(-1)
+    tr = torch.linalg.solve(cov1, cov0).diagonal(dim1=-2, dim2=-1).sum(-1)
+    maha = (d * torch.linalg.solve(cov1, d)).sum((-2, -1))
+    logdet = torch.linalg.slogdet(cov1)[1] - torch.linalg.slogdet(cov0)[1]
+    return 0.5 * (tr + maha - mu0.shape[-1] + logdet)
+''')
+    assert_full(_graded(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"))
+
+
+# ----------------------------------------------------------------- kl.monte_carlo
+MC_CASES = {
+    "sign": ("    x = q.rsample((n_samples,))\n"
+             "    return (p.log_prob(x) - q.log_prob(x)).mean(0)\n", ("sign",)),
+    "direction": ("    x = p.sample((n_samples,))\n"
+                  "    return (p.log_prob(x) - q.log_prob(x)).mean(0)\n", ("KL(p || q)",)),
+    "sum": ("    x = q.rsample((n_samples,))\n"
+            "    return (q.log_prob(x) - p.log_prob(x)).sum(0)\n", ("summed",)),
+    "closed form": ("    return torch.distributions.kl_divergence(q, p)\n", ("closed form",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(MC_CASES))
+def test_monte_carlo_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = MC_CASES[bug]
+    result = _graded(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo")
+    assert_caught(result, *concepts)
+
+
+def test_monte_carlo_in_chunks_with_sample_passes(tmp_path: Path) -> None:
+    body = ('''
+    total, done = 0.0, 0
+    while done < n_samples:
+        k = min(1000, n_samples - done)
+        x = q.sample(torch.Size([k]))
+        total = total + (q.log_prob(x) - p.log_prob(x)).sum(dim=0)
+        done += k
+    return total / n_samples
+''')
+    assert_full(_graded(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo"))
+
+
+# ----------------------------------------------------------------- kl.fit_forward
+FORWARD_CASES = {
+    "variance": ("    return samples.mean(0), samples.var(0)\n", ("variance",)),
+    "all dims": ("    return samples.mean(), samples.std()\n", ("first dimension", "shape")),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(FORWARD_CASES))
+def test_forward_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = FORWARD_CASES[bug]
+    result = _graded(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
+                     "kl.fit_forward")
+    assert_caught(result, *concepts)
+
+
+def test_forward_with_unbiased_std_passes(tmp_path: Path) -> None:
+    body = ("    m = samples.mean(dim=0)\n"
+            "    n = samples.shape[0]\n"
+            "    return m, torch.sqrt(((samples - m) ** 2).sum(dim=0) / (n - 1))\n")
+    assert_full(_graded(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
+                        "kl.fit_forward"))
+
+
+# ----------------------------------------------------------------- kl.fit_reverse
+REVERSE_CASES = {
+    "sample": ("        x = q.sample((256,))\n"
+               "        loss = (q.log_prob(x) - log_p(x)).mean()\n", ("rsample",)),
+    "no entropy": ("        x = q.rsample((256,))\n"
+                   "        loss = -log_p(x).mean()\n", ("entropy",)),
+    "ascent": ("        x = q.rsample((256,))\n"
+               "        loss = (log_p(x) - q.log_prob(x)).mean()\n", ("maximising",)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(REVERSE_CASES))
+def test_reverse_bugs_are_caught(tmp_path: Path, bug: str) -> None:
+    body, concepts = REVERSE_CASES[bug]
+    result = _graded(tmp_path, "fit_gaussian_reverse_kl_solution",
+                     REVERSE_HEAD + body + REVERSE_TAIL, "kl.fit_reverse")
+    assert_caught(result, *concepts)
+
+
+def test_reverse_with_plain_sgd_and_softplus_passes(tmp_path: Path) -> None:
+    source = '''
+def fit_gaussian_reverse_kl(log_p, mu0, sigma0, steps, lr):
+    """Plain gradient descent on (mu, softplus^-1(sigma)), 100 samples, entropy in closed form."""
+    mu = torch.as_tensor(mu0, dtype=torch.float32).clone().requires_grad_()
+    raw = torch.log(torch.expm1(torch.as_tensor(sigma0, dtype=torch.float32))).requires_grad_()
+    for _ in range(steps):
+        sigma = torch.nn.functional.softplus(raw)
+        x = mu + sigma * torch.randn(100, device=mu.device)
+        loss = -torch.log(sigma) - log_p(x).mean()
+        g_mu, g_raw = torch.autograd.grad(loss, [mu, raw])
+        with torch.no_grad():
+            mu -= lr * g_mu
+            raw -= lr * g_raw
+    return float(mu), float(torch.nn.functional.softplus(raw))
+'''
+    assert_full(_graded(tmp_path, "fit_gaussian_reverse_kl_solution", source, "kl.fit_reverse"))
+
+
+def test_unsimplified_sympy_answers_with_constants_are_read_back() -> None:
+    """srepr writes pi, E, oo as bare names: the judge must still parse them."""
+    import sympy
+
+    from autograder.symbolic import parse_srepr
+
+    s = sympy.Symbol("s", positive=True)
+    expr = sympy.log(sympy.sqrt(2 * sympy.pi) * s) + sympy.exp(-s) * sympy.E + sympy.erf(s)
+    assert parse_srepr(sympy.srepr(expr)) == expr
+    assert parse_srepr(sympy.srepr(sympy.Interval(-sympy.oo, sympy.oo))) == sympy.S.Reals

@@ -1,0 +1,204 @@
+"""Topic 03 (ELBO and Jensen): the reference passes, classic bugs fail with a named concept,
+and correct answers written differently pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.paths import solution_notebook
+from tests.helpers import grade, grade_variant
+
+TOPIC = "03_elbo_jensen"
+
+LME = "log_mean_exp_solution"
+MC = "elbo_mc_solution"
+ELBO = "ppca_elbo_solution"
+GAP = "elbo_gap_solution"
+
+REFERENCE = {
+    LME: '''
+def log_mean_exp(a, dim):
+    m = a.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return (m + (a - m).exp().mean(dim=dim, keepdim=True).log()).squeeze(dim)
+''',
+    MC: '''
+def elbo_mc(x, log_joint, q, n_samples):
+    z = q.rsample((n_samples,))
+    return (log_joint(x, z) - q.log_prob(z)).mean(0)
+''',
+    ELBO: '''
+def ppca_elbo(x, W, b, sigma2, q_mean, q_cov):
+    D, M = W.shape
+    s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)
+    resid = x - q_mean @ W.T - b
+    recon = -0.5 * D * torch.log(2 * math.pi * s2) - 0.5 * (
+        (resid**2).sum(-1) + torch.trace(W.T @ W @ q_cov)) / s2
+    prior = -0.5 * M * math.log(2 * math.pi) - 0.5 * ((q_mean**2).sum(-1) + torch.trace(q_cov))
+    entropy = 0.5 * M * (1 + math.log(2 * math.pi)) + 0.5 * torch.logdet(q_cov)
+    return recon + prior + entropy
+''',
+}
+
+
+def run(tmp_path: Path, grade_id: str, source: str, task_id: str):
+    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+
+
+def assert_caught(result, *words: str) -> None:
+    assert result.status != "passed", result.message
+    assert result.points < result.max_points
+    text = result.message.lower()
+    assert any(w.lower() in text for w in words), result.message
+
+
+def assert_full(result) -> None:
+    assert result.status == "passed", result.message
+    assert result.points == result.max_points
+
+
+def test_reference_gets_full_marks() -> None:
+    result = grade(solution_notebook(TOPIC))
+    assert [t.id for t in result.tasks] == ["elbo.log_mean_exp", "elbo.mc", "elbo.ppca",
+                                            "elbo.gap"]
+    for item in result.tasks:
+        assert_full(item)
+
+
+# ------------------------------------------------------------------ log_mean_exp
+
+
+@pytest.mark.parametrize("source", [
+    "def log_mean_exp(a, dim):\n    return torch.logsumexp(a, dim) - math.log(a.shape[dim])\n",
+    "def log_mean_exp(a, dim):\n"
+    "    m = a.max(dim, keepdim=True).values.detach()\n"
+    "    return torch.log(torch.sum(torch.exp(a - m), dim) / a.size(dim)) + m.squeeze(dim)\n",
+])
+def test_log_mean_exp_alternatives_pass(tmp_path: Path, source: str) -> None:
+    assert_full(run(tmp_path, LME, source, "elbo.log_mean_exp"))
+
+
+def test_log_mean_exp_naive_is_unstable(tmp_path: Path) -> None:
+    result = run(tmp_path, LME, "def log_mean_exp(a, dim):\n    return a.exp().mean(dim).log()\n",
+                 "elbo.log_mean_exp")
+    assert_caught(result, "log-sum-exp")
+    assert "overflow" in result.message
+
+
+def test_log_mean_exp_sum_instead_of_mean(tmp_path: Path) -> None:
+    result = run(tmp_path, LME, "def log_mean_exp(a, dim):\n    return torch.logsumexp(a, dim)\n",
+                 "elbo.log_mean_exp")
+    assert_caught(result, "log n")
+
+
+def test_log_mean_exp_mean_of_logs(tmp_path: Path) -> None:
+    result = run(tmp_path, LME, "def log_mean_exp(a, dim):\n    return a.mean(dim)\n",
+                 "elbo.log_mean_exp")
+    assert_caught(result, "jensen")
+
+
+# ------------------------------------------------------------------ elbo_mc
+
+
+@pytest.mark.parametrize("source", [
+    # exact entropy instead of -log q(z): a lower-variance estimator of the same ELBO
+    "def elbo_mc(x, log_joint, q, n_samples):\n"
+    "    z = q.rsample(torch.Size([n_samples]))\n"
+    "    return log_joint(x, z).mean(dim=0) + q.entropy()\n",
+    # chunked over samples, with log q at detached samples (a different, unbiased gradient)
+    "def elbo_mc(x, log_joint, q, n_samples):\n"
+    "    z = q.rsample((n_samples,))\n"
+    "    total = 0.0\n"
+    "    for chunk in z.split(1000):\n"
+    "        total = total + (log_joint(x, chunk) - q.log_prob(chunk.detach())).sum(0)\n"
+    "    return total / n_samples\n",
+])
+def test_elbo_mc_alternatives_pass(tmp_path: Path, source: str) -> None:
+    assert_full(run(tmp_path, MC, source, "elbo.mc"))
+
+
+def test_elbo_mc_sample_blocks_gradients(tmp_path: Path) -> None:
+    source = REFERENCE[MC].replace("q.rsample", "q.sample")
+    assert_caught(run(tmp_path, MC, source, "elbo.mc"), "rsample")
+
+
+def test_elbo_mc_missing_log_q(tmp_path: Path) -> None:
+    source = ("def elbo_mc(x, log_joint, q, n_samples):\n"
+              "    z = q.rsample((n_samples,))\n"
+              "    return log_joint(x, z).mean(0)\n")
+    assert_caught(run(tmp_path, MC, source, "elbo.mc"), "entropy")
+
+
+def test_elbo_mc_sums_samples(tmp_path: Path) -> None:
+    source = REFERENCE[MC].replace(".mean(0)", ".sum(0)")
+    assert_caught(run(tmp_path, MC, source, "elbo.mc"), "summed")
+
+
+def test_elbo_mc_averages_batch(tmp_path: Path) -> None:
+    source = REFERENCE[MC].replace(".mean(0)", ".mean()")
+    assert_caught(run(tmp_path, MC, source, "elbo.mc"), "shape")
+
+
+# ------------------------------------------------------------------ ppca_elbo
+
+
+def test_ppca_elbo_alternative_passes(tmp_path: Path) -> None:
+    source = '''
+def ppca_elbo(x, W, b, sigma2, q_mean, q_cov):
+    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)
+    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)
+    p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)
+    return ppca_log_marginal(x, W, b, sigma2) - torch.distributions.kl_divergence(q, p)
+'''
+    assert_full(run(tmp_path, ELBO, source, "elbo.ppca"))
+
+
+def test_ppca_elbo_missing_trace(tmp_path: Path) -> None:
+    source = REFERENCE[ELBO].replace(" + torch.trace(W.T @ W @ q_cov)", "")
+    assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "tr(WᵀW")
+
+
+def test_ppca_elbo_missing_entropy(tmp_path: Path) -> None:
+    source = REFERENCE[ELBO].replace("recon + prior + entropy", "recon + prior")
+    assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "entropy")
+
+
+def test_ppca_elbo_sigma2_as_std(tmp_path: Path) -> None:
+    source = REFERENCE[ELBO].replace(
+        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)",
+        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device) ** 2")
+    assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "variance/std")
+
+
+# ------------------------------------------------------------------ elbo_gap
+
+
+@pytest.mark.parametrize("source", [
+    "def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+    "    return ppca_log_marginal(x, W, b, sigma2) - ppca_elbo(x, W, b, sigma2, q_mean, q_cov)\n",
+    "def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+    "    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)\n"
+    "    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)\n"
+    "    p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)\n"
+    "    return torch.distributions.kl_divergence(q, p)\n",
+])
+def test_elbo_gap_alternatives_pass(tmp_path: Path, source: str) -> None:
+    assert_full(run(tmp_path, GAP, source, "elbo.gap"))
+
+
+def test_elbo_gap_wrong_direction(tmp_path: Path) -> None:
+    source = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+              "    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)\n"
+              "    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)\n"
+              "    p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)\n"
+              "    return torch.distributions.kl_divergence(p, q)\n")
+    assert_caught(run(tmp_path, GAP, source, "elbo.gap"), "direction")
+
+
+def test_elbo_gap_wrong_sign(tmp_path: Path) -> None:
+    source = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+              "    return ppca_elbo(x, W, b, sigma2, q_mean, q_cov) - "
+              "ppca_log_marginal(x, W, b, sigma2)\n")
+    assert_caught(run(tmp_path, GAP, source, "elbo.gap"), "sign")
