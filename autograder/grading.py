@@ -89,10 +89,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
+# Inputs and judges draw from the process-wide RNGs; tasks are graded in threads, so both
+# run under this lock, right after seeding, to stay deterministic.
+_RNG_LOCK = threading.Lock()
+
+
 def encode_inputs(check: Check) -> bytes:
     """Build a check's inputs deterministically and serialise them for a child."""
-    seed_everything(check.seed)
-    return payload.dumps(payload.encode(check.inputs()))
+    with _RNG_LOCK:
+        seed_everything(check.seed)
+        return payload.dumps(payload.encode(check.inputs()))
 
 
 class Grader:
@@ -107,6 +113,7 @@ class Grader:
         self.memory_mb = memory_mb
         self._references: dict[tuple[str, int], Any] = {}
         self._reference_code: dict[str, NotebookCode] = {}
+        self._input_blobs: dict[tuple[str, int], bytes] = {}
         self._lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
@@ -177,6 +184,15 @@ class Grader:
             shutil.rmtree(run.out_dir, ignore_errors=True)
         return run, load, records
 
+    def _inputs(self, task: Task, index: int, check: Check) -> bytes:
+        """A check's serialised inputs, built once so student and reference see the same."""
+        key = (task.id, index)
+        if key not in self._input_blobs:
+            blob = encode_inputs(check)
+            with self._lock:
+                self._input_blobs.setdefault(key, blob)
+        return self._input_blobs[key]
+
     def _reference_records(self, task: Task, wanted: list[int], blobs: dict[int, bytes]
                            ) -> dict[int, Any]:
         missing = [i for i in wanted if (task.id, i) not in self._references]
@@ -204,7 +220,7 @@ class Grader:
 
     def _grade_task(self, code: NotebookCode, task: Task,
                     selected: tuple[tuple[int, Check], ...]) -> TaskResult:
-        blobs = {i: encode_inputs(check) for i, check in selected}
+        blobs = {i: self._inputs(task, i, check) for i, check in selected}
         run, load, records = self._run(code, task, selected, blobs)
         early = _load_problem(code, task, run, load)
         if early is not None:
@@ -236,7 +252,9 @@ class Grader:
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
         try:
-            check.judge(judgement)
+            with _RNG_LOCK:
+                seed_everything(check.seed)
+                check.judge(judgement)
         except CheckFailed as exc:
             return outcome("failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - unexpected output shapes/types

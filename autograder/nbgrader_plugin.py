@@ -47,7 +47,7 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
     topic = topic_for_grade_ids(code.grade_ids, name)
     if topic is None:
         return
-    grader = Grader(device=os.environ.get("AUTOGRADER_DEVICE", "cpu"))
+    grader = _shared_grader(os.environ.get("AUTOGRADER_DEVICE", "cpu"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.ipynb"
         nbformat.write(nb, str(path))
@@ -60,6 +60,16 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
         if task is None or not cell.metadata["nbgrader"].get("grade"):
             continue
         cell.outputs = task_outputs(results[task.id])
+
+
+_GRADERS: dict[str, Grader] = {}
+
+
+def _shared_grader(device: str) -> Grader:
+    """One grader per device for the whole nbgrader run, so references are computed once."""
+    if device not in _GRADERS:
+        _GRADERS[device] = Grader(device=device)
+    return _GRADERS[device]
 
 
 def task_outputs(result: TaskResult) -> list[NotebookNode]:

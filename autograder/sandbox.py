@@ -1,7 +1,7 @@
 """Run notebook code in a disposable child process with a wall-time and a memory limit.
 
 Children are forked from a multiprocessing fork server that has imported torch but never
-run student code, so each task starts in about a tenth of a second. The grading process
+run student code, so each task starts in a few hundredths of a second. The grading process
 only reads the files a child writes (see ``autograder.payload``).
 """
 

@@ -32,6 +32,15 @@ NUMPY_RNG_SAMPLE = '''def ppca_sample(n, W, b, sigma2):
     eps = torch.from_numpy(rng.standard_normal((n, W.shape[0]))).to(W.dtype)
     return z @ W.T + b + float(sigma2) ** 0.5 * eps
 '''
+# Correct, but noisy on stderr: a warning must not cost points.
+NOISY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
+    import sys
+    import warnings
+    warnings.warn("a harmless warning")
+    print("debug output", file=sys.stderr)
+    eye = torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+    return b.clone(), W @ W.T + torch.as_tensor(sigma2, dtype=W.dtype) * eye
+'''
 BUGGY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
     return b.clone(), W @ W.T + sigma2 ** 2 * torch.eye(W.shape[0], dtype=W.dtype)
 '''
@@ -72,7 +81,8 @@ def course(tmp_path_factory) -> Path:
     released = root / "exercises" / TOPIC / f"{TOPIC}.ipynb"
     source = root / "solutions" / TOPIC / f"{TOPIC}.ipynb"
     submitted = root / "submitted"
-    fill(released, source, submitted / "alice" / TOPIC / f"{TOPIC}.ipynb")
+    fill(released, source, submitted / "alice" / TOPIC / f"{TOPIC}.ipynb",
+         override={"ppca_marginal_solution": NOISY_MARGINAL})
     shutil.copytree(released.parent, submitted / "bob" / TOPIC)
     fill(released, source, submitted / "carol" / TOPIC / f"{TOPIC}.ipynb",
          keep_stub={"ppca_mle_solution"}, override={"ppca_marginal_solution": BUGGY_MARGINAL,
