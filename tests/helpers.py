@@ -12,6 +12,19 @@ from autograder.paths import solution_notebook
 _GRADER: Grader | None = None
 
 
+NEEDS_MNIST = {"05_vae_binary_mnist"}
+
+
+def skip_without_data(topic: str) -> None:
+    """Skip a test of a topic that needs MNIST when no copy is available."""
+    import pytest
+
+    from vaelib.data import has_mnist
+
+    if topic in NEEDS_MNIST and not has_mnist():
+        pytest.skip(f"{topic} needs MNIST (see README: python -m vaelib.data prepare)")
+
+
 def shared_grader() -> Grader:
     """One CPU grader for the whole test session, so reference results are computed once."""
     global _GRADER

@@ -9,6 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.paths import TOPICS, solution_notebook
+from tests.helpers import skip_without_data
 
 AUTHORED = [t for t in TOPICS if solution_notebook(t).is_file()]
 
@@ -16,6 +17,7 @@ AUTHORED = [t for t in TOPICS if solution_notebook(t).is_file()]
 @pytest.mark.slow
 @pytest.mark.parametrize("topic", AUTHORED)
 def test_solution_notebook_runs_top_to_bottom(topic, monkeypatch):
+    skip_without_data(topic)
     monkeypatch.setenv("VAE_COURSE_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("AUTOGRADER_DEFERRED", raising=False)

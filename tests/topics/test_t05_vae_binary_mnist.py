@@ -1,0 +1,259 @@
+"""Topic 05 (VAE on binarized MNIST): the reference gets full marks, classic bugs are caught
+with a message that names the concept, and correct alternatives pass."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from autograder.paths import solution_notebook
+from tests.helpers import grade, grade_variant
+
+TOPIC = "05_vae_binary_mnist"
+
+
+pytestmark = pytest.mark.usefixtures("mnist_root")
+
+
+def cell(grade_id: str) -> str:
+    """The reference source of a solution cell."""
+    nb = nbformat.read(str(solution_notebook(TOPIC)), as_version=4)
+    for c in nb.cells:
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return c.source
+    raise KeyError(grade_id)
+
+
+def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
+    """The reference cell with textual replacements (each must apply)."""
+    source = cell(grade_id)
+    for old, new in pairs:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
+def run(tmp_path, grade_id: str, source: str, task_id: str):
+    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+
+
+def assert_caught(result, *words: str) -> None:
+    assert result.status != "passed", result.message
+    assert result.points < result.max_points
+    text = result.message.lower()
+    assert any(w.lower() in text for w in words), result.message
+
+
+def assert_full(result) -> None:
+    assert result.status == "passed", result.message
+    assert result.points == result.max_points
+
+
+def test_reference_full_marks():
+    result = grade(solution_notebook(TOPIC))
+    assert result.error is None
+    assert result.score == result.max_score == 12.0, [(t.id, t.message) for t in result.tasks]
+
+
+# ---------------------------------------------------------------------------- prior
+PRIOR = "GaussianPrior_solution"
+
+
+def test_prior_missing_independent(tmp_path):
+    src = edit(PRIOR, ("td.Independent(td.Normal(loc=self.mean, scale=self.std), 1)",
+                       "td.Normal(loc=self.mean, scale=self.std)"))
+    assert_caught(run(tmp_path, PRIOR, src, "vae.prior"), "Independent")
+
+
+def test_prior_without_buffers(tmp_path):
+    src = edit(PRIOR, ('self.register_buffer("mean", torch.zeros(M))',
+                       "self.mean = torch.zeros(M)"),
+               ('self.register_buffer("std", torch.ones(M))', "self.std = torch.ones(M)"))
+    assert_caught(run(tmp_path, PRIOR, src, "vae.prior"), "register_buffer")
+
+
+def test_prior_variance_not_one(tmp_path):
+    src = edit(PRIOR, ("torch.ones(M))", "torch.full((M,), 2.0))"))
+    assert_caught(run(tmp_path, PRIOR, src, "vae.prior"), "standard deviation")
+
+
+def test_prior_alternative_passes(tmp_path):
+    src = '''
+class GaussianPrior(nn.Module):
+    def __init__(self, M):
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(1, M).squeeze(0))
+
+    def forward(self):
+        return td.MultivariateNormal(self.loc, scale_tril=torch.diag(torch.ones_like(self.loc)))
+'''
+    assert_full(run(tmp_path, PRIOR, src, "vae.prior"))
+
+
+# -------------------------------------------------------------------------- encoder
+ENC = "GaussianEncoder_solution"
+
+
+def test_encoder_variance_as_std(tmp_path):
+    src = edit(ENC, ("torch.exp(0.5 * logvar)", "torch.exp(logvar)"))
+    assert_caught(run(tmp_path, ENC, src, "vae.encoder"), "variance")
+
+
+def test_encoder_missing_independent(tmp_path):
+    src = edit(ENC, ("td.Independent(td.Normal(loc=mean, scale=torch.exp(0.5 * logvar)), 1)",
+                     "td.Normal(loc=mean, scale=torch.exp(0.5 * logvar))"))
+    assert_caught(run(tmp_path, ENC, src, "vae.encoder"), "Independent")
+
+
+def test_encoder_swapped_halves(tmp_path):
+    src = edit(ENC, ("mean, logvar = ", "logvar, mean = "))
+    assert_caught(run(tmp_path, ENC, src, "vae.encoder"), "swapped")
+
+
+def test_encoder_detached(tmp_path):
+    src = edit(ENC, ("self.encoder_net(x), 2", "self.encoder_net(x).detach(), 2"))
+    assert_caught(run(tmp_path, ENC, src, "vae.encoder"), "gradient")
+
+
+def test_encoder_alternative_passes(tmp_path):
+    src = '''
+class GaussianEncoder(nn.Module):
+    def __init__(self, encoder_net):
+        super().__init__()
+        self.net = encoder_net
+
+    def forward(self, x):
+        h = self.net(x)
+        m = h.shape[-1] // 2
+        std = torch.sqrt(torch.exp(h[..., m:]))
+        return td.Independent(td.Normal(h[..., :m], std), reinterpreted_batch_ndims=1)
+'''
+    assert_full(run(tmp_path, ENC, src, "vae.encoder"))
+
+
+# -------------------------------------------------------------------------- decoder
+DEC = "BernoulliDecoder_solution"
+
+
+def test_decoder_probs_as_logits(tmp_path):
+    src = edit(DEC, ("logits=self.decoder_net(z)", "logits=torch.sigmoid(self.decoder_net(z))"))
+    assert_caught(run(tmp_path, DEC, src, "vae.decoder"), "logits")
+
+
+def test_decoder_missing_independent(tmp_path):
+    src = edit(DEC, ("td.Independent(td.Bernoulli(logits=self.decoder_net(z)), 2)",
+                     "td.Bernoulli(logits=self.decoder_net(z))"))
+    assert_caught(run(tmp_path, DEC, src, "vae.decoder"), "Independent")
+
+
+def test_decoder_one_event_dim(tmp_path):
+    src = edit(DEC, ("self.decoder_net(z)), 2)", "self.decoder_net(z)), 1)"))
+    assert_caught(run(tmp_path, DEC, src, "vae.decoder"), "Independent")
+
+
+def test_decoder_alternative_passes(tmp_path):
+    src = '''
+class BernoulliDecoder(nn.Module):
+    def __init__(self, decoder_net):
+        super().__init__()
+        self.decoder_net = decoder_net
+
+    def forward(self, z):
+        probs = torch.sigmoid(self.decoder_net(z))
+        return td.Independent(td.Bernoulli(probs=probs), 2)
+'''
+    assert_full(run(tmp_path, DEC, src, "vae.decoder"))
+
+
+# ----------------------------------------------------------------------- elbo/sample
+VAE_ID = "VAE_solution"
+KL = "td.kl_divergence(q, self.prior())"
+
+
+def test_elbo_kl_sign(tmp_path):
+    src = edit(VAE_ID, ("log_prob(x) - td.kl", "log_prob(x) + td.kl"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "sign")
+
+
+def test_elbo_sample_instead_of_rsample(tmp_path):
+    src = edit(VAE_ID, ("z = q.rsample()", "z = q.sample()"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "rsample")
+
+
+def test_elbo_mc_kl_with_sample(tmp_path):
+    src = edit(VAE_ID, ("z = q.rsample()", "z = q.sample()"),
+               (KL, "(q.log_prob(z) - self.prior().log_prob(z))"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "rsample")
+
+
+def test_elbo_kl_averaged_over_latents(tmp_path):
+    src = edit(VAE_ID, (KL, "(q.base_dist.mean ** 2 + q.base_dist.variance - 1"
+                            " - q.base_dist.variance.log()).mean(-1) / 2"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "averaged")
+
+
+def test_elbo_averaged_over_batch(tmp_path):
+    src = edit(VAE_ID, (f"return self.decoder(z).log_prob(x) - {KL}",
+                        f"return (self.decoder(z).log_prob(x) - {KL}).mean()"),
+               ("return -self.elbo(x).mean()", "return -self.elbo(x)"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "one elbo per example")
+
+
+def test_forward_sums_over_batch(tmp_path):
+    src = edit(VAE_ID, ("return -self.elbo(x).mean()", "return -self.elbo(x).sum()"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "mean")
+
+
+def test_elbo_alternative_monte_carlo_kl_passes(tmp_path):
+    src = '''
+class VAE(nn.Module):
+    def __init__(self, prior, decoder, encoder):
+        super().__init__()
+        self.prior, self.decoder, self.encoder = prior, decoder, encoder
+
+    def elbo(self, x):
+        q = self.encoder(x)
+        eps = torch.randn_like(q.mean)
+        z = q.mean + q.stddev * eps
+        return self.decoder(z).log_prob(x) + self.prior().log_prob(z) - q.log_prob(z)
+
+    def sample(self, n):
+        z = torch.randn(n, self.prior().event_shape[0], device=self.prior().mean.device,
+                        dtype=self.prior().mean.dtype)
+        return torch.bernoulli(self.decoder(z).mean)
+
+    def forward(self, x):
+        return -torch.mean(self.elbo(x))
+'''
+    assert_full(run(tmp_path, VAE_ID, src, "vae.elbo"))
+    assert_full(run(tmp_path / "s", VAE_ID, src, "vae.sample"))
+
+
+def test_sample_returns_probabilities(tmp_path):
+    src = edit(VAE_ID, ("return self.decoder(z).sample()", "return self.decoder(z).mean"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.sample"), "probabilities")
+
+
+def test_sample_at_prior_mean(tmp_path):
+    src = edit(VAE_ID, ("z = self.prior().sample(torch.Size([n]))",
+                        "z = self.prior().mean.expand(n, -1)"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.sample"), "prior")
+
+
+# ------------------------------------------------------------------------- training
+
+
+def test_training_catches_sample_instead_of_rsample(tmp_path):
+    src = edit(VAE_ID, ("z = q.rsample()", "z = q.sample()"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "rsample")
+
+
+
+def test_training_catches_kl_sign(tmp_path):
+    src = edit(VAE_ID, ("log_prob(x) - td.kl", "log_prob(x) + td.kl"))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "KL sign")
+
+
+def test_training_alternative_monte_carlo_kl_passes(tmp_path):
+    src = edit(VAE_ID, (KL, "(q.log_prob(z) - self.prior().log_prob(z))"))
+    assert_full(run(tmp_path, VAE_ID, src, "vae.training"))
