@@ -76,3 +76,16 @@ def grade_variant(topic: str, directory: Path, grade_id: str, source: str, task_
 
     path = variant(topic, directory, {grade_id: source})
     return (grader or shared_grader()).grade_task(load_notebook_code(path), get_task(task_id))
+
+
+def assert_caught(result: TaskResult, *concepts: str) -> None:
+    """The task did not pass, lost points, and its message names one of the concepts."""
+    assert result.status != "passed", result.message
+    assert result.points < result.max_points
+    assert any(c.lower() in result.message.lower() for c in concepts), result.message
+
+
+def assert_full(result: TaskResult) -> None:
+    """The task passed with full marks."""
+    assert result.status == "passed", result.message
+    assert result.points == result.max_points

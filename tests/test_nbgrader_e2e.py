@@ -1,8 +1,8 @@
 """nbgrader end to end on a real course directory with a real sqlite gradebook.
 
-generate_assignment -> autograde (solution: full, untouched: 0, buggy: partial, the same
-per-task points as ``python -m autograder grade``) -> generate_feedback (no hidden tests in
-the HTML) -> export (grades.csv).
+For every topic: generate_assignment -> autograde (solution: full, untouched: 0, the same
+per-task points as ``python -m autograder grade``). For topic 01 also a buggy submission
+(partial credit), generate_feedback (no hidden tests in the HTML) and export (grades.csv).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.paths import course_root
-from autograder.registry import tasks_for_topic
+from autograder.registry import tasks_for_topic, topics_with_tasks
 from autograder.release import tool_env
-from tests.helpers import shared_grader
+from tests.helpers import NEEDS_MNIST, shared_grader
 
 TOPIC = "01_ppca"
 # Right distribution, but drawn with NumPy's generator: passes the distribution checks,
@@ -72,45 +72,65 @@ def fill(released: Path, source: Path, out: Path, keep_stub: set[str] = frozense
     nbformat.write(nb, str(out))
 
 
+def course_topics(mnist: Path | None) -> list[str]:
+    """Every graded topic (those needing MNIST only when a copy is available)."""
+    return [t for t in topics_with_tasks() if t not in NEEDS_MNIST or mnist is not None]
+
+
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
+def course(tmp_path_factory, mnist_environment) -> Path:
     root = tmp_path_factory.mktemp("course")
     shutil.copy(course_root() / "nbgrader_config.py", root)
-    shutil.copytree(course_root() / "solutions" / TOPIC, root / "solutions" / TOPIC)
-    nbgrader(root, "generate_assignment", TOPIC, "--force")
-    released = root / "exercises" / TOPIC / f"{TOPIC}.ipynb"
-    source = root / "solutions" / TOPIC / f"{TOPIC}.ipynb"
     submitted = root / "submitted"
-    fill(released, source, submitted / "alice" / TOPIC / f"{TOPIC}.ipynb",
-         override={"ppca_marginal_solution": NOISY_MARGINAL})
-    shutil.copytree(released.parent, submitted / "bob" / TOPIC)
-    fill(released, source, submitted / "carol" / TOPIC / f"{TOPIC}.ipynb",
+    for topic in course_topics(mnist_environment):
+        shutil.copytree(course_root() / "solutions" / topic, root / "solutions" / topic)
+        nbgrader(root, "generate_assignment", topic, "--force")
+        released = root / "exercises" / topic / f"{topic}.ipynb"
+        source = root / "solutions" / topic / f"{topic}.ipynb"
+        override = {"ppca_marginal_solution": NOISY_MARGINAL} if topic == TOPIC else {}
+        fill(released, source, submitted / "alice" / topic / f"{topic}.ipynb", override=override)
+        shutil.copytree(released.parent, submitted / "bob" / topic)
+    released = root / "exercises" / TOPIC / f"{TOPIC}.ipynb"
+    fill(released, root / "solutions" / TOPIC / f"{TOPIC}.ipynb",
+         submitted / "carol" / TOPIC / f"{TOPIC}.ipynb",
          keep_stub={"ppca_mle_solution"}, override={"ppca_marginal_solution": BUGGY_MARGINAL,
                    "ppca_sample_solution": NUMPY_RNG_SAMPLE})
-    nbgrader(root, "autograde", TOPIC)
+    for topic in course_topics(mnist_environment):
+        nbgrader(root, "autograde", topic)
     nbgrader(root, "generate_feedback", TOPIC)
     nbgrader(root, "export")
     return root
 
 
-def cell_scores(course: Path, student: str) -> dict[str, float]:
+def cell_scores(course: Path, student: str, topic: str = TOPIC) -> dict[str, float]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {t.id: gb.find_grade(t.grade_id, TOPIC, TOPIC, student).score
-                for t in tasks_for_topic(TOPIC)}
+        return {t.id: gb.find_grade(t.grade_id, topic, topic, student).score
+                for t in tasks_for_topic(topic)}
 
 
-def total(course: Path, student: str) -> float:
+def total(course: Path, student: str, topic: str = TOPIC) -> float:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return gb.find_submission(TOPIC, student).score
+        return gb.find_submission(topic, student).score
 
 
-def test_solution_gets_full_marks(course):
-    max_score = sum(t.points for t in tasks_for_topic(TOPIC))
-    assert total(course, "alice") == pytest.approx(max_score)
+@pytest.mark.parametrize("topic", topics_with_tasks())
+def test_solution_gets_full_marks_and_the_cli_agrees(course, topic, mnist_environment):
+    if topic not in course_topics(mnist_environment):
+        pytest.skip(f"{topic} needs MNIST")
+    max_score = sum(t.points for t in tasks_for_topic(topic))
+    assert total(course, "alice", topic) == pytest.approx(max_score), \
+        cell_scores(course, "alice", topic)
+    cli = shared_grader().grade_notebook(course / "submitted" / "alice" / topic /
+                                         f"{topic}.ipynb")
+    assert {t.id: t.points for t in cli.tasks} == pytest.approx(
+        cell_scores(course, "alice", topic))
 
 
-def test_untouched_exercise_gets_zero(course):
-    assert total(course, "bob") == 0
+@pytest.mark.parametrize("topic", topics_with_tasks())
+def test_untouched_exercise_gets_zero(course, topic, mnist_environment):
+    if topic not in course_topics(mnist_environment):
+        pytest.skip(f"{topic} needs MNIST")
+    assert total(course, "bob", topic) == 0
 
 
 def test_buggy_submission_gets_partial_credit_matching_the_cli(course):
@@ -133,5 +153,7 @@ def test_feedback_shows_messages_but_no_hidden_tests(course):
 
 def test_export_writes_grades_csv(course):
     with open(course / "grades.csv", newline="") as handle:
-        rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(handle)}
-    assert rows["bob"] == 0 and rows["alice"] == pytest.approx(12)
+        rows = {(r["assignment"], r["student_id"]): float(r["raw_score"])
+                for r in csv.DictReader(handle)}
+    assert rows[(TOPIC, "bob")] == 0
+    assert rows[(TOPIC, "alice")] == pytest.approx(12)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import grade, grade_variant
+from tests.helpers import assert_caught, assert_full, grade, grade_variant
 
 TOPIC = "04_reparameterisation"
 
@@ -41,18 +41,6 @@ GUMBEL_HARD = '''
 
 def _graded(tmp_path: Path, grade_id: str, source: str, task_id: str):
     return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
-
-
-def assert_caught(result, *concepts: str) -> None:
-    assert result.status != "passed", result.message
-    assert result.points < result.max_points
-    text = result.message
-    assert any(c.lower() in text.lower() for c in concepts), text
-
-
-def assert_full(result) -> None:
-    assert result.status == "passed", result.message
-    assert result.points == result.max_points
 
 
 def test_reference_gets_full_marks() -> None:

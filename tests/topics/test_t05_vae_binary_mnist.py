@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import grade, grade_variant
+from tests.helpers import assert_caught, assert_full, grade, grade_variant
 
 TOPIC = "05_vae_binary_mnist"
 
@@ -35,18 +35,6 @@ def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
 
 def run(tmp_path, grade_id: str, source: str, task_id: str):
     return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
-
-
-def assert_caught(result, *words: str) -> None:
-    assert result.status != "passed", result.message
-    assert result.points < result.max_points
-    text = result.message.lower()
-    assert any(w.lower() in text for w in words), result.message
-
-
-def assert_full(result) -> None:
-    assert result.status == "passed", result.message
-    assert result.points == result.max_points
 
 
 def test_reference_full_marks():
