@@ -44,9 +44,7 @@ def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
         try:
             with _quiet():
                 seed_everything(item.seed)
-                from autograder.worker import to_device
-
-                inputs = to_device(payload.loads(blob), ctx.device)
+                inputs = payload.to_device(payload.loads(blob), ctx.device)
                 value = item.probe(namespace, inputs, ctx)
             got = payload.loads(payload.dumps(payload.encode(value)))
             item.judge(Judgement(payload.loads(blob), got, refs.get(index), item.hidden, device))

@@ -194,3 +194,16 @@ def tensor_info(tensor: torch.Tensor) -> TensorInfo:
     if isinstance(info, TensorInfo):
         return info
     return TensorInfo(str(tensor.device), bool(tensor.requires_grad), tensor.grad_fn is not None)
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """Move every tensor in a nested structure to ``device`` (dtype unchanged)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value

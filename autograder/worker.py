@@ -112,7 +112,7 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], out_d
     for number, (check, (_, _, inputs_blob)) in enumerate(zip(checks, job["probes"],
                                                                strict=True)):
         try:
-            inputs = to_device(payload.loads(inputs_blob), device)
+            inputs = payload.to_device(payload.loads(inputs_blob), device)
             seed_everything(check.seed)
             value = check.probe(ns, inputs, ctx)
             record = {"status": "ok", "value": payload.encode(value)}
@@ -140,15 +140,3 @@ def child_main(job: dict[str, Any]) -> None:
     sys.stdout.flush()
     os._exit(0)
 
-
-def to_device(value: Any, device: torch.device) -> Any:
-    """Move every tensor in a nested structure to ``device`` (dtype unchanged)."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, list):
-        return [to_device(v, device) for v in value]
-    if isinstance(value, tuple):
-        return tuple(to_device(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
-    return value

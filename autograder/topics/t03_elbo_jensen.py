@@ -66,22 +66,25 @@ class Ppca:
         cov = 0.5 * (cov + cov.T)
         return self.linear(x) @ cov, cov
 
-    def kl_to_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
-                        ) -> torch.Tensor:
-        """KL(q || p(z|x)) for q = N(q_mean[n], q_cov), by torch.distributions."""
+    def _q_and_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
+                         ) -> tuple[torch.distributions.Distribution,
+                                    torch.distributions.Distribution]:
         p_mean, p_cov = self.posterior(x)
         q = torch.distributions.MultivariateNormal(q_mean.to(F64),
                                                    covariance_matrix=q_cov.to(F64))
         p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)
+        return q, p
+
+    def kl_to_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
+                        ) -> torch.Tensor:
+        """KL(q || p(z|x)) for q = N(q_mean[n], q_cov), by torch.distributions."""
+        q, p = self._q_and_posterior(x, q_mean, q_cov)
         return torch.distributions.kl_divergence(q, p)
 
     def kl_from_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
                           ) -> torch.Tensor:
         """KL(p(z|x) || q): the wrong direction."""
-        p_mean, p_cov = self.posterior(x)
-        q = torch.distributions.MultivariateNormal(q_mean.to(F64),
-                                                   covariance_matrix=q_cov.to(F64))
-        p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)
+        q, p = self._q_and_posterior(x, q_mean, q_cov)
         return torch.distributions.kl_divergence(p, q)
 
     def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
