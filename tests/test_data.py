@@ -92,6 +92,25 @@ def test_binarizations():
         data.binarize(grey, "other")
 
 
+def test_dynamic_draw_from_grey_levels_is_bernoulli_of_the_intensity():
+    levels = torch.tensor([0, 1, 51, 128, 254, 255], dtype=torch.uint8)
+    n = 200_000
+    grey = levels.repeat(n, 1)
+    gen = torch.Generator().manual_seed(0)
+    binary = data.bernoulli_from_grey_levels(grey, generator=gen)
+    assert binary.dtype == torch.float32 and binary.shape == grey.shape
+    p = levels.double() / 255
+    freq = binary.double().mean(0)
+    se = (p * (1 - p) / n).sqrt()
+    # extremes are exact; elsewhere within 6 standard errors (false failure < 1e-8 each)
+    assert freq[0] == 0 and freq[-1] == 1
+    assert torch.all((freq - p).abs()[1:-1] <= 6 * se[1:-1]), (freq, p)
+    train = data.load_split("train", limit=256)
+    torch.manual_seed(0)
+    a, b = train.binary(), train.binary()
+    assert not torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+
+
 def test_fixed_binarization_independent_of_batching():
     test = data.load_split("test", "fixed", limit=300)
     whole = test.binary()

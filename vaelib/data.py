@@ -175,6 +175,20 @@ def binarize(intensities: torch.Tensor, how: str, *, seed: int = EVAL_SEED,
     raise ValueError(f"unknown binarization {how!r}; use one of {BINARIZATIONS}")
 
 
+def bernoulli_from_grey_levels(grey: torch.Tensor,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary float32 images with P(pixel = 1) = grey / 255 exactly, from uint8 grey levels.
+
+    The same distribution as ``binarize(to_unit(grey), "dynamic")``: a uniform integer u in
+    {0, ..., 254} is below g with probability g / 255. Working on uint8 moves a quarter of the
+    bytes of float intensities and ``torch.bernoulli`` (about 5x faster on CPU, measured in
+    ``bench/``).
+    """
+    draw = torch.randint(0, 255, grey.shape, dtype=torch.uint8, device=grey.device,
+                         generator=generator)
+    return (draw < grey).to(torch.float32)
+
+
 @dataclass
 class MNISTSplit:
     """One split held as a single tensor on a device, batched by index permutation.
@@ -211,7 +225,8 @@ class MNISTSplit:
         version, whatever the batch size or order.
         """
         if self.binarization == "dynamic":
-            return binarize(self.intensities(index), "dynamic")
+            return bernoulli_from_grey_levels(self.images if index is None else
+                                              self.images[index])
         if self._fixed is None:
             self._fixed = binarize(self.intensities(), self.binarization, seed=self.seed)
         return self._fixed if index is None else self._fixed[index]
@@ -229,6 +244,7 @@ class MNISTSplit:
             block = self.binary(order[first:first + chunk])
             for start in range(0, block.shape[0], batch_size):
                 yield block[start:start + batch_size]
+            block = None  # free this chunk before the next one is made (halves the peak)
 
     def subset(self, n: int) -> MNISTSplit:
         """The first ``n`` images, same binarization."""
