@@ -244,7 +244,7 @@ class MNISTSplit:
             block = self.binary(order[first:first + chunk])
             for start in range(0, block.shape[0], batch_size):
                 yield block[start:start + batch_size]
-            block = None  # free this chunk before the next one is made (halves the peak)
+            block = None  # free this chunk before the next one is made (lower peak memory)
 
     def subset(self, n: int) -> MNISTSplit:
         """The first ``n`` images, same binarization."""
