@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
+from functools import cache
 from types import TracebackType
 
 import psutil
@@ -24,6 +25,7 @@ M_MMAP_THRESHOLD = -3
 """glibc ``mallopt`` parameter: allocations above this many bytes get their own mapping."""
 
 
+@cache
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name else None
@@ -52,14 +54,19 @@ def release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+def memory_kind(device: str) -> str:
+    """What ``PeakMemory`` measures on ``device``, in words."""
+    return ("CUDA max_memory_allocated" if device == "cuda"
+            else "peak RSS increase over the phase's start")
+
+
 class PeakMemory:
     """Context manager; after exit ``peak_mb`` is the phase's peak (MiB) and ``kind`` says what."""
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.peak_mb = 0.0
-        self.kind = ("CUDA max_memory_allocated" if device == "cuda"
-                     else "peak RSS increase over the phase's start")
+        self.kind = memory_kind(device)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()

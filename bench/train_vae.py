@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from statistics import fmean as mean
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peak_memory import PeakMemory, unmap_large_blocks_on_free  # noqa: E402
+from peak_memory import PeakMemory, memory_kind, unmap_large_blocks_on_free  # noqa: E402
 
 TOPIC = "05_vae_binary_mnist"
 PIPELINES = ("tensor", "dataloader")
@@ -214,11 +215,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                            k=args.ll_k)
         out["tensor"]["ll_images"] = len(ll_test)
     return {"pipelines": out, "compute_floor_s": floor_s, "steps_per_epoch": steps,
-            "memory_kind": PeakMemory(args.device).kind, "summary": summary(args, out, floor_s)}
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
+            "memory_kind": memory_kind(args.device), "summary": summary(args, out, floor_s)}
 
 
 def summary(args: argparse.Namespace, out: dict[str, Any], floor_s: float) -> dict[str, Any]:

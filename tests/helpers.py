@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -53,6 +54,27 @@ def variant(topic: str, directory: Path, replace: dict[str, str], name: str | No
     path = directory / f"{name or topic}.ipynb"
     nbformat.write(nb, str(path))
     return path
+
+
+@cache
+def _solution_sources(topic: str) -> dict[str, str]:
+    nb = nbformat.read(str(solution_notebook(topic)), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+
+
+def solution_cell(topic: str, grade_id: str) -> str:
+    """The source of the solution notebook's cell with this nbgrader grade_id."""
+    return _solution_sources(topic)[grade_id]
+
+
+def edited_solution_cell(topic: str, grade_id: str, *pairs: tuple[str, str]) -> str:
+    """A solution cell with textual replacements (old, new); each must occur in the cell."""
+    source = solution_cell(topic, grade_id)
+    for old, new in pairs:
+        assert old in source, f"{old!r} is not in {topic}'s cell {grade_id}"
+        source = source.replace(old, new)
+    return source
 
 
 def grade(path: Path, grader: Grader | None = None) -> NotebookResult:

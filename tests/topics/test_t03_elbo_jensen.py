@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, grade, grade_variant
+from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
 
 TOPIC = "03_elbo_jensen"
 
@@ -17,30 +17,9 @@ MC = "elbo_mc_solution"
 ELBO = "ppca_elbo_solution"
 GAP = "elbo_gap_solution"
 
-REFERENCE = {
-    LME: '''
-def log_mean_exp(a, dim):
-    m = a.amax(dim=dim, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    return (m + (a - m).exp().mean(dim=dim, keepdim=True).log()).squeeze(dim)
-''',
-    MC: '''
-def elbo_mc(x, log_joint, q, n_samples):
-    z = q.rsample((n_samples,))
-    return (log_joint(x, z) - q.log_prob(z)).mean(0)
-''',
-    ELBO: '''
-def ppca_elbo(x, W, b, sigma2, q_mean, q_cov):
-    D, M = W.shape
-    s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)
-    resid = x - q_mean @ W.T - b
-    recon = -0.5 * D * torch.log(2 * math.pi * s2) - 0.5 * (
-        (resid**2).sum(-1) + torch.trace(W.T @ W @ q_cov)) / s2
-    prior = -0.5 * M * math.log(2 * math.pi) - 0.5 * ((q_mean**2).sum(-1) + torch.trace(q_cov))
-    entropy = 0.5 * M * (1 + math.log(2 * math.pi)) + 0.5 * torch.logdet(q_cov)
-    return recon + prior + entropy
-''',
-}
+def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
+    """The reference cell with textual replacements (each must apply)."""
+    return edited_solution_cell(TOPIC, grade_id, *pairs)
 
 
 def run(tmp_path: Path, grade_id: str, source: str, task_id: str):
@@ -108,7 +87,7 @@ def test_elbo_mc_alternatives_pass(tmp_path: Path, source: str) -> None:
 
 
 def test_elbo_mc_sample_blocks_gradients(tmp_path: Path) -> None:
-    source = REFERENCE[MC].replace("q.rsample", "q.sample")
+    source = edit(MC, ("q.rsample", "q.sample"))
     assert_caught(run(tmp_path, MC, source, "elbo.mc"), "rsample")
 
 
@@ -120,12 +99,12 @@ def test_elbo_mc_missing_log_q(tmp_path: Path) -> None:
 
 
 def test_elbo_mc_sums_samples(tmp_path: Path) -> None:
-    source = REFERENCE[MC].replace(".mean(0)", ".sum(0)")
+    source = edit(MC, (".mean(0)", ".sum(0)"))
     assert_caught(run(tmp_path, MC, source, "elbo.mc"), "summed")
 
 
 def test_elbo_mc_averages_batch(tmp_path: Path) -> None:
-    source = REFERENCE[MC].replace(".mean(0)", ".mean()")
+    source = edit(MC, (".mean(0)", ".mean()"))
     assert_caught(run(tmp_path, MC, source, "elbo.mc"), "shape")
 
 
@@ -144,19 +123,19 @@ def ppca_elbo(x, W, b, sigma2, q_mean, q_cov):
 
 
 def test_ppca_elbo_missing_trace(tmp_path: Path) -> None:
-    source = REFERENCE[ELBO].replace(" + torch.trace(W.T @ W @ q_cov)", "")
+    source = edit(ELBO, (" + torch.trace(W.T @ W @ q_cov)", ""))
     assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "tr(WᵀW")
 
 
 def test_ppca_elbo_missing_entropy(tmp_path: Path) -> None:
-    source = REFERENCE[ELBO].replace("recon + prior + entropy", "recon + prior")
+    source = edit(ELBO, ("recon + prior + entropy", "recon + prior"))
     assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "entropy")
 
 
 def test_ppca_elbo_sigma2_as_std(tmp_path: Path) -> None:
-    source = REFERENCE[ELBO].replace(
+    source = edit(ELBO, (
         "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)",
-        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device) ** 2")
+        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device) ** 2"))
     assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "variance/std")
 
 

@@ -3,11 +3,10 @@ with a message that names the concept, and correct alternatives pass."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, grade, grade_variant
+from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
 
 TOPIC = "05_vae_binary_mnist"
 
@@ -15,22 +14,9 @@ TOPIC = "05_vae_binary_mnist"
 pytestmark = pytest.mark.usefixtures("mnist_root")
 
 
-def cell(grade_id: str) -> str:
-    """The reference source of a solution cell."""
-    nb = nbformat.read(str(solution_notebook(TOPIC)), as_version=4)
-    for c in nb.cells:
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-            return c.source
-    raise KeyError(grade_id)
-
-
 def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
     """The reference cell with textual replacements (each must apply)."""
-    source = cell(grade_id)
-    for old, new in pairs:
-        assert old in source, old
-        source = source.replace(old, new)
-    return source
+    return edited_solution_cell(TOPIC, grade_id, *pairs)
 
 
 def run(tmp_path, grade_id: str, source: str, task_id: str):
