@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override every task's time limit (seconds)")
     grade.add_argument("--memory-mb", type=int, default=None,
                        help="override every task's memory limit (MiB)")
+    grade.add_argument("--sandbox", default="auto", choices=("auto", "require", "off"),
+                       help="isolation of student code: auto = the strongest this machine "
+                            "offers (default), require = fail unless Landlock and user "
+                            "namespaces are available, off = none (trusted code only)")
 
     release = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader)")
     release.add_argument("topics", nargs="*", help="topics to regenerate (default: all)")
@@ -67,15 +71,16 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder.report import format_table, write_json
 
     grader = Grader(device=args.device, include_hidden=not args.public_only, jobs=args.jobs,
-                    timeout_s=args.timeout, memory_mb=args.memory_mb)
+                    timeout_s=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox)
     results = grader.grade_path(args.path)
     for result in results:
         print(format_table(result))
     if len(results) > 1:
         print(f"== overall: {sum(r.score for r in results):g}/"
               f"{sum(r.max_score for r in results):g} over {len(results)} notebooks")
+    print(grader.policy.summary())
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, sandbox=grader.policy.describe())
     unreadable = [r for r in results if r.error]
     if unreadable and len(unreadable) == len(results):
         print(f"error: {unreadable[0].error}", file=sys.stderr)

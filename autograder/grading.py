@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +11,19 @@ from typing import Any
 
 import torch
 
-from autograder import payload, sandbox
-from autograder.checks.api import Check, CheckFailed, Judgement, Task
-from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
+from autograder import judging, payload, sandbox
+from autograder.checks.api import Check, Judgement, Task
+from autograder.isolation.policy import SandboxUnavailable, build_policy
+from autograder.notebook_code import (
+    NotebookCode,
+    NotebookError,
+    extract_code,
+    parse_notebook,
+    read_notebook_bytes,
+)
 from autograder.paths import solution_notebook
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.release_manifest import verify_solution
 from autograder.seeding import seed_everything
 
 STATUSES = ("passed", "failed", "error", "timeout", "crashed", "missing")
@@ -105,8 +112,13 @@ class Grader:
     """Grades notebooks; keeps reference results cached between notebooks."""
 
     def __init__(self, device: str = "cpu", include_hidden: bool = True, jobs: int = 2,
-                 timeout_s: float | None = None, memory_mb: int | None = None) -> None:
+                 timeout_s: float | None = None, memory_mb: int | None = None,
+                 sandbox: str = "auto") -> None:
         self.device = resolve_device(device)
+        try:
+            self.policy = build_policy(sandbox)
+        except SandboxUnavailable as exc:
+            raise GraderError(str(exc)) from None
         self.include_hidden = include_hidden
         self.jobs = max(1, jobs)
         self.timeout_s = timeout_s
@@ -118,37 +130,47 @@ class Grader:
 
     # -- public API -------------------------------------------------------------------
     def grade_path(self, path: str | Path) -> list[NotebookResult]:
-        """Grade a notebook, or every notebook below a folder."""
+        """Grade a notebook, or every notebook below a folder.
+
+        Every submission is read into memory before any student code runs, so nothing a
+        notebook does can change another submission of the batch.
+        """
         path = Path(path)
         if path.is_dir():
             notebooks = sorted(p for p in path.rglob("*.ipynb")
                                if ".ipynb_checkpoints" not in p.parts)
             if not notebooks:
                 raise GraderError(f"{path}: no notebooks in this folder")
-            return [self.grade_notebook(p) for p in notebooks]
-        if not path.exists():
+        elif path.exists() or path.is_symlink():
+            notebooks = [path]
+        else:
             raise GraderError(f"{path}: no such file or folder")
-        return [self.grade_notebook(path)]
+        loaded = [_load_submission(p) for p in notebooks]
+        return [item if isinstance(item, NotebookResult) else self.grade_code(item)
+                for item in loaded]
 
     def grade_notebook(self, path: str | Path, topic: str | None = None) -> NotebookResult:
         """Grade one notebook file; an unreadable one gets an error result, not an exception."""
-        path = Path(path)
-        try:
-            code = load_notebook_code(path)
-        except NotebookError as exc:
-            return NotebookResult(str(path), topic, [], error=str(exc))
-        return self.grade_code(code, topic)
+        loaded = _load_submission(Path(path), topic)
+        return loaded if isinstance(loaded, NotebookResult) else self.grade_code(loaded, topic)
 
     def grade_code(self, code: NotebookCode, topic: str | None = None) -> NotebookResult:
-        """Grade already-extracted notebook code."""
+        """Grade already-extracted notebook code; never raises for a bad submission."""
         start = time.monotonic()
-        topic = topic or topic_for_grade_ids(code.grade_ids, Path(code.path).stem)
-        if topic is None:
-            return NotebookResult(code.path, None, [], error=(
-                f"{code.path}: not a course notebook (its name and test cells match no topic)"))
-        tasks = tasks_for_topic(topic)
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            results = list(pool.map(lambda t: self.grade_task(code, t), tasks))
+        try:
+            topic = topic or topic_for_grade_ids(code.grade_ids, Path(code.path).stem)
+            if topic is None:
+                return NotebookResult(code.path, None, [], error=(
+                    f"{code.path}: not a course notebook (its name and test cells match no "
+                    "topic)"))
+            tasks = tasks_for_topic(topic)
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                if self.include_hidden:  # references first, before any student code runs
+                    list(pool.map(self._prepare_references, tasks))
+                results = list(pool.map(lambda t: self.grade_task(code, t), tasks))
+        except Exception as exc:  # noqa: BLE001 - one notebook never stops a batch
+            return NotebookResult(code.path, topic, [], error=(
+                f"internal grader error ({type(exc).__name__}: {str(exc)[:200]})"))
         return NotebookResult(code.path, topic, results, elapsed_s=time.monotonic() - start)
 
     def grade_task(self, code: NotebookCode, task: Task) -> TaskResult:
@@ -159,6 +181,10 @@ class Grader:
             result = self._grade_task(code, task, selected)
         except GraderError as exc:
             result = TaskResult(task.id, 0.0, task.points, "error", f"grader error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - contained to this task
+            result = TaskResult(task.id, 0.0, task.points, "error",
+                                f"internal grader error ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})")
         result.elapsed_s = time.monotonic() - start
         return result
 
@@ -167,7 +193,7 @@ class Grader:
         return (self.timeout_s or task.timeout_s, self.memory_mb or task.memory_mb)
 
     def _run(self, code: NotebookCode, task: Task, selected: tuple[tuple[int, Check], ...],
-             blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, dict[str, Any], list[Any]]:
+             blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, Any, list[Any]]:
         cells = code.cells_for(task.symbols + task.extra_symbols)
         job = {
             "cells": [(c.index, c.source) for c in cells],
@@ -176,12 +202,9 @@ class Grader:
             "device": self.device,
         }
         timeout_s, memory_mb = self._limits(task)
-        run = sandbox.run_child(job, timeout_s, memory_mb)
-        try:
-            load = _read(run.out_dir / "load.pt")
-            records = [_read(run.out_dir / f"probe_{n}.pt") for n in range(len(selected))]
-        finally:
-            shutil.rmtree(run.out_dir, ignore_errors=True)
+        run = sandbox.run_child(job, timeout_s, memory_mb, self.policy)
+        load = _record(run.frames.get(("load", 0)))
+        records = [_record(run.frames.get(("probe", n))) for n in range(len(selected))]
         return run, load, records
 
     def _inputs(self, task: Task, index: int, check: Check) -> bytes:
@@ -193,29 +216,49 @@ class Grader:
                 self._input_blobs.setdefault(key, blob)
         return self._input_blobs[key]
 
-    def _reference_records(self, task: Task, wanted: list[int], blobs: dict[int, bytes]
-                           ) -> dict[int, Any]:
-        missing = [i for i in wanted if (task.id, i) not in self._references]
-        if missing:
+    def _prepare_references(self, task: Task) -> None:
+        """Run the reference notebook's probes of every hidden check of ``task`` (once)."""
+        hidden = [(i, c) for i, c in enumerate(task.checks) if c.hidden]
+        missing = [(i, c) for i, c in hidden if (task.id, i) not in self._references]
+        if not missing:
+            return
+        try:
             code = self._solution_code(task.topic)
-            selected = tuple((i, task.checks[i]) for i in missing)
-            run, load, records = self._run(code, task, selected, blobs)
-            for (i, check), record in zip(selected, records, strict=True):
+            blobs = {i: self._inputs(task, i, c) for i, c in missing}
+            run, _, records = self._run(code, task, tuple(missing), blobs)
+            for (i, check), record in zip(missing, records, strict=True):
                 if not isinstance(record, dict) or record.get("status") != "ok":
-                    detail = record.get("message", "") if isinstance(record, dict) else run.status
+                    detail = record.get("message", "") if isinstance(record, dict) \
+                        else run.status
                     raise GraderError(f"the reference solution failed on '{check.name}' "
                                       f"({detail})")
                 with self._lock:
                     self._references[(task.id, i)] = record["value"]
-        return {i: self._references[(task.id, i)] for i in wanted}
+        except GraderError as exc:
+            with self._lock:
+                for i, _ in missing:
+                    self._references.setdefault((task.id, i), exc)
+
+    def _reference_records(self, task: Task, wanted: list[int]) -> dict[int, Any]:
+        self._prepare_references(task)
+        refs = {i: self._references[(task.id, i)] for i in wanted}
+        for value in refs.values():
+            if isinstance(value, GraderError):
+                raise value
+        return refs
 
     def _solution_code(self, topic: str) -> NotebookCode:
+        """The reference notebook's code, read once and checked against the release hashes."""
         with self._lock:
             if topic not in self._reference_code:
+                path = solution_notebook(topic)
                 try:
-                    self._reference_code[topic] = load_notebook_code(solution_notebook(topic))
+                    data = read_notebook_bytes(path)
+                    verify_solution(topic, data)
+                    self._reference_code[topic] = extract_code(parse_notebook(data, path),
+                                                               str(path))
                 except NotebookError as exc:
-                    raise GraderError(f"cannot read the reference notebook: {exc}") from None
+                    raise GraderError(f"cannot use the reference notebook: {exc}") from None
             return self._reference_code[topic]
 
     def _grade_task(self, code: NotebookCode, task: Task,
@@ -228,7 +271,7 @@ class Grader:
             return TaskResult(task.id, 0.0, task.points, status, message)
         hidden = [i for (i, c), record in zip(selected, records, strict=True)
                   if c.hidden and isinstance(record, dict) and record.get("status") == "ok"]
-        refs = self._reference_records(task, hidden, blobs) if hidden else {}
+        refs = self._reference_records(task, hidden) if hidden else {}
         outcomes = [
             self._judge(task, i, check, blobs[i], record, refs.get(i), run)
             for (i, check), record in zip(selected, records, strict=True)
@@ -251,34 +294,37 @@ class Grader:
             return outcome("error", _exception_message(record, self._limits(task)[1]))
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
-        try:
-            with _RNG_LOCK:
-                seed_everything(check.seed)
-                check.judge(judgement)
-        except CheckFailed as exc:
-            return outcome("failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - unexpected output shapes/types
-            return outcome("failed", f"the result has an unexpected form "
-                                     f"({type(exc).__name__}: {str(exc)[:160]}).")
-        return outcome("passed")
+        if judging.needs_isolation(judgement.got):
+            return outcome(*judging.judge_in_child(task.id, index, judgement))
+        with _RNG_LOCK:
+            return outcome(*judging.verdict(check, judgement))
+
+
+def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | NotebookResult:
+    """A submission's code, read into memory now; an error result when it cannot be read."""
+    try:
+        return extract_code(parse_notebook(read_notebook_bytes(path), path), str(path))
+    except NotebookError as exc:
+        return NotebookResult(str(path), topic, [], error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - e.g. metadata of the wrong types
+        return NotebookResult(str(path), topic, [], error=(
+            f"{path}: not a gradable notebook ({type(exc).__name__})"))
 
 
 _RUN_STATUS = {"timeout": "timeout", "memory": "crashed", "crashed": "crashed",
-               "finished": "crashed"}
+               "finished": "crashed", "oversize": "error", "sandbox": "error"}
 
 
-def _read(path: Path) -> Any:
-    if not path.exists():
+def _record(raw: Any) -> Any:
+    """A raw frame record from a child, decoded; None when it is malformed."""
+    if not isinstance(raw, dict):
         return None
     try:
-        record = payload.loads_raw(path.read_bytes())
-    except Exception:  # noqa: BLE001 - a corrupted file counts as no result
+        if "value" in raw:
+            return {**raw, "value": payload.decode(raw["value"])}
+        return raw
+    except Exception:  # noqa: BLE001 - a malformed record counts as no result
         return None
-    if not isinstance(record, dict):
-        return None
-    if "value" in record:
-        record = {**record, "value": payload.decode(record["value"])}
-    return record
 
 
 def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
@@ -288,6 +334,11 @@ def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
                 "too much work for this check).")
     if run.status == "memory":
         return f"stopped for using more than {memory_mb} MiB of memory."
+    if run.status == "oversize":
+        return (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} MiB "
+                "of results (are the outputs far larger than the docstring says?).")
+    if run.status == "sandbox":
+        return f"grader error: the grading sandbox could not start ({run.detail})."
     return (f"the process running this task's code ended abruptly (exit code {run.exitcode}); "
             "does the code call os._exit or sys.exit, or crash Python?")
 
@@ -305,6 +356,10 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
                   load: Any) -> tuple[str, str] | None:
     """A status and message when the task's symbols could not even be defined."""
     if not isinstance(load, dict):
+        if run.status == "sandbox":
+            return "error", f"grader error: the grading sandbox could not start ({run.detail})."
+        if run.status == "oversize":
+            return "error", "the notebook code sent back far more data than any check needs."
         if run.status == "timeout":
             return "timeout", ("the notebook code for this task did not finish loading "
                                "(an infinite loop at the top level of a cell?).")

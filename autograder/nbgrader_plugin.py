@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute
 
 from autograder.grading import Grader, TaskResult
+from autograder.isolation.kernel import PID_FILE, kill_sandbox, sandboxed_kernel_manager
 from autograder.notebook import DEFERRED_ENV
 from autograder.notebook_code import extract_code
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
@@ -29,13 +31,19 @@ class IsolatedExecute(Execute):
                    ) -> tuple[NotebookNode, dict[str, Any]]:
         previous = os.environ.get(DEFERRED_ENV)
         os.environ[DEFERRED_ENV] = "1"
-        try:
-            nb, resources = super().preprocess(nb, resources)
-        finally:
-            if previous is None:
-                os.environ.pop(DEFERRED_ENV, None)
-            else:
-                os.environ[DEFERRED_ENV] = previous
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix="vae-kernel-") as tmp:
+            policy = _shared_grader(_device()).policy
+            if policy.active:
+                self.kernel_manager_class = sandboxed_kernel_manager(policy, Path(tmp))
+            try:
+                nb, resources = super().preprocess(nb, resources)
+            finally:
+                kill_sandbox(Path(tmp) / PID_FILE, started)
+                if previous is None:
+                    os.environ.pop(DEFERRED_ENV, None)
+                else:
+                    os.environ[DEFERRED_ENV] = previous
         name = (resources.get("unique_key") or "notebook").split("/")[-1]
         apply_isolated_grades(nb, name)
         return nb, resources
@@ -47,7 +55,7 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
     topic = topic_for_grade_ids(code.grade_ids, name)
     if topic is None:
         return
-    grader = _shared_grader(os.environ.get("AUTOGRADER_DEVICE", "cpu"))
+    grader = _shared_grader(_device())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.ipynb"
         nbformat.write(nb, str(path))
@@ -63,12 +71,22 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
 
 
 _GRADERS: dict[str, Grader] = {}
+SANDBOX_ENV = "AUTOGRADER_SANDBOX"
+
+
+def _device() -> str:
+    return os.environ.get("AUTOGRADER_DEVICE", "cpu")
 
 
 def _shared_grader(device: str) -> Grader:
-    """One grader per device for the whole nbgrader run, so references are computed once."""
+    """One grader per device for the whole nbgrader run, so references are computed once.
+
+    ``$AUTOGRADER_SANDBOX`` (auto, require, off) chooses the sandbox, as ``--sandbox`` does
+    for the command line.
+    """
     if device not in _GRADERS:
-        _GRADERS[device] = Grader(device=device)
+        _GRADERS[device] = Grader(device=device,
+                                  sandbox=os.environ.get(SANDBOX_ENV, "auto"))
     return _GRADERS[device]
 
 

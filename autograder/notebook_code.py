@@ -9,7 +9,10 @@ never run.
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,17 +69,56 @@ class NotebookCode:
         return tuple(c for c in self.cells if symbol in c.defines)
 
 
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+
+
+def read_notebook_bytes(path: str | Path) -> bytes:
+    """A notebook file's bytes: a regular file, not a symbolic link, of bounded size."""
+    path = Path(path)
+    if path.is_symlink():
+        raise NotebookError(f"{path}: is a symbolic link; submissions must be regular files")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotebookError(f"{path}: no such notebook") from None
+    except OSError as exc:
+        raise NotebookError(f"{path}: cannot be opened ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotebookError(f"{path}: not a regular file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(f"{path}: larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_NOTEBOOK_BYTES + 1)[:MAX_NOTEBOOK_BYTES]
+    finally:
+        os.close(fd)
+
+
+def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> nbformat.NotebookNode:
+    """A notebook from its bytes; a NotebookError that never quotes the file's content."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotebookError(f"{path}: not a readable notebook (not UTF-8 text)") from None
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" \
+            if isinstance(exc, json.JSONDecodeError) else ""
+        raise NotebookError(f"{path}: not a readable notebook (invalid JSON{where})") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many types
+        raise NotebookError(f"{path}: not a readable notebook ({type(exc).__name__})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise NotebookError(f"{path}: not a readable notebook (no list of cells)")
+    return nb
+
+
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """Read a notebook with nbformat, turning every failure into a one-line NotebookError."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotebookError(f"{path}: no such notebook")
-    try:
-        return nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # noqa: BLE001 - nbformat raises many types
-        first_line = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
-        raise NotebookError(f"{path}: not a readable notebook ({type(exc).__name__}: "
-                            f"{first_line})") from None
+    return parse_notebook(read_notebook_bytes(path), path)
 
 
 def extract_code(nb: nbformat.NotebookNode, path: str = "<notebook>") -> NotebookCode:
@@ -84,21 +126,30 @@ def extract_code(nb: nbformat.NotebookNode, path: str = "<notebook>") -> Noteboo
     cells: list[CodeCell] = []
     grade_ids: list[str] = []
     for index, cell in enumerate(nb.get("cells", [])):
-        meta = cell.get("metadata", {}) or {}
-        nbg = meta.get("nbgrader", {}) or {}
+        if not isinstance(cell, dict):
+            continue
+        meta = _mapping(cell.get("metadata"))
+        nbg = _mapping(meta.get("nbgrader"))
         if nbg.get("grade") and nbg.get("grade_id"):
             grade_ids.append(str(nbg["grade_id"]))
         if cell.get("cell_type") != "code":
             continue
-        tags = meta.get("tags", []) or []
+        tags = meta.get("tags")
+        tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
         if SETUP_TAG in tags:
             kind = "setup"
         elif nbg.get("solution") and not nbg.get("grade"):
             kind = "solution"
         else:
             continue
-        cells.append(_analyse(index, kind, _strip_magics(str(cell.get("source", "")))))
+        source = cell.get("source", "")
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        cells.append(_analyse(index, kind, _strip_magics(source)))
     return NotebookCode(path=path, cells=tuple(cells), grade_ids=tuple(grade_ids))
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def load_notebook_code(path: str | Path) -> NotebookCode:
@@ -121,10 +172,19 @@ def _strip_magics(source: str) -> str:
 def _analyse(index: int, kind: str, source: str) -> CodeCell:
     try:
         tree = ast.parse(source)
-    except SyntaxError as exc:
-        message = f"SyntaxError in cell {index}, line {exc.lineno}: {exc.msg}"
+        defines, uses = _names(tree)
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+        if isinstance(exc, SyntaxError):
+            message = f"SyntaxError in cell {index}, line {exc.lineno}: {exc.msg}"
+        else:
+            message = f"cell {index} cannot be compiled ({type(exc).__name__}: nested too deeply)"
         guessed = frozenset(a or b for a, b in _DEFINITION_LINE.findall(source))
         return CodeCell(index, kind, source, defines=guessed, syntax_error=message)
+    return CodeCell(index, kind, source, frozenset(defines), frozenset(uses - defines))
+
+
+def _names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names a cell defines at top level, names it reads)."""
     defines: set[str] = set()
     uses: set[str] = set()
     for node in tree.body:
@@ -132,7 +192,7 @@ def _analyse(index: int, kind: str, source: str) -> CodeCell:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             uses.add(node.id)
-    return CodeCell(index, kind, source, frozenset(defines), frozenset(uses - defines))
+    return defines, uses
 
 
 def _top_level_names(node: ast.stmt) -> set[str]:

@@ -74,12 +74,16 @@ def encode(value: Any, depth: int = 0) -> Any:
         return {"t": "object", "type": "nested too deeply", "repr": ""}
     if isinstance(value, torch.Tensor):
         plain = torch.Tensor.as_subclass(value, torch.Tensor)
+        info = getattr(value, "vc_info", None)
+        if not isinstance(info, TensorInfo):  # a decoded tensor keeps its origin
+            info = TensorInfo(str(plain.device), bool(plain.requires_grad),
+                              plain.grad_fn is not None)
         return {
             "t": "tensor",
             "data": plain.detach().to("cpu").clone().contiguous(),
-            "device": str(plain.device),
-            "rg": bool(plain.requires_grad),
-            "gf": plain.grad_fn is not None,
+            "device": info.device,
+            "rg": info.requires_grad,
+            "gf": info.has_grad_fn,
         }
     if type(value) in _PRIMITIVES:
         return value
@@ -100,6 +104,12 @@ def encode(value: Any, depth: int = 0) -> Any:
         return {"t": "dict", "items": pairs}
     if isinstance(value, torch.Size):
         return {"t": "tuple", "items": [int(v) for v in value]}
+    if isinstance(value, Symbolic):
+        return {"t": "sympy", "srepr": value.srepr}
+    if isinstance(value, DistributionInfo):
+        return _encode_info(value)
+    if isinstance(value, Opaque):
+        return {"t": "object", "type": value.type_name, "repr": value.text}
     dist = _encode_distribution(value, depth)
     if dist is not None:
         return dist
@@ -124,6 +134,23 @@ def _encode_distribution(value: Any, depth: int) -> dict | None:
         "event": [int(s) for s in value.event_shape],
         "base": _encode_distribution(base, depth + 1) if base is not None else None,
     }
+
+
+def _encode_info(info: DistributionInfo) -> dict:
+    return {"t": "dist", "type": info.type_name, "batch": list(info.batch_shape),
+            "event": list(info.event_shape),
+            "base": _encode_info(info.base) if info.base is not None else None}
+
+
+def contains(value: Any, kind: type) -> bool:
+    """Whether a decoded value holds an instance of ``kind`` anywhere inside."""
+    if isinstance(value, kind):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(contains(v, kind) for v in value)
+    if isinstance(value, dict):
+        return any(contains(v, kind) for v in value.values())
+    return False
 
 
 def _encode_sympy(value: Any) -> dict | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from autograder.paths import TOPICS, course_root
+from autograder.release_manifest import write_manifest
 
 
 def tool_env() -> dict[str, str]:
@@ -52,4 +53,5 @@ def release_topics(topics: list[str] | None = None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown topics {unknown}; known: {', '.join(TOPICS)}")
     generate(chosen, course_root() / "exercises")
+    write_manifest(chosen)
     return [f"released exercises/{t}/{t}.ipynb" for t in chosen]

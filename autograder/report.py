@@ -32,9 +32,10 @@ def format_table(result: NotebookResult, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def as_json(results: list[NotebookResult]) -> dict:
-    """The documented JSON report."""
+def as_json(results: list[NotebookResult], sandbox: dict | None = None) -> dict:
+    """The documented JSON report (``sandbox``: what isolated the student code)."""
     return {
+        **({"sandbox": sandbox} if sandbox is not None else {}),
         "score": round(sum(r.score for r in results), 2),
         "max_score": round(sum(r.max_score for r in results), 2),
         "notebooks": [{**r.as_dict(), **({"error": r.error} if r.error else {})}
@@ -42,6 +43,7 @@ def as_json(results: list[NotebookResult]) -> dict:
     }
 
 
-def write_json(results: list[NotebookResult], path: str | Path) -> None:
+def write_json(results: list[NotebookResult], path: str | Path,
+               sandbox: dict | None = None) -> None:
     """Write the JSON report to a file."""
-    Path(path).write_text(json.dumps(as_json(results), indent=2) + "\n")
+    Path(path).write_text(json.dumps(as_json(results, sandbox), indent=2) + "\n")

@@ -1,42 +1,61 @@
-"""Run notebook code in a disposable child process with a wall-time and a memory limit.
+"""Run notebook code in a disposable, sandboxed child process within time and memory limits.
 
 Children are forked from a multiprocessing fork server that has imported torch but never
-run student code, so each task starts in a few hundredths of a second. The grading process
-only reads the files a child writes (see ``autograder.payload``).
+run student code, so each task starts in a few hundredths of a second. A child enters the
+sandbox of ``autograder.isolation`` before any notebook code runs. Its results come back
+over an inherited pipe, read here with a byte cap; the grading process reads no file a
+child could have written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
+import select
+import shutil
 import signal
+import struct
 import sys
 import tempfile
 import threading
 import time
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from autograder import payload
+from autograder.isolation.limits import TaskCgroups, TaskLimits
+from autograder.isolation.policy import SandboxPolicy
+
 _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: Any = None
+_COUNTER = itertools.count()
 POLL_S = 0.02
+MAX_RESULT_BYTES = 128 * 2**20
+READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class ChildRun:
-    """How a child ended: ``finished``, ``timeout``, ``memory`` or ``crashed``."""
+    """How a child ended and what it sent.
+
+    ``status``: ``finished``, ``timeout``, ``memory``, ``crashed``, ``oversize`` (sent more
+    than the byte cap) or ``sandbox`` (the sandbox could not be set up: the grader's
+    problem, not the student's). ``frames`` maps (kind, index) to the raw records.
+    """
 
     status: str
     exitcode: int | None
     elapsed_s: float
-    out_dir: Path
     peak_rss_mb: float
+    frames: dict[tuple[str, int], Any] = field(default_factory=dict)
+    detail: str = ""
 
 
 def _context() -> Any:
@@ -60,65 +79,138 @@ def _without_main_module() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-def _tree_rss_mb(proc: psutil.Process) -> float:
-    total = 0
+def _tree(pid: int) -> list[psutil.Process]:
     try:
-        members = [proc, *proc.children(recursive=True)]
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0
+        return []
+
+
+def _tree_rss_mb(members: list[psutil.Process]) -> float:
+    total = 0
     for member in members:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += member.memory_info().rss
-        except psutil.Error:
-            continue
     return total / 2**20
 
 
-def _kill_group(pid: int) -> None:
+def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
+    """SIGKILL the child, its PID namespace (through its PID 1) and its process group."""
+    for member in reversed(_tree(pid)):  # deepest first: PID 1 of the namespace before pid
+        with contextlib.suppress(psutil.Error):
+            member.kill()
     for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
+        with contextlib.suppress(OSError):
             kill()
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+    if cgroups is not None:
+        cgroups.kill_all()
 
 
-def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int) -> ChildRun:
-    """Start ``autograder.worker.child_main(job)`` and wait for it within the limits.
+def parse_frames(data: bytes) -> dict[tuple[str, int], Any]:
+    """Frames sent by a child; anything malformed ends the parsing, never the grader."""
+    frames: dict[tuple[str, int], Any] = {}
+    offset = 0
+    while offset + 8 <= len(data):
+        (size,) = struct.unpack(">Q", data[offset:offset + 8])
+        offset += 8
+        if size > len(data) - offset:
+            break
+        blob = data[offset:offset + size]
+        offset += size
+        try:
+            frame = payload.loads_raw(blob)
+        except Exception:  # noqa: BLE001 - undecodable: skip this frame
+            continue
+        if type(frame) is dict and type(frame.get("kind")) is str \
+                and type(frame.get("index")) is int:
+            frames.setdefault((frame["kind"], frame["index"]), frame.get("record"))
+    return frames
 
-    ``job['out_dir']`` is created here; the caller reads the child's files from it.
-    """
+
+class _Reader:
+    """Non-blocking reader of the result pipe with a byte cap."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd = fd
+        self.limit = limit
+        self.data = bytearray()
+        self.eof = False
+        self.over = False
+        os.set_blocking(fd, False)
+
+    def pump(self, wait_s: float) -> None:
+        if self.eof or self.over:
+            time.sleep(wait_s)
+            return
+        ready, _, _ = select.select([self.fd], [], [], wait_s)
+        while ready and not self.over:
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.eof = True
+                return
+            self.data += chunk
+            self.over = len(self.data) > self.limit
+
+
+def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: SandboxPolicy,
+              max_bytes: int = MAX_RESULT_BYTES) -> ChildRun:
+    """Run ``autograder.worker.child_main(job)`` in the sandbox and wait within the limits."""
     from autograder import worker
 
-    out_dir = Path(tempfile.mkdtemp(prefix="vae-grade-"))
-    job = {**job, "out_dir": str(out_dir), "memory_mb": memory_mb}
-    process = _context().Process(target=worker.child_main, args=(job,), daemon=True)
+    limits = TaskLimits(memory_mb)
+    name = f"vae-task-{os.getpid()}-{next(_COUNTER)}"
+    cgroups = TaskCgroups({k: Path(v) for k, v in policy.cgroups.items()}, name, limits) \
+        if policy.cgroups else None
+    scratch = tempfile.mkdtemp(prefix="vae-task-")
+    job = {**job, "memory_mb": memory_mb, "scratch": scratch, "sandbox": policy.spec(scratch),
+           "cgroup_procs": cgroups.proc_files if cgroups else []}
+    reader_conn, writer_conn = _context().Pipe(duplex=False)
+    process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     start = time.monotonic()
-    with _CONTEXT_LOCK, _without_main_module():
-        process.start()
-    status, peak = "finished", 0.0
     try:
-        ps = psutil.Process(process.pid)
-    except psutil.Error:
-        ps = None
-    while True:
-        process.join(POLL_S)
-        if process.exitcode is not None:
-            break
-        if ps is not None:
-            rss = _tree_rss_mb(ps)
+        with _CONTEXT_LOCK, _without_main_module():
+            process.start()
+        writer_conn.close()
+        reader = _Reader(reader_conn.fileno(), max_bytes)
+        status, peak = "finished", 0.0
+        while True:
+            reader.pump(POLL_S)
+            if process.exitcode is not None:
+                reader.pump(0)
+                break
+            if reader.over:
+                status = "oversize"
+                break
+            members = _tree(process.pid)
+            rss = _tree_rss_mb(members)
             peak = max(peak, rss)
             if memory_mb > 0 and rss > memory_mb:
                 status = "memory"
                 break
-        if time.monotonic() - start > timeout_s:
-            status = "timeout"
-            break
-    if process.exitcode is None:
-        _kill_group(process.pid)
+            if time.monotonic() - start > timeout_s:
+                status = "timeout"
+                break
+        _kill_everything(process.pid, cgroups)
         process.join(5)
-    elif (out_dir / "done.pt").exists():
-        status = "finished"
-    else:
-        status = "crashed"
-    _kill_group(process.pid)  # grandchildren left behind by student code
-    return ChildRun(status, process.exitcode, time.monotonic() - start, out_dir, peak)
+        while not reader.eof and not reader.over:
+            reader.pump(0)
+            if not reader.eof:
+                break
+        frames = parse_frames(bytes(reader.data[:max_bytes]))
+    finally:
+        reader_conn.close()
+        if cgroups is not None:
+            cgroups.kill_all()
+        shutil.rmtree(scratch, ignore_errors=True)
+    detail = ""
+    if ("sandbox", 0) in frames:
+        status = "sandbox"
+        record = frames[("sandbox", 0)]
+        detail = str(record.get("message", "")) if isinstance(record, dict) else ""
+    elif status == "finished" and ("done", 0) not in frames:
+        status = "memory" if cgroups is not None and cgroups.memory_exceeded() else "crashed"
+    return ChildRun(status, process.exitcode, time.monotonic() - start, peak, frames, detail)

@@ -9,10 +9,9 @@ from __future__ import annotations
 import builtins
 import io
 import os
-import resource
+import struct
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
 import numpy  # noqa: F401 - preloaded so children fork with it imported
@@ -20,6 +19,8 @@ import torch
 
 from autograder import payload
 from autograder.checks.api import ProbeContext
+from autograder.isolation import landlock, limits
+from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
 from autograder.preload import preload_libraries
 from autograder.seeding import seed_everything
 
@@ -63,23 +64,56 @@ def describe_exception(exc: BaseException) -> dict[str, str]:
     return {"type": type(exc).__name__, "message": text, "where": where_in_notebook(exc)}
 
 
-def _write(out_dir: Path, name: str, record: Any) -> None:
-    tmp = out_dir / f".{name}.tmp"
-    tmp.write_bytes(payload.dumps(record))
-    tmp.rename(out_dir / name)
+class Channel:
+    """The write end of the result pipe: length-prefixed frames of plain data."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, kind: str, index: int, record: Any) -> None:
+        blob = payload.dumps({"kind": kind, "index": index, "record": record})
+        view = memoryview(struct.pack(">Q", len(blob)) + blob)
+        while view:
+            view = view[os.write(self.fd, view):]
 
 
-def _isolate(out_dir: Path, memory_mb: int, device: str) -> None:
-    os.setsid()
-    log = os.open(out_dir / "output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
+    """Apply the job's sandbox; returns the scratch folder. In namespaces, forks PID 1."""
+    spec = job.get("sandbox") or {}
+    limits.join(job.get("cgroup_procs", []))
+    scratch = job["scratch"]
+    if spec.get("namespaces"):
+        enter_namespaces(spec["tmp_mb"], spec["shm_mb"])
+        pid = os.fork()
+        if pid:  # stays outside the PID namespace, keeps no copy of the channel
+            os.close(channel.fd)
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        mount_private_proc()
+        scratch = "/tmp/task"
+    os.makedirs(scratch, exist_ok=True)
+    if spec.get("landlock_abi"):
+        rules = landlock.Ruleset(spec["landlock_abi"])
+        rules.allow_paths(spec["read"], landlock.READ_RIGHTS)
+        rules.allow_paths(spec["list"], landlock.READ_DIR)
+        rules.allow_paths([*spec["write"], scratch], rules.fs)
+        rules.restrict_self()
+    return scratch
+
+
+def _isolate(scratch: str, memory_mb: int, device: str, namespaced: bool) -> None:
+    log = os.open(os.path.join(scratch, "output.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                  0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    os.close(log)
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
-    if device == "cpu" and memory_mb > 0:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    limits.apply_rlimits(limits.TaskLimits(memory_mb), limit_memory=device == "cpu",
+                         limit_processes=namespaced)
+    os.chdir(scratch)
     os.environ.update(FAST_ENV)
+    os.environ.update({"HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch})
     torch.set_num_threads(1)
 
 
@@ -104,7 +138,7 @@ def resolve_checks(job: dict[str, Any]) -> list[Any]:
     return [get_task(task_id).checks[index] for task_id, index, _ in job["probes"]]
 
 
-def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], out_dir: Path
+def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], channel: Channel
                ) -> None:
     """Run each requested probe with fresh seeds and write one result file per probe."""
     device = torch.device(job["device"])
@@ -123,20 +157,35 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], out_d
             if isinstance(exc, MemoryError) or "can't allocate memory" in info["message"]:
                 info["type"] = "MemoryError"
             record = {"status": "error", **info}
-        _write(out_dir, f"probe_{number}.pt", record)
+        channel.send("probe", number, record)
 
 
-def child_main(job: dict[str, Any]) -> None:
-    """Entry point of a grading child process (see ``autograder.sandbox``)."""
-    out_dir = Path(job["out_dir"])
-    _isolate(out_dir, job["memory_mb"], job["device"])
+def child_main(job: dict[str, Any], connection: Any) -> None:
+    """Entry point of a grading child process (see ``autograder.sandbox``).
+
+    ``connection`` is the write end of the result pipe; results are sent as frames
+    (``load``, one ``probe`` per check, ``done``) and nothing else is trusted.
+    """
+    channel = Channel(connection.fileno())
+    os.setsid()
+    try:
+        scratch = _enter_sandbox(job, channel)
+    except Exception as exc:  # noqa: BLE001 - never run student code outside the sandbox
+        channel.send("sandbox", 0, {"message": f"{type(exc).__name__}: {exc}"[:300]})
+        os._exit(70)
+    _isolate(scratch, job["memory_mb"], job["device"],
+             bool((job.get("sandbox") or {}).get("namespaces")))
+    if job.get("kind") == "judge":
+        from autograder.judging import child_judge
+
+        channel.send("verdict", 0, child_judge(job))
+        os._exit(0)
     checks = resolve_checks(job)
     ns, failures = run_cells(job["cells"])
     present = {name: name in ns for name in job["symbols"]}
-    _write(out_dir, "load.pt", {"failures": {str(k): v for k, v in failures.items()},
-                                "present": present})
-    run_probes(ns, job, checks, out_dir)
-    _write(out_dir, "done.pt", True)
+    channel.send("load", 0, {"failures": {str(k): v for k, v in failures.items()},
+                             "present": present})
+    run_probes(ns, job, checks, channel)
+    channel.send("done", 0, True)
     sys.stdout.flush()
     os._exit(0)
-

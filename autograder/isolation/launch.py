@@ -1,0 +1,142 @@
+"""Run a command (nbgrader's notebook kernel) inside the grading sandbox.
+
+``python -m autograder.isolation.launch --policy FILE [--pid-file F] -- CMD...``
+
+``FILE`` holds ``dataclasses.asdict`` of a ``SandboxPolicy`` built by the grading process
+(this launcher imports no torch, so it stays single-threaded and may unshare namespaces).
+
+The command gets the same file-system view as a grading child (read: Python, packages,
+course library, training data; write: a private, size-capped ``/tmp`` and ``/dev/shm``),
+its own PID namespace, rlimits and, with Landlock ABI >= 4, TCP limited to binding the
+kernel's own ports. The host network stays (the kernel's client connects over loopback).
+The PID written to ``--pid-file`` is the sandbox's PID 1: killing it ends every process
+the command started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from autograder.isolation import landlock, limits
+from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
+from autograder.isolation.policy import SandboxPolicy
+from autograder.paths import course_root
+
+KERNEL_MEMORY_MB = 6144
+PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def _connection_file(command: list[str]) -> int | None:
+    """Index of the connection file argument (after ``-f``) in a kernel command."""
+    for index, arg in enumerate(command[:-1]):
+        if arg == "-f":
+            return index + 1
+    return None
+
+
+def _ports(text: str) -> list[int]:
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return []
+    return [int(info[k]) for k in PORT_KEYS if isinstance(info.get(k), int)]
+
+
+def _forward_and_wait(child: int) -> None:
+    """Forward interrupts and terminations to the sandbox's PID 1; exit with its status."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, lambda number, _frame: os.kill(child, number))
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> list[str]:
+    """Enter the sandbox (forking in namespaces); returns the command to exec there."""
+    command = list(command)
+    conn_index = _connection_file(command)
+    conn_text = ""
+    if conn_index is not None:
+        with open(command[conn_index]) as handle:
+            conn_text = handle.read()
+    notebook_dir = os.path.realpath(os.getcwd())
+    course = str(course_root())
+    readable_dirs = [] if course.startswith(notebook_dir.rstrip("/") + "/") \
+        or course == notebook_dir else [notebook_dir]
+    pid_handle = open(pid_file, "w") if pid_file else None  # noqa: SIM115 - before /tmp moves
+    if policy.namespaces:
+        enter_namespaces(policy.tmp_mb, policy.shm_mb, network=True)
+        child = os.fork()
+        if child:
+            if pid_handle:
+                pid_handle.write(str(child))
+                pid_handle.close()
+            _forward_and_wait(child)
+        if pid_handle:
+            pid_handle.close()
+        mount_private_proc()
+        scratch = "/tmp/kernel"
+    else:
+        scratch = tempfile.mkdtemp(prefix="vae-kernel-")
+        if pid_handle:
+            pid_handle.write(str(os.getpid()))
+            pid_handle.close()
+    os.makedirs(scratch, exist_ok=True)
+    if conn_index is not None:
+        command[conn_index] = os.path.join(scratch, "kernel.json")
+        with open(command[conn_index], "w") as handle:
+            handle.write(conn_text)
+    spec = policy.spec(scratch)
+    if spec["landlock_abi"]:
+        rules = landlock.Ruleset(spec["landlock_abi"])
+        rules.allow_paths(spec["read"] + readable_dirs, landlock.READ_RIGHTS)
+        rules.allow_paths(spec["list"], landlock.READ_DIR)
+        rules.allow_paths([*spec["write"], scratch], rules.fs)
+        for port in _ports(conn_text):
+            rules.allow_bind(port)
+        rules.restrict_self()
+    limits.apply_rlimits(limits.TaskLimits(KERNEL_MEMORY_MB), limit_memory=True,
+                         limit_processes=policy.namespaces)
+    os.chdir(scratch)
+    os.environ.update({"HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch,
+                       "IPYTHONDIR": os.path.join(scratch, ".ipython")})
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, enter the sandbox, exec the command."""
+    parser = argparse.ArgumentParser(prog="python -m autograder.isolation.launch")
+    parser.add_argument("--pid-file")
+    parser.add_argument("--policy", required=True, help="JSON file of a SandboxPolicy")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] \
+        else args.command
+    if not command:
+        parser.error("no command given")
+    try:
+        with open(args.policy) as handle:
+            policy = SandboxPolicy(**json.load(handle))
+        final = enter(policy, command, args.pid_file)
+    except Exception as exc:  # noqa: BLE001 - one line, and never run the command unconfined
+        print(f"error: the grading sandbox could not start ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return 70
+    executable = shutil.which(final[0]) or final[0]
+    os.execv(executable, final)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""User, PID, mount, network and IPC namespaces for a grading child (unprivileged).
+
+The calling process must be single-threaded (a freshly forked child is). After
+``enter_namespaces`` its *next* child is PID 1 of a new PID namespace: when that process
+ends, the kernel kills every process left in the namespace, so a double-forked daemon
+cannot outlive its task.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from functools import cache
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
+
+
+class NamespaceError(OSError):
+    """A namespace or mount operation was refused."""
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise NamespaceError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    def enc(text: str | None) -> bytes | None:
+        return text.encode() if text is not None else None
+
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
+                         enc(data)), f"mount {fstype or ''} on {target}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False) -> None:
+    """Unshare namespaces, map our own ids, and mount private, size-capped /tmp and /dev/shm.
+
+    ``network=True`` keeps the host network (the kernel wrapper needs loopback TCP).
+    """
+    uid, gid = os.getuid(), os.getgid()
+    flags = FLAGS | (0 if network else CLONE_NEWNET)
+    _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+
+
+def mount_private_proc() -> None:
+    """Mount a /proc that shows only this PID namespace (call as its PID 1)."""
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+PROBE_SCRIPT = """
+import os, sys
+from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
+enter_namespaces(8, 8)
+pid = os.fork()
+if pid == 0:
+    mount_private_proc()
+    os._exit(0 if os.getpid() == 1 and not os.path.exists('/proc/2') else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""

@@ -1,0 +1,225 @@
+"""What a sandboxed grading process may touch, and which mechanisms enforce it here.
+
+Read-only: Python and its packages, the system libraries, the course library (``vaelib``,
+``autograder`` without ``autograder/trusted``) and the MNIST *training* files. Read-write:
+its own scratch space (a private, size-capped ``/tmp``) and device nodes. Nothing else:
+not ``solutions/``, ``exercises/``, tests, other submissions, the gradebook, reports or
+the MNIST test files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from autograder.isolation import landlock
+from autograder.isolation.limits import cgroup_parents
+from autograder.isolation.namespaces import PROBE_SCRIPT
+
+MODES = ("auto", "require", "off")
+SYSTEM_TREES = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/sys",
+                "/proc")
+TRAINING_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+PRIVATE_DEV = ("shm", "mqueue")
+MIN_LANDLOCK_ABI = 1
+
+
+class SandboxUnavailable(RuntimeError):
+    """``--sandbox require`` on a machine without the needed kernel features."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this machine's kernel lets an unprivileged process use."""
+
+    landlock_abi: int
+    namespaces: bool
+    namespace_problem: str
+    cgroups: dict[str, str]
+
+
+@cache
+def probe_capabilities() -> Capabilities:
+    """Probe Landlock, namespaces (in a throw-away process) and cgroups, once per process."""
+    try:
+        run = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True,
+                             text=True, timeout=30, env={**os.environ, "PYTHONPATH":
+                                                         _package_pythonpath()})
+        ok = run.returncode == 0
+        problem = "" if ok else (run.stderr.strip().splitlines() or ["refused"])[-1][:200]
+    except (OSError, subprocess.SubprocessError) as exc:
+        ok, problem = False, str(exc)[:200]
+    return Capabilities(landlock.abi_version(), ok, problem,
+                        {k: str(v) for k, v in cgroup_parents().items()})
+
+
+def _package_pythonpath() -> str:
+    root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """The sandbox a grading child gets; ``spec()`` is what travels to the child."""
+
+    mode: str
+    landlock_abi: int = 0
+    namespaces: bool = False
+    cgroups: dict[str, str] = field(default_factory=dict)
+    read_trees: tuple[str, ...] = ()
+    list_only: tuple[str, ...] = ()
+    write_trees: tuple[str, ...] = ()
+    tmp_mb: int = 512
+    shm_mb: int = 64
+
+    @property
+    def active(self) -> bool:
+        return bool(self.landlock_abi or self.namespaces)
+
+    def mechanisms(self) -> list[str]:
+        """Human-readable names of what is enforced."""
+        out = []
+        if self.landlock_abi:
+            scoped = " + signal/socket scoping" if self.landlock_abi >= 6 else ""
+            out.append(f"Landlock ABI {self.landlock_abi} (file system{scoped})")
+        if self.namespaces:
+            out.append("user/PID/mount/network/IPC namespaces")
+        if "pids" in self.cgroups or "memory" in self.cgroups:
+            out.append("cgroup " + "+".join(sorted(self.cgroups)))
+        elif self.active:
+            out.append("rlimits (processes, file size, memory)")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The ``sandbox`` entry of the JSON report."""
+        level = "off" if not self.active else (
+            "full" if self.landlock_abi and self.namespaces else "partial")
+        return {"mode": self.mode, "level": level, "mechanisms": self.mechanisms()}
+
+    def summary(self) -> str:
+        """One line for reports."""
+        info = self.describe()
+        if info["level"] == "off":
+            return "sandbox: off (student code runs with the grader's file and process access)"
+        return f"sandbox: {info['level']} — " + ", ".join(info["mechanisms"])
+
+    def spec(self, scratch: str) -> dict[str, Any]:
+        """Plain data for the child: what to apply, with ``scratch`` as its writable folder."""
+        writable = list(self.write_trees)
+        if self.namespaces:
+            writable += ["/tmp", "/dev/shm"]
+        else:
+            writable.append(scratch)
+        return {"landlock_abi": self.landlock_abi, "namespaces": self.namespaces,
+                "read": list(self.read_trees), "list": list(self.list_only),
+                "write": writable, "tmp_mb": self.tmp_mb, "shm_mb": self.shm_mb}
+
+
+def build_policy(mode: str = "auto") -> SandboxPolicy:
+    """The strongest sandbox this machine allows (``auto``), all of it (``require``), or none."""
+    if mode not in MODES:
+        raise SandboxUnavailable(f"unknown sandbox mode '{mode}' (use {', '.join(MODES)})")
+    if mode == "off":
+        return SandboxPolicy(mode="off")
+    caps = probe_capabilities()
+    if mode == "require":
+        missing = []
+        if caps.landlock_abi < MIN_LANDLOCK_ABI:
+            missing.append("Landlock (kernel >= 5.13 with landlock in the lsm= list)")
+        if not caps.namespaces:
+            missing.append(f"unprivileged user namespaces ({caps.namespace_problem})")
+        if missing:
+            raise SandboxUnavailable("--sandbox require: this machine lacks " +
+                                     "; ".join(missing))
+    trees, listing = readable_paths()
+    return SandboxPolicy(mode=mode, landlock_abi=caps.landlock_abi,
+                         namespaces=caps.namespaces, cgroups=dict(caps.cgroups),
+                         read_trees=tuple(trees), list_only=tuple(listing),
+                         write_trees=tuple(device_paths(private=caps.namespaces)))
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def readable_paths() -> tuple[list[str], list[str]]:
+    """(trees readable beneath, folders whose entries may only be listed)."""
+    import autograder
+    import vaelib
+    from autograder.paths import course_root
+
+    course = course_root()
+    packages = [Path(autograder.__file__).resolve().parent, Path(vaelib.__file__).resolve().parent]
+    trusted = packages[0] / "trusted"
+    data = data_roots()
+    hidden = [trusted, course, *data]
+    cwd = Path.cwd().resolve()
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                            sys.base_exec_prefix)}
+    candidates = set(prefixes)
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        path = Path(entry).resolve()
+        if path == cwd or _under(course, path) or (_under(path, course) and not any(
+                _under(path, prefix) for prefix in prefixes)):
+            continue  # the working folder, an ancestor of the course, or course files
+        candidates.add(path)
+    candidates |= {Path(p) for p in SYSTEM_TREES if os.path.isdir(p)}
+    trees: set[str] = set()
+    listing: set[str] = set()
+    for root in sorted(candidates):
+        inside_prefix = any(_under(root, prefix) for prefix in prefixes)
+        _allow_except(root, [trusted, *data] if inside_prefix else hidden, trees, listing)
+    for package in packages:
+        _allow_except(package, [trusted], trees, listing)
+    for root in data:
+        raw = root / "MNIST" / "raw"
+        listing.add(str(raw))
+        trees |= {str(raw / name) for name in TRAINING_FILES if (raw / name).is_file()}
+    return sorted(trees), sorted(listing)
+
+
+def _allow_except(root: Path, hidden: list[Path], trees: set[str], listing: set[str]) -> None:
+    """Add ``root`` as readable, or, if something hidden lies below it, its other parts."""
+    if any(_under(root, h) for h in hidden):
+        return
+    inner = [h for h in hidden if root in h.parents]
+    if not inner:
+        trees.add(str(root))
+        return
+    listing.add(str(root))
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        _allow_except(entry, hidden, trees, listing)
+
+
+def data_roots() -> list[Path]:
+    """Folders that may hold the course's MNIST copy (``$VAE_COURSE_DATA``, ``./data``)."""
+    from autograder.paths import course_root
+    from vaelib.data import data_root, has_mnist
+
+    roots = []
+    for root in (data_root(), course_root() / "data"):
+        resolved = root.resolve()
+        if has_mnist(resolved) and resolved not in roots:
+            roots.append(resolved)
+    return roots
+
+
+def device_paths(private: bool) -> list[str]:
+    """Device nodes a child may use (``/dev/null``, GPUs...), not the shared ``/dev/shm``."""
+    try:
+        names = sorted(os.listdir("/dev"))
+    except OSError:
+        return []
+    return [f"/dev/{name}" for name in names
+            if (name not in PRIVATE_DEV or private) and not os.path.islink(f"/dev/{name}")]
