@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override every task's time limit (seconds)")
     grade.add_argument("--memory-mb", type=int, default=None,
                        help="override every task's memory limit (MiB)")
+    grade.add_argument("--judge-timeout", type=float, default=60.0,
+                       help="time limit (s) for checking one symbolic (sympy) answer")
     grade.add_argument("--sandbox", default="auto", choices=("auto", "require", "off"),
                        help="isolation of student code: auto = the strongest this machine "
                             "offers (default), require = fail unless Landlock and user "
@@ -71,7 +73,8 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder.report import format_table, write_json
 
     grader = Grader(device=args.device, include_hidden=not args.public_only, jobs=args.jobs,
-                    timeout_s=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox)
+                    timeout_s=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
+                    judge_timeout_s=args.judge_timeout)
     results = grader.grade_path(args.path)
     for result in results:
         print(format_table(result))

@@ -113,12 +113,14 @@ class Grader:
 
     def __init__(self, device: str = "cpu", include_hidden: bool = True, jobs: int = 2,
                  timeout_s: float | None = None, memory_mb: int | None = None,
-                 sandbox: str = "auto") -> None:
+                 sandbox: str = "auto", judge_timeout_s: float = judging.JUDGE_TIMEOUT_S
+                 ) -> None:
         self.device = resolve_device(device)
         try:
             self.policy = build_policy(sandbox)
         except SandboxUnavailable as exc:
             raise GraderError(str(exc)) from None
+        self.judge_timeout_s = judge_timeout_s
         self.include_hidden = include_hidden
         self.jobs = max(1, jobs)
         self.timeout_s = timeout_s
@@ -295,7 +297,8 @@ class Grader:
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
         if judging.needs_isolation(judgement.got):
-            return outcome(*judging.judge_in_child(task.id, index, judgement))
+            return outcome(*judging.judge_in_child(task.id, index, judgement,
+                                                   self.judge_timeout_s))
         with _RNG_LOCK:
             return outcome(*judging.verdict(check, judgement))
 
@@ -311,6 +314,8 @@ def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | Not
             f"{path}: not a gradable notebook ({type(exc).__name__})"))
 
 
+OVERSIZE_MESSAGE = (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} "
+                    "MiB of results (are the outputs far larger than the docstring says?).")
 _RUN_STATUS = {"timeout": "timeout", "memory": "crashed", "crashed": "crashed",
                "finished": "crashed", "oversize": "error", "sandbox": "error"}
 
@@ -335,8 +340,7 @@ def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
     if run.status == "memory":
         return f"stopped for using more than {memory_mb} MiB of memory."
     if run.status == "oversize":
-        return (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} MiB "
-                "of results (are the outputs far larger than the docstring says?).")
+        return OVERSIZE_MESSAGE
     if run.status == "sandbox":
         return f"grader error: the grading sandbox could not start ({run.detail})."
     return (f"the process running this task's code ended abruptly (exit code {run.exitcode}); "
@@ -359,7 +363,7 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
         if run.status == "sandbox":
             return "error", f"grader error: the grading sandbox could not start ({run.detail})."
         if run.status == "oversize":
-            return "error", "the notebook code sent back far more data than any check needs."
+            return "error", OVERSIZE_MESSAGE
         if run.status == "timeout":
             return "timeout", ("the notebook code for this task did not finish loading "
                                "(an infinite loop at the top level of a cell?).")

@@ -38,7 +38,8 @@ def verdict(check: Any, judgement: Judgement) -> tuple[str, str]:
     return "passed", ""
 
 
-def judge_in_child(task_id: str, index: int, judgement: Judgement) -> tuple[str, str]:
+def judge_in_child(task_id: str, index: int, judgement: Judgement,
+                   timeout_s: float = JUDGE_TIMEOUT_S) -> tuple[str, str]:
     """``verdict`` in a separate, time-limited process."""
     from autograder import sandbox
 
@@ -46,13 +47,13 @@ def judge_in_child(task_id: str, index: int, judgement: Judgement) -> tuple[str,
            "judgement": payload.dumps(payload.encode({
                "inputs": judgement.inputs, "got": judgement.got, "ref": judgement.ref})),
            "hidden": judgement.hidden, "device": judgement.device}
-    run = sandbox.run_child(job, JUDGE_TIMEOUT_S, JUDGE_MEMORY_MB, _UNSANDBOXED)
+    run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, _UNSANDBOXED)
     record = run.frames.get(("verdict", 0))
     if isinstance(record, dict) and record.get("status") in ("passed", "failed") \
             and isinstance(record.get("message"), str):
         return record["status"], record["message"]
     if run.status == "timeout":
-        return "failed", (f"checking this answer took longer than {JUDGE_TIMEOUT_S:g} s "
+        return "failed", (f"checking this answer took longer than {timeout_s:g} s "
                           "(is the expression expanded far beyond what the task needs?).")
     return "failed", "checking this answer exceeded the grader's memory or failed."
 

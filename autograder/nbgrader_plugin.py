@@ -38,6 +38,11 @@ class IsolatedExecute(Execute):
                 self.kernel_manager_class = sandboxed_kernel_manager(policy, Path(tmp))
             try:
                 nb, resources = super().preprocess(nb, resources)
+            except Exception as exc:  # noqa: BLE001 - a kernel run never costs the grade
+                self.log.warning(
+                    "The feedback run of this notebook stopped early (%s); cells after that "
+                    "point have no outputs. Grades come from the isolated grader and are "
+                    "unaffected.", type(exc).__name__)
             finally:
                 kill_sandbox(Path(tmp) / PID_FILE, started)
                 if previous is None:

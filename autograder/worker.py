@@ -92,6 +92,7 @@ def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
         mount_private_proc()
         scratch = "/tmp/task"
     os.makedirs(scratch, exist_ok=True)
+    _close_inherited_fds(channel.fd)
     if spec.get("landlock_abi"):
         rules = landlock.Ruleset(spec["landlock_abi"])
         rules.allow_paths(spec["read"], landlock.READ_RIGHTS)
@@ -99,6 +100,12 @@ def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
         rules.allow_paths([*spec["write"], scratch], rules.fs)
         rules.restrict_self()
     return scratch
+
+
+def _close_inherited_fds(keep: int) -> None:
+    """Close every descriptor but stdio and the channel (e.g. multiprocessing's own pipes)."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
 
 
 def _isolate(scratch: str, memory_mb: int, device: str, namespaced: bool) -> None:

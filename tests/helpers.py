@@ -34,14 +34,15 @@ def shared_grader() -> Grader:
     return _GRADER
 
 
-def variant(topic: str, directory: Path, replace: dict[str, str], name: str | None = None
-            ) -> Path:
+def variant(topic: str, directory: Path, replace: dict[str, str], name: str | None = None,
+            base: Path | None = None) -> Path:
     """Copy a solution notebook, replacing solution-cell sources by their nbgrader grade_id.
 
     ``replace`` maps a solution cell's grade_id (e.g. ``ppca_marginal_solution``) to the new
-    source of that cell. Returns the path of the written notebook (named like the topic).
+    source of that cell. ``base`` is the notebook to start from (default: the solution).
+    Returns the path of the written notebook (named like the topic).
     """
-    nb = nbformat.read(str(solution_notebook(topic)), as_version=4)
+    nb = nbformat.read(str(base or solution_notebook(topic)), as_version=4)
     unknown = set(replace)
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

@@ -16,6 +16,7 @@ the command started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -103,8 +104,9 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
         rules.allow_paths(spec["read"] + readable_dirs, landlock.READ_RIGHTS)
         rules.allow_paths(spec["list"], landlock.READ_DIR)
         rules.allow_paths([*spec["write"], scratch], rules.fs)
-        for port in _ports(conn_text):
-            rules.allow_bind(port)
+        for port in [*_ports(conn_text), 0]:  # 0: ipykernel's own ephemeral IOPub pipe
+            with contextlib.suppress(OSError):
+                rules.allow_bind(port)
         rules.restrict_self()
     limits.apply_rlimits(limits.TaskLimits(KERNEL_MEMORY_MB), limit_memory=True,
                          limit_processes=policy.namespaces)
