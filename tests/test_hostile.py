@@ -521,7 +521,7 @@ def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     target.parent.mkdir(parents=True)
     nbformat.write(nb, str(target))
     before = _snapshot([*_protected(), victim])
-    nbgrader(root, "autograde", TOPIC)
+    nbgrader(root, "autograde", TOPIC, "--Execute.timeout=60")  # the attacks' cells hang
     with Gradebook(f"sqlite:///{gradebook}") as gb:
         scores = {s: gb.find_submission(TOPIC, s).score for s in ("victim", "mallory")}
     assert scores == {"victim": 12, "mallory": 0}
