@@ -25,7 +25,6 @@ MODES = ("auto", "require", "off")
 SYSTEM_TREES = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/sys",
                 "/proc")
 TRAINING_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-PRIVATE_DEV = ("shm", "mqueue")
 MIN_LANDLOCK_ABI = 1
 
 
@@ -215,11 +214,16 @@ def data_roots() -> list[Path]:
     return roots
 
 
+DEVICE_NAMES = ("null", "zero", "full", "random", "urandom", "tty")
+DEVICE_PREFIXES = ("nvidia", "dri", "kfd")  # GPUs (NVIDIA, Mesa, ROCm)
+
+
 def device_paths(private: bool) -> list[str]:
-    """Device nodes a child may use (``/dev/null``, GPUs...), not the shared ``/dev/shm``."""
+    """Device nodes a child may use (``/dev/null``, GPUs...), and ``/dev/shm`` when private."""
     try:
         names = sorted(os.listdir("/dev"))
     except OSError:
         return []
-    return [f"/dev/{name}" for name in names
-            if (name not in PRIVATE_DEV or private) and not os.path.islink(f"/dev/{name}")]
+    wanted = [n for n in names if n in DEVICE_NAMES or n.startswith(DEVICE_PREFIXES)
+              or (private and n == "shm")]
+    return [f"/dev/{name}" for name in wanted if not os.path.islink(f"/dev/{name}")]
