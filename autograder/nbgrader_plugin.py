@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import time
@@ -54,6 +55,28 @@ class IsolatedExecute(Execute):
         return nb, resources
 
 
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        """Keep at most ``MAX_CELL_OUTPUT_CHARS`` of output per cell (a flood stays small)."""
+        content = msg.get("content", {}) if isinstance(msg.get("content"), dict) else {}
+        data = content.get("data", {}) if isinstance(content.get("data"), dict) else {}
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values())
+        sizes = self.__dict__.setdefault("_vae_output_sizes", {})
+        used = sizes.get(cell_index, 0)
+        sizes[cell_index] = used + size
+        if used + size > MAX_CELL_OUTPUT_CHARS:
+            if used <= MAX_CELL_OUTPUT_CHARS:
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"[output truncated: this cell printed more than "
+                         f"{MAX_CELL_OUTPUT_CHARS:,} characters]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+MAX_CELL_OUTPUT_CHARS = 1_000_000
+
+
 def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
     """Grade ``nb`` in isolation and write each task's outcome into its test cell."""
     code = extract_code(nb, f"{name}.ipynb")
@@ -61,12 +84,19 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
     if topic is None:
         return
     grader = _shared_grader(_device())
+    code_only = copy.deepcopy(nb)  # the grader needs the code, not the kernel's outputs
+    for cell in code_only.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.ipynb"
-        nbformat.write(nb, str(path))
+        nbformat.write(code_only, str(path))
         result = grader.grade_notebook(path, topic)
     by_grade_id = {t.grade_id: t for t in tasks_for_topic(topic)}
     results = {r.id: r for r in result.tasks}
+    for task in by_grade_id.values():  # a notebook the grader could not read: 0, said why
+        results.setdefault(task.id, TaskResult(task.id, 0.0, task.points, "error",
+                                               result.error or "not graded"))
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         task = by_grade_id.get(grade_id)

@@ -511,7 +511,10 @@ def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     gradebook = root / "gradebook.db"
     outside = tmp_path / "outside.txt"
     staging = tmp_path / "staging"
-    attacker = _attackers(staging, victim, outside)[0]
+    attacker, flooder = _attackers(staging, victim, outside)
+    trudy = root / "submitted" / "trudy" / TOPIC / f"{TOPIC}.ipynb"
+    trudy.parent.mkdir(parents=True)
+    shutil.copy(flooder, trudy)
     nb = nbformat.read(str(attacker), as_version=4)
     # The kernel run (feedback) executes every cell, including this ungraded one.
     nb.cells.append(nbformat.v4.new_code_cell(_attack(
@@ -523,8 +526,8 @@ def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     before = _snapshot([*_protected(), victim])
     nbgrader(root, "autograde", TOPIC, "--Execute.timeout=60")  # the attacks' cells hang
     with Gradebook(f"sqlite:///{gradebook}") as gb:
-        scores = {s: gb.find_submission(TOPIC, s).score for s in ("victim", "mallory")}
-    assert scores == {"victim": 12, "mallory": 0}
+        scores = {s: gb.find_submission(TOPIC, s).score for s in ("victim", "mallory", "trudy")}
+    assert scores == {"victim": 12, "mallory": 0, "trudy": 0}
     _check_aftermath(before, victim, outside, [])
     with Gradebook(f"sqlite:///{gradebook}") as gb:
         assert gb.find_submission(TOPIC, "victim").score == 12

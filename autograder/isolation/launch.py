@@ -110,6 +110,11 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
         rules.restrict_self()
     limits.apply_rlimits(limits.TaskLimits(KERNEL_MEMORY_MB), limit_memory=True,
                          limit_processes=policy.namespaces)
+    log = os.open(os.path.join(scratch, "kernel.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                  0o600)  # the grader's terminal never sees the kernel's raw output
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     os.chdir(scratch)
     os.environ.update({"HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch,
                        "IPYTHONDIR": os.path.join(scratch, ".ipython")})
