@@ -170,10 +170,10 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
            "cgroup_procs": cgroups.proc_files if cgroups else []}
     reader_conn, writer_conn = _context().Pipe(duplex=False)
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
-    start = time.monotonic()
     try:
         with _CONTEXT_LOCK, _without_main_module():
-            process.start()
+            process.start()  # returns once the fork server (started once) has forked
+        start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
         reader = _Reader(reader_conn.fileno(), max_bytes)
         status, peak = "finished", 0.0
@@ -214,3 +214,4 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     elif status == "finished" and ("done", 0) not in frames:
         status = "memory" if cgroups is not None and cgroups.memory_exceeded() else "crashed"
     return ChildRun(status, process.exitcode, time.monotonic() - start, peak, frames, detail)
+
