@@ -699,6 +699,7 @@ TRAIN_BATCH = 128
 TRAIN_SUBSET = 10_000
 CHECK_BATCH = 256
 TEST_SUBSET = 1_000
+CONTROL_SUBSET = 10_000  # unseen training images 50 000-59 999: the memorisation control
 TRAIN_M = 8
 ELBO_THRESHOLD = -170.0
 LOSS_EVERY = 5
@@ -785,7 +786,13 @@ def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
 
 def judge_training(j: Judgement) -> None:
     """Rebuild the grader's model from the returned weights and evaluate it on test images."""
-    from autograder.trusted.vae_mnist import elbo_terms, evaluation_images, load_weights
+    from autograder.trusted.vae_mnist import (
+        control_images,
+        elbo_terms,
+        evaluation_images,
+        fits_evaluation_images_better,
+        load_weights,
+    )
 
     fail_on_missing_kl_rule(j.got)
     got = j.got if isinstance(j.got, dict) else {}
@@ -806,6 +813,13 @@ def judge_training(j: Judgement) -> None:
     if not (math.isfinite(elbo) and elbo <= 0.0):
         raise CheckFailed(f"the test ELBO came out as {elbo:.3g}, which is impossible for "
                           "binary images (log p(x|z) <= 0 and KL >= 0).")
+    control = elbo_terms(enc_net, dec_net, control_images(CONTROL_SUBSET)).elbo
+    gap, z = fits_evaluation_images_better(terms.elbo, control)
+    if z > normal_threshold():
+        raise CheckFailed(f"the trained networks fit the test images {gap:.1f} nats better than "
+                          f"unseen training images ({z:.1f} standard errors): they were trained "
+                          "on the test set, which the check never gives to your code. Train on "
+                          "the batches vae(x) receives.")
     if elbo >= ELBO_THRESHOLD:
         return
     raise CheckFailed(
@@ -822,13 +836,17 @@ def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Mod
 
     x = inputs["check_x"]
     own = elbo_terms(enc_net, dec_net, x)
-    for net, initial, what in zip((enc_net, dec_net), training_networks(),
-                                  ("encoder", "decoder"), strict=True):
+    unchanged = [what for net, initial, what in zip(
+        (enc_net, dec_net), training_networks(), ("encoder", "decoder"), strict=True)
         if all(torch.equal(a, b) for a, b in zip(net.state_dict().values(),
-                                                 initial.state_dict().values(), strict=True)):
-            return (f"The {what} network's weights did not change during training: the loss "
-                    f"vae(x) does not depend on it (is the {what}'s output used, through "
-                    "torch operations, in elbo(x)?).")
+                                                 initial.state_dict().values(), strict=True))]
+    if len(unchanged) == 2:
+        return ("The networks' weights did not change during training: the loss vae(x) has "
+                "zero gradient (forward must return -self.elbo(x).mean()).")
+    if unchanged:
+        return (f"The {unchanged[0]} network's weights did not change during training: the "
+                f"loss vae(x) does not depend on it (is the {unchanged[0]}'s output used, "
+                "through torch operations, in elbo(x)?).")
     losses = [v for v in got.get("losses", []) if isinstance(v, float) and math.isfinite(v)]
     check = got.get("check_elbo")
     check_mean = (float(check.to(F64).mean()) if isinstance(check, torch.Tensor)
@@ -870,7 +888,7 @@ TASKS = (
         Check("parameters are buffers that follow .to(dtype/device)", probe_prior_dtype,
               judge_prior_dtype),
         Check("no trainable parameters (buffers, not trained)", probe_prior_parameters,
-              judge_prior_parameters),
+              judge_prior_parameters, weight=2.0),
         Check("log p(z) matches the reference (M = 7)", probe_prior, judge_prior_reference,
               prior_hidden_inputs, hidden=True),
     ), description="p(z) = N(0, I_M)"),

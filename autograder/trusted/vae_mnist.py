@@ -10,6 +10,7 @@ test set) are loaded here and never sent to a child.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from autograder.checks.api import CheckFailed
+
+HELD_OUT_FIRST = 50_000
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,40 @@ def elbo_terms(encoder_net: nn.Module, decoder_net: nn.Module, x: torch.Tensor, 
     return ElboTerms(torch.cat(recs), torch.cat(kls))
 
 
-def evaluation_images(limit: int) -> torch.Tensor:
-    """The first ``limit`` test images, fixed binarization ([limit, 28, 28] float32, CPU)."""
+def _root() -> Any:
     from autograder.paths import course_root
-    from vaelib.data import data_root, has_mnist, load_split
+    from vaelib.data import data_root, has_mnist
 
     root = data_root()
     if not has_mnist(root) and has_mnist(course_root() / "data"):
         root = course_root() / "data"
-    return load_split("test", "fixed", root=root, limit=limit, download=False).binary()
+    return root
+
+
+def evaluation_images(limit: int) -> torch.Tensor:
+    """The first ``limit`` test images, fixed binarization ([limit, 28, 28] float32, CPU)."""
+    from vaelib.data import load_split
+
+    return load_split("test", "fixed", root=_root(), limit=limit, download=False).binary()
+
+
+def control_images(limit: int, first: int = HELD_OUT_FIRST) -> torch.Tensor:
+    """``limit`` training images from ``first`` on (never used by a training check), fixed
+    binarization: unseen images to compare the evaluation images with."""
+    from vaelib.data import binarize, load_mnist_uint8, to_unit
+
+    images, _ = load_mnist_uint8("train", _root(), download=False)
+    return binarize(to_unit(images[first:first + limit]), "fixed")
+
+
+def fits_evaluation_images_better(evaluation: torch.Tensor, control: torch.Tensor
+                                  ) -> tuple[float, float]:
+    """(mean ELBO gap evaluation - control in nats, its z-score) for per-image ELBOs.
+
+    Networks trained on other images fit both sets alike (gap within a few standard errors);
+    networks trained on the evaluation images themselves fit them clearly better.
+    """
+    a, b = evaluation.double(), control.double()
+    gap = float(a.mean() - b.mean())
+    se = float((a.var() / a.numel() + b.var() / b.numel()).sqrt())
+    return gap, gap / se if se > 0 else math.inf
