@@ -154,6 +154,19 @@ def test_forward_tolerance_does_not_grow_with_noise():
 
 
 # --------------------------------- 5. the evaluation images never reach the child
+def test_training_on_the_test_images_fails(tmp_path):
+    """Without a sandbox the child can still read the test files; the judge then sees that the
+    networks fit the test images far better than unseen training images."""
+    src = ("from vaelib.data import load_split as _ls\n_TEST = {}\n" + edit(VAE_ID, (
+        NEG_LOSS,
+        "if 't' not in _TEST:\n"
+        "            _TEST['t'] = _ls('test', 'fixed', limit=1000).binary()\n"
+        "        t = _TEST['t'].to(x.device)\n"
+        "        idx = torch.randint(0, t.shape[0], (x.shape[0],), device=x.device)\n"
+        "        return -self.elbo(t[idx]).mean()")))
+    assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "trained on the test set")
+
+
 def test_training_inputs_hold_training_images_only(mnist_root):
     from vaelib.data import binarize, load_mnist_uint8, to_unit
 
@@ -270,6 +283,23 @@ def test_training_names_probabilities_passed_as_logits(tmp_path):
 def test_training_names_a_positive_elbo_loss(tmp_path):
     src = edit(VAE_ID, (NEG_LOSS, "return self.elbo(x).mean()"))
     assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "NEGATIVE ELBO")
+
+
+def test_no_graded_answer_is_importable_from_a_topic_module():
+    """Topics 01-05: the judges' closed forms (graded answers) moved to autograder.trusted,
+    and topic 03's probes take the exact posterior from their inputs."""
+    import autograder.topics.t01_ppca as t01
+    import autograder.topics.t02_gaussian_kl as t02
+    import autograder.topics.t03_elbo_jensen as t03
+
+    moved = {t01: ("log_likelihood",), t02: ("diag_kl", "mvn_kl", "sympy_closed_form"),
+             t03: ("Ppca", "log_mean_exp64"),
+             t05: ("gaussian_kl", "exact_terms", "grid_2d", "independent_test_elbo")}
+    for module, names in moved.items():
+        for name in names:
+            assert not hasattr(module, name), f"{module.__name__}.{name}"
+    inputs = get_task("elbo.ppca").checks[1].inputs()
+    assert {"post_mean", "post_cov"} <= set(inputs)
 
 
 def test_prior_task_has_the_parameter_check():
