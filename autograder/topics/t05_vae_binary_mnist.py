@@ -6,8 +6,14 @@ p(x|z) = prod_pixels Bernoulli(logits = net(z)); ELBO(x) = E_q[log p(x|z)] - KL(
 The ELBO and sampling checks drive the student's ``VAE`` with fixed modules defined here
 (a linear Bernoulli decoder over a 2-D latent space), so the judge computes exact
 expectations by Gauss-Hermite quadrature and tests the student's Monte Carlo output
-statistically (false-failure rate ``FALSE_FAILURE_RATE`` per check). Any RNG order and an
-analytic or Monte Carlo KL pass.
+statistically (false-failure rate ``FALSE_FAILURE_RATE`` per check): the mean, and the
+variance against the exact variance of one draw. Any RNG order and an analytic or Monte Carlo
+KL pass.
+
+Probes return raw outputs only; every evaluation (exact moments, the trained networks' test
+ELBO) happens in the judges with ``autograder.trusted`` (see docs/design.md, "Trust"). The
+training probe trains the grader's fixed networks through the student's classes and returns
+their weights; the judge reads them as the specified model on test images the child never gets.
 """
 
 from __future__ import annotations
@@ -703,6 +709,7 @@ CONTROL_SUBSET = 10_000  # unseen training images 50 000-59 999: the memorisatio
 TRAIN_M = 8
 ELBO_THRESHOLD = -170.0
 LOSS_EVERY = 5
+CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
 
 
 def training_inputs() -> dict[str, Any]:
@@ -820,13 +827,52 @@ def judge_training(j: Judgement) -> None:
                           f"unseen training images ({z:.1f} standard errors): they were trained "
                           "on the test set, which the check never gives to your code. Train on "
                           "the batches vae(x) receives.")
-    if elbo >= ELBO_THRESHOLD:
+    if elbo < ELBO_THRESHOLD:
+        raise CheckFailed(
+            f"after {TRAIN_STEPS} Adam steps (batch {TRAIN_BATCH}, M = {TRAIN_M}, fixed networks) "
+            f"the grader's test ELBO of the trained networks is {elbo:.1f} nats (reconstruction "
+            f"{float(terms.rec.mean()):.1f}, KL {float(terms.kl.mean()):.1f}); a correct VAE "
+            f"reaches above {ELBO_THRESHOLD:.0f}. "
+            + _training_diagnosis(got, enc_net, dec_net, j.inputs))
+    _expect_consistent_elbo(got.get("check_elbo"), enc_net, dec_net, j.inputs["check_x"])
+
+
+def _readings(enc_net: nn.Module, dec_net: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """ELBO terms of ``x`` under buggy readings of the networks, by the bug's description."""
+    from autograder.trusted.vae_mnist import elbo_terms
+
+    return {
+        "the decoder's outputs were squashed by a sigmoid and then used as logits "
+        "(probabilities passed as logits)": elbo_terms(enc_net, dec_net, x, logits_squash=True),
+        "the encoder's log-variance was used as a log standard deviation (std = exp(logvar) "
+        "instead of exp(logvar / 2))": elbo_terms(enc_net, dec_net, x, std_from_logvar=1.0),
+    }
+
+
+def _expect_consistent_elbo(check: Any, enc_net: nn.Module, dec_net: nn.Module,
+                            x: torch.Tensor) -> None:
+    """The student's elbo(x) with the trained networks is the specified model's ELBO.
+
+    Both are averages over CHECK_BATCH images (the grader's with 4 samples each): a correct
+    elbo differs by Monte Carlo noise only (measured: -0.02 ± 0.29 nats for the reference).
+    This ties the trained weights to the student's classes.
+    """
+    from autograder.trusted.vae_mnist import elbo_terms
+
+    if not isinstance(check, torch.Tensor) or tuple(check.shape) != (x.shape[0],):
+        raise CheckFailed(f"after training, elbo(x) on {x.shape[0]} images did not return one "
+                          f"value per image (got {_kind(check)}).")
+    got = float(check.to(F64).mean())
+    own = float(elbo_terms(enc_net, dec_net, x).elbo.mean())
+    if abs(got - own) <= CONSISTENCY_NATS:
         return
-    raise CheckFailed(
-        f"after {TRAIN_STEPS} Adam steps (batch {TRAIN_BATCH}, M = {TRAIN_M}, fixed networks) "
-        f"the grader's test ELBO of the trained networks is {elbo:.1f} nats (reconstruction "
-        f"{float(terms.rec.mean()):.1f}, KL {float(terms.kl.mean()):.1f}); a correct VAE reaches "
-        f"above {ELBO_THRESHOLD:.0f}. " + _training_diagnosis(got, enc_net, dec_net, j.inputs))
+    named = [text for text, terms in _readings(enc_net, dec_net, x).items()
+             if abs(got - float(terms.elbo.mean())) <= CONSISTENCY_NATS]
+    cause = f" Likely cause: {named[0]}." if named else ""
+    raise CheckFailed(f"after training, your elbo(x) averages {got:.2f} nats on training images, "
+                      f"but the specified model with the same networks gives {own:.2f} (tolerance "
+                      f"{CONSISTENCY_NATS:g}): your classes do not compute this model's ELBO."
+                      f"{cause}")
 
 
 def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Module,
@@ -861,12 +907,7 @@ def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Mod
     if kl > 500:
         return (f"The KL of the trained encoder is {kl:.3g} nats: training increased it, so the "
                 "KL enters the loss with the wrong sign (ELBO = log p(x|z) - KL).")
-    readings = {
-        "the decoder's outputs were squashed by a sigmoid and then used as logits "
-        "(probabilities passed as logits)": elbo_terms(enc_net, dec_net, x, logits_squash=True),
-        "the encoder's log-variance was used as a log standard deviation (std = exp(logvar) "
-        "instead of exp(logvar / 2))": elbo_terms(enc_net, dec_net, x, std_from_logvar=1.0),
-    }
+    readings = _readings(enc_net, dec_net, x)
     best = max(readings, key=lambda k: float(readings[k].elbo.mean()))
     if float(readings[best].elbo.mean()) > float(own.elbo.mean()) + 20:
         return f"The networks fit a different model than the specified one: {best}."
