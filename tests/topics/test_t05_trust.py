@@ -280,6 +280,13 @@ def test_training_names_probabilities_passed_as_logits(tmp_path):
     assert_caught(run(tmp_path, DEC, src, "vae.training"), "probabilities passed as logits")
 
 
+def test_training_ties_the_weights_to_the_classes(tmp_path):
+    """std = exp(logvar) still trains to a good test ELBO, but the student's elbo(x) is not the
+    specified model's ELBO at the trained weights: named."""
+    src = edit(ENC, ("torch.exp(0.5 * logvar)", "torch.exp(logvar)"))
+    assert_caught(run(tmp_path, ENC, src, "vae.training"), "log standard deviation")
+
+
 def test_training_names_a_positive_elbo_loss(tmp_path):
     src = edit(VAE_ID, (NEG_LOSS, "return self.elbo(x).mean()"))
     assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "NEGATIVE ELBO")
