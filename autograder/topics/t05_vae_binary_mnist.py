@@ -830,11 +830,17 @@ def judge_training(j: Judgement) -> None:
     if elbo < ELBO_THRESHOLD:
         raise CheckFailed(
             f"after {TRAIN_STEPS} Adam steps (batch {TRAIN_BATCH}, M = {TRAIN_M}, fixed networks) "
-            f"the grader's test ELBO of the trained networks is {elbo:.1f} nats (reconstruction "
-            f"{float(terms.rec.mean()):.1f}, KL {float(terms.kl.mean()):.1f}); a correct VAE "
-            f"reaches above {ELBO_THRESHOLD:.0f}. "
+            f"the grader's test ELBO of the trained networks is {_nats(elbo)} nats "
+            f"(reconstruction {_nats(terms.rec.mean())}, KL {_nats(terms.kl.mean())}); a correct "
+            f"VAE reaches above {ELBO_THRESHOLD:.0f}. "
             + _training_diagnosis(got, enc_net, dec_net, j.inputs))
     _expect_consistent_elbo(got.get("check_elbo"), enc_net, dec_net, j.inputs["check_x"])
+
+
+def _nats(value: Any) -> str:
+    """A number of nats for a message: one decimal, or 3 significant digits when huge."""
+    value = float(value)
+    return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"
 
 
 def _readings(enc_net: nn.Module, dec_net: nn.Module, x: torch.Tensor) -> dict[str, Any]:
