@@ -353,6 +353,9 @@ def _exception_message(record: dict[str, Any], memory_mb: int) -> str:
     if kind == "MemoryError":
         return f"ran out of memory (the limit is {memory_mb} MiB)."
     location = f" at {where}" if where else ""
+    if kind == "NotImplementedError":
+        location = (f" inside a library called from {where}" if where else " inside a library"
+                    ) + " (not the notebook's `raise NotImplementedError()` stub)"
     return f"raised {kind}{location}: {text}" if text else f"raised {kind}{location}."
 
 

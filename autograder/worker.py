@@ -57,6 +57,19 @@ def where_in_notebook(exc: BaseException) -> str:
     return location
 
 
+def raised_by_stub(exc: BaseException, cells: list[tuple[int, str]]) -> bool:
+    """Whether the innermost frame is a notebook line ``raise NotImplementedError...``
+    (the exercise's stub), rather than a library deeper down."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    if not frames or not frames[-1][0].f_code.co_filename.startswith("<cell "):
+        return False
+    frame, lineno = frames[-1]
+    sources = {f"<cell {index}>": source for index, source in cells}
+    lines = sources.get(frame.f_code.co_filename, "").splitlines()
+    line = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+    return line.startswith("raise NotImplementedError")
+
+
 def describe_exception(exc: BaseException) -> dict[str, str]:
     """A short, code-free description of an exception."""
     if isinstance(exc, SystemExit):
@@ -160,7 +173,8 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], chann
             value = check.probe(ns, inputs, ctx)
             record = {"status": "ok", "value": payload.encode(value)}
         except NotImplementedError as exc:
-            record = {"status": "notimpl", **describe_exception(exc)}
+            status = "notimpl" if raised_by_stub(exc, job["cells"]) else "error"
+            record = {"status": status, **describe_exception(exc)}
         except BaseException as exc:  # noqa: BLE001
             info = describe_exception(exc)
             if isinstance(exc, MemoryError) or "can't allocate memory" in info["message"]:

@@ -31,29 +31,30 @@ SEEDS = (11, 12)
 # ------------------------------------------------------------- closed forms (float64)
 
 
-def diag_kl(mu_q: torch.Tensor, lv_q: torch.Tensor, mu_p: torch.Tensor, lv_p: torch.Tensor
-            ) -> torch.Tensor:
-    """KL(N(mu_q, e^lv_q) || N(mu_p, e^lv_p)) per dimension (no sum), in float64."""
-    mu_q, lv_q, mu_p, lv_p = (t.to(F64) for t in (mu_q, lv_q, mu_p, lv_p))
-    return 0.5 * (lv_p - lv_q + (lv_q.exp() + (mu_q - mu_p) ** 2) / lv_p.exp() - 1.0)
+def _kl() -> Any:
+    """The grader's closed-form KLs, imported on use (judges only)."""
+    from autograder.trusted import gaussian_kl
+
+    return gaussian_kl
+
 
 
 def diag_hints(mu_q: torch.Tensor, lv_q: torch.Tensor, mu_p: torch.Tensor, lv_p: torch.Tensor
                ) -> dict[str, torch.Tensor]:
     """Values produced by the classic bugs of a diagonal-Gaussian KL (summed over dims)."""
-    ok = diag_kl(mu_q, lv_q, mu_p, lv_p)
+    ok = _kl().diag_kl(mu_q, lv_q, mu_p, lv_p)
     dq, dp = lv_q.to(F64), lv_p.to(F64)
     var_ratio = (dq - dp).exp()
     return {
         "the factor 1/2 is missing (KL = 1/2 [ ... ])": 2 * ok.sum(-1),
         "the KL has the wrong direction: this is KL(p || q), not KL(q || p) (KL is not "
-        "symmetric)": diag_kl(mu_p, lv_p, mu_q, lv_q).expand_as(ok).sum(-1),
+        "symmetric)": _kl().diag_kl(mu_p, lv_p, mu_q, lv_q).expand_as(ok).sum(-1),
         "the per-dimension terms were averaged (mean) instead of summed over the last "
         "dimension": ok.mean(-1),
         "logvar was treated as a log standard deviation (variance = exp(logvar), not "
-        "exp(2 logvar))": diag_kl(mu_q, 2 * dq, mu_p, 2 * dp).sum(-1),
+        "exp(2 logvar))": _kl().diag_kl(mu_q, 2 * dq, mu_p, 2 * dp).sum(-1),
         "the standard deviation exp(logvar / 2) was used as the variance (variance/std "
-        "confusion)": diag_kl(mu_q, dq / 2, mu_p, dp / 2).sum(-1),
+        "confusion)": _kl().diag_kl(mu_q, dq / 2, mu_p, dp / 2).sum(-1),
         "the '- 1' per dimension is missing": (ok + 0.5).sum(-1),
         "the log-variance term has the wrong sign (it is logvar_p - logvar_q)":
             (ok + (dq - dp)).sum(-1),
@@ -62,27 +63,15 @@ def diag_hints(mu_q: torch.Tensor, lv_q: torch.Tensor, mu_p: torch.Tensor, lv_p:
     }
 
 
-def mvn_kl(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor
-           ) -> torch.Tensor:
-    """KL(N(mu0, cov0) || N(mu1, cov1)) in float64 via Cholesky factors (batched)."""
-    mu0, cov0, mu1, cov1 = (t.to(F64) for t in (mu0, cov0, mu1, cov1))
-    l0, l1 = torch.linalg.cholesky(cov0), torch.linalg.cholesky(cov1)
-    m = torch.linalg.solve_triangular(l1, l0, upper=False)
-    diff = torch.linalg.solve_triangular(l1, (mu1 - mu0).unsqueeze(-1), upper=False)
-    logdet = 2 * (l1.diagonal(dim1=-2, dim2=-1).log() - l0.diagonal(dim1=-2, dim2=-1).log())
-    return 0.5 * ((m**2).sum((-2, -1)) + (diff**2).sum((-2, -1)) - mu0.shape[-1]
-                  + logdet.sum(-1))
-
-
 def mvn_hints(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor
               ) -> dict[str, torch.Tensor]:
     """Values produced by the classic bugs of a full-covariance KL."""
-    ok = mvn_kl(mu0, cov0, mu1, cov1)
+    ok = _kl().mvn_kl(mu0, cov0, mu1, cov1)
     logdet = torch.logdet(cov1.to(F64)) - torch.logdet(cov0.to(F64))
     return {
         "the factor 1/2 is missing": 2 * ok,
         "the KL has the wrong direction: this is KL(N1 || N0), not KL(N0 || N1) (KL is not "
-        "symmetric)": mvn_kl(mu1, cov1, mu0, cov0),
+        "symmetric)": _kl().mvn_kl(mu1, cov1, mu0, cov0),
         "the log-determinant term has the wrong sign (it is log det cov1 - log det cov0)":
             ok - logdet,
         "the dimension D is not subtracted": ok + 0.5 * mu0.shape[-1],
@@ -90,11 +79,6 @@ def mvn_hints(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: to
 
 
 # ------------------------------------------------------------------- kl_normal_sympy
-
-
-def sympy_closed_form(mu1: Any, s1: Any, mu2: Any, s2: Any) -> Any:
-    """log(s2/s1) + (s1^2 + (mu1 - mu2)^2) / (2 s2^2) - 1/2."""
-    return sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2) ** 2) / (2 * s2**2) - sympy.Rational(1, 2)
 
 
 def sympy_symbols() -> tuple[Any, Any, Any, Any]:
@@ -150,7 +134,7 @@ def _sympy_value(j: Judgement) -> Any:
 def judge_sympy_general(j: Judgement) -> None:
     got = _sympy_value(j)
     mu1, s1, mu2, s2 = syms = sympy_symbols()
-    expected = sympy_closed_form(mu1, s1, mu2, s2)
+    expected = _kl().sympy_closed_form(mu1, s1, mu2, s2)
     if same_expression(got, expected, syms):
         return
     if any(str(s) == "x" for s in got.free_symbols):
@@ -159,9 +143,9 @@ def judge_sympy_general(j: Judgement) -> None:
     hints = {
         "the KL has the wrong direction: this is KL(N(mu2, s2^2) || N(mu1, s1^2)) (KL is not "
         "symmetric: the expectation is under the FIRST distribution)":
-            sympy_closed_form(mu2, s2, mu1, s1),
+            _kl().sympy_closed_form(mu2, s2, mu1, s1),
         "s1, s2 were used as variances instead of standard deviations (variance/std confusion)":
-            sympy_closed_form(mu1, sympy.sqrt(s1), mu2, sympy.sqrt(s2)),
+            _kl().sympy_closed_form(mu1, sympy.sqrt(s1), mu2, sympy.sqrt(s2)),
         "the sign is flipped: KL = E_q[log q - log p], not E_q[log p - log q]": -expected,
         "a factor 1/2 is missing": 2 * expected,
         "the factor 1/2 is missing in the Gaussian exponent -(x - mu)^2 / (2 s^2)":
@@ -220,7 +204,7 @@ def _diag_args(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
 
 def judge_diag_mock(j: Judgement) -> None:
     args = _diag_args(j.inputs)
-    expected = diag_kl(*args).sum(-1)
+    expected = _kl().diag_kl(*args).sum(-1)
     expect_tensor(j.got, "kl_diag_gaussians(...)", shape=(2,), dtype=F64, device=j.device)
     expect_close(j.got, expected, "KL(q || p) for the hand-checkable example", reveal=True,
                  hints=diag_hints(*args))
@@ -245,7 +229,7 @@ def judge_diag_invariants(j: Judgement) -> None:
     if (kl < -1e-5).any():
         raise CheckFailed(f"the KL is negative (min {float(kl.min()):.4g}); KL(q || p) >= 0 "
                           "always. Check the signs of the log-variance and '- 1' terms.")
-    expect_close(kl, diag_kl(mu_q, lv_q, mu_p, lv_p).sum(-1).to(kl.dtype),
+    expect_close(kl, _kl().diag_kl(mu_q, lv_q, mu_p, lv_p).sum(-1).to(kl.dtype),
                  "the float32 KL with p broadcast over q's batch dimensions", reveal=True,
                  hints=diag_hints(mu_q, lv_q, mu_p, lv_p))
 
@@ -284,7 +268,7 @@ def _std_hints(mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor
 def judge_std_mock(j: Judgement) -> None:
     mu, logvar = j.inputs["mu"], j.inputs["logvar"]
     zeros = torch.zeros_like(mu)
-    expected = diag_kl(mu, logvar, zeros, zeros).sum(-1)
+    expected = _kl().diag_kl(mu, logvar, zeros, zeros).sum(-1)
     expect_tensor(j.got, "kl_standard_normal(mu, logvar)", shape=(3,), dtype=F64,
                   device=j.device)
     expect_close(j.got, expected, "KL(q || N(0, I)) for the hand-checkable example",
@@ -355,7 +339,7 @@ def judge_mvn_mock(j: Judgement) -> None:
     args = _mvn_args(j.inputs)
     expect_tensor(j.got, "kl_mvn(...) for unbatched inputs", shape=(), dtype=F64,
                   device=j.device)
-    expect_close(j.got, mvn_kl(*args), "KL(N0 || N1) for the 2-D example", reveal=True,
+    expect_close(j.got, _kl().mvn_kl(*args), "KL(N0 || N1) for the 2-D example", reveal=True,
                  hints=mvn_hints(*args))
 
 
@@ -378,10 +362,10 @@ def judge_mvn_batch(j: Judgement) -> None:
                  torch.zeros(batch, dtype=mu0.dtype), "KL(N0 || N0) (it must be 0)",
                  reveal=True, atol=1e-4)
     lv = var.to(F64).log()
-    expect_close(diag, diag_kl(mu0, lv, mu1, -lv).sum(-1).to(mu0.dtype),
+    expect_close(diag, _kl().diag_kl(mu0, lv, mu1, -lv).sum(-1).to(mu0.dtype),
                  "kl_mvn with diagonal covariances (it must equal the diagonal formula)",
                  reveal=True, hints=diag_hints(mu0, lv, mu1, -lv))
-    expect_close(kl, mvn_kl(mu0, cov0, mu1, cov1).to(mu0.dtype), "the batched float32 KL",
+    expect_close(kl, _kl().mvn_kl(mu0, cov0, mu1, cov1).to(mu0.dtype), "the batched float32 KL",
                  reveal=True, hints=mvn_hints(mu0, cov0, mu1, cov1))
 
 
@@ -394,7 +378,7 @@ def judge_mvn_hard(j: Judgement) -> None:
             "kl_mvn returned inf/NaN in float32 for 40-D covariances with eigenvalues around "
             "0.01 (or 100): det(cov) underflows to 0 (or overflows) in float32. Compute log det "
             "from a Cholesky factor, log det S = 2 sum(log diag(L)), never log(det(S)).")
-    expect_close(got, mvn_kl(*args).to(torch.float32),
+    expect_close(got, _kl().mvn_kl(*args).to(torch.float32),
                  "the float32 KL for tiny, huge and ill-conditioned (cond 1e4) covariances, "
                  "against a float64 computation", reveal=True, rtol=2e-3, atol=1e-3,
                  check_dtype=False)
@@ -460,7 +444,7 @@ def log_ratio_stats(inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor,
     a = 0.5 * (lq.transpose(-1, -2) @ prec @ lq - torch.eye(mq.shape[-1], dtype=F64))
     b = (lq.transpose(-1, -2) @ prec @ (mq - mp).unsqueeze(-1)).squeeze(-1)
     var = 2 * (a @ a).diagonal(dim1=-2, dim2=-1).sum(-1) + (b**2).sum(-1)
-    return mvn_kl(mq, cq, mp, cp), mvn_kl(mp, cp, mq, cq), var
+    return _kl().mvn_kl(mq, cq, mp, cp), _kl().mvn_kl(mp, cp, mq, cq), var
 
 
 def probe_mc(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:

@@ -8,14 +8,13 @@ Model: p(z) = N(0, I_M), p(x|z) = N(Wz + b, sigma2 I_D); W [D, M], b [D].
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task, call
 from autograder.checks.compare import (
-    as_tensor,
     diagnose,
     expect_close,
     expect_finite,
@@ -25,6 +24,9 @@ from autograder.checks.compare import (
 )
 from autograder.checks.stats import FALSE_FAILURE_RATE, chi2_threshold
 
+if TYPE_CHECKING:
+    from autograder.trusted.ppca import Ppca
+
 TOPIC = "03_elbo_jensen"
 F64 = torch.float64
 LOG_2PI = math.log(2 * math.pi)
@@ -32,79 +34,11 @@ LOG_2PI = math.log(2 * math.pi)
 # ------------------------------------------------------------------ exact PPCA maths
 
 
-@dataclass(frozen=True)
-class Ppca:
-    """A PPCA model in float64 and the quantities of its posterior."""
+def _ppca() -> type[Ppca]:
+    """The grader's PPCA maths, imported on use (judges and input builders only)."""
+    from autograder.trusted.ppca import Ppca
 
-    W: torch.Tensor
-    b: torch.Tensor
-    s2: float
-
-    @classmethod
-    def of(cls, inputs: dict[str, Any]) -> Ppca:
-        return cls(inputs["W"].to(F64), inputs["b"].to(F64),
-                   float(as_tensor(inputs["sigma2"], "sigma2")))
-
-    @property
-    def precision(self) -> torch.Tensor:
-        """A = I + WᵀW / sigma2: minus the Hessian of log p(x, z) in z (= posterior precision)."""
-        m = self.W.shape[1]
-        return torch.eye(m, dtype=F64) + self.W.T @ self.W / self.s2
-
-    def linear(self, x: torch.Tensor) -> torch.Tensor:
-        """h_n = Wᵀ(x_n - b) / sigma2, so that log p(x, z) = -½ zᵀAz + zᵀh + const."""
-        return (x.to(F64) - self.b) @ self.W / self.s2
-
-    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.W.shape[0]
-        cov = self.W @ self.W.T + self.s2 * torch.eye(d, dtype=F64)
-        return torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(
-            x.to(F64))
-
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cov = torch.linalg.inv(self.precision)
-        cov = 0.5 * (cov + cov.T)
-        return self.linear(x) @ cov, cov
-
-    def _q_and_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
-                         ) -> tuple[torch.distributions.Distribution,
-                                    torch.distributions.Distribution]:
-        p_mean, p_cov = self.posterior(x)
-        q = torch.distributions.MultivariateNormal(q_mean.to(F64),
-                                                   covariance_matrix=q_cov.to(F64))
-        p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)
-        return q, p
-
-    def kl_to_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
-                        ) -> torch.Tensor:
-        """KL(q || p(z|x)) for q = N(q_mean[n], q_cov), by torch.distributions."""
-        q, p = self._q_and_posterior(x, q_mean, q_cov)
-        return torch.distributions.kl_divergence(q, p)
-
-    def kl_from_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
-                          ) -> torch.Tensor:
-        """KL(p(z|x) || q): the wrong direction."""
-        q, p = self._q_and_posterior(x, q_mean, q_cov)
-        return torch.distributions.kl_divergence(p, q)
-
-    def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
-        """log p(x) - KL(q || p(z|x)): the exact ELBO."""
-        return self.log_marginal(x) - self.kl_to_posterior(x, q_mean, q_cov)
-
-    def elbo_parts(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor
-                   ) -> dict[str, torch.Tensor]:
-        """The ELBO's terms, to predict what classic bugs produce."""
-        x, mu, cov = x.to(F64), q_mean.to(F64), q_cov.to(F64)
-        d, m = self.W.shape
-        resid = ((x - mu @ self.W.T - self.b) ** 2).sum(1)
-        trace = torch.trace(self.W.T @ self.W @ cov)
-        return {
-            "const_lik": torch.full_like(resid, -0.5 * d * LOG_2PI),
-            "logdet_lik": torch.full_like(resid, -0.5 * d * math.log(self.s2)),
-            "resid": -resid / (2 * self.s2), "trace": -trace / (2 * self.s2) + 0 * resid,
-            "prior": -0.5 * m * LOG_2PI - 0.5 * ((mu**2).sum(1) + torch.trace(cov)),
-            "entropy": 0.5 * m * (1 + LOG_2PI) + 0.5 * torch.logdet(cov) + 0 * resid,
-        }
+    return Ppca
 
 
 def random_model(d: int = 5, m: int = 2, n: int = 6, dtype: torch.dtype = F64,
@@ -127,12 +61,22 @@ def mock_exam() -> dict[str, Any]:
             "q_cov": torch.tensor([[0.5]], dtype=F64)}
 
 
-def _posterior_on(inputs: dict[str, Any], ctx: ProbeContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """The exact posterior, computed in float64 and returned in x's dtype on the probe device."""
-    model = Ppca.of({k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
-    mean, cov = model.posterior(inputs["x"].cpu())
-    dtype = inputs["x"].dtype
-    return mean.to(ctx.device, dtype), cov.to(ctx.device, dtype)
+def with_posterior(make: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """``make``'s inputs plus the exact posterior of each x in x's dtype, computed in the
+    grading process: a probe never evaluates the model next to student code."""
+
+    def inputs() -> dict[str, Any]:
+        made = make()
+        mean, cov = _ppca().of(made).posterior(made["x"])
+        dtype = made["x"].dtype
+        return {**made, "post_mean": mean.to(dtype), "post_cov": cov.to(dtype)}
+
+    return inputs
+
+
+def _posterior_on(inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact posterior that ``with_posterior`` put in the inputs."""
+    return inputs["post_mean"], inputs["post_cov"]
 
 
 # ------------------------------------------------------------------ log_mean_exp
@@ -143,12 +87,6 @@ LME_HINT_SUM = ("this is log-SUM-exp: the mean divides by the number n of terms,
                 "log n")
 LME_HINT_MEAN = ("this is the mean of a, not the log of the mean of exp(a) (by Jensen's "
                  "inequality the mean of a is only a lower bound)")
-
-
-def log_mean_exp64(a: torch.Tensor, dim: int) -> torch.Tensor:
-    """The definition, evaluated stably in float64."""
-    a = a.to(F64)
-    return torch.logsumexp(a, dim) - math.log(a.shape[dim])
 
 
 def lme_extreme_inputs() -> dict[str, Any]:
@@ -178,6 +116,8 @@ def _judge_lme(got: Any, a: torch.Tensor, dim: int, device: str, reveal: bool,
     shape = list(a.shape)
     del shape[dim]
     value = expect_tensor(got, what, shape=shape, dtype=a.dtype, device=device)
+    from autograder.trusted.ppca import log_mean_exp64
+
     expected = log_mean_exp64(a, dim)
     if not torch.isfinite(value).all() and torch.isfinite(expected).all():
         raise CheckFailed(f"{what} contains non-finite values for inputs of size about 1000: "
@@ -245,7 +185,7 @@ def _q_for(inputs: dict[str, Any], ctx: ProbeContext, loc: torch.Tensor | None =
            ) -> torch.distributions.Distribution:
     kind = inputs["q_kind"]
     if kind == "posterior":
-        mean, cov = _posterior_on(inputs, ctx)
+        mean, cov = _posterior_on(inputs)
         return torch.distributions.MultivariateNormal(mean if loc is None else loc,
                                                       covariance_matrix=cov)
     if kind == "diag":
@@ -327,7 +267,7 @@ def _judge_mc(j: Judgement, exact: bool) -> None:
     value = expect_tensor(out, f"elbo_mc(x, log_joint, q, {s})", shape=(n,), dtype=x.dtype,
                           device=j.device)
     expect_finite(value, "the ELBO estimate")
-    model = Ppca.of(inputs)
+    model = _ppca().of(inputs)
     mu, cov = _q_moments(inputs, model)
     elbo = model.elbo(x, mu, cov)
     if exact and is_close(value, model.log_marginal(x).to(value.dtype)):
@@ -381,7 +321,7 @@ def judge_mc_grad(j: Judgement) -> None:
         raise CheckFailed(f"no gradient reaches q's mean through the ELBO estimate: {rsample}.")
     grad = expect_tensor(grad, "the gradient w.r.t. q's mean", shape=(n, m))
     expect_finite(grad, "the gradient w.r.t. q's mean")
-    model = Ppca.of(inputs)
+    model = _ppca().of(inputs)
     mu, cov = _q_moments(inputs, model)
     a = model.precision
     expected = model.linear(x) - mu @ a
@@ -407,7 +347,7 @@ ELBO_ARGS = ("x", "W", "b", "sigma2", "q_mean", "q_cov")
 
 def probe_elbo_touches(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
     """The ELBO at the exact posterior and at q with a scaled covariance and shifted mean."""
-    mean, cov = _posterior_on(inputs, ctx)
+    mean, cov = _posterior_on(inputs)
     fn = ns["ppca_elbo"]
     args = (inputs["x"], inputs["W"], inputs["b"], inputs["sigma2"])
     return fn(*args, mean, cov), fn(*args, mean + 0.3, 1.7 * cov)
@@ -439,7 +379,7 @@ def _elbo_hints(model: Ppca, x: torch.Tensor, mu: torch.Tensor, cov: torch.Tenso
 
 def judge_elbo_mock(j: Judgement) -> None:
     i = j.inputs
-    model = Ppca.of(i)
+    model = _ppca().of(i)
     expected = model.elbo(i["x"], i["q_mean"], i["q_cov"])
     expect_tensor(j.got, "ppca_elbo(...)", shape=(3,), dtype=F64, device=j.device)
     expect_close(j.got, expected, "the closed-form ELBO on the mock-exam model", reveal=True,
@@ -455,7 +395,7 @@ def judge_elbo_touches(j: Judgement) -> None:
     other = expect_tensor(other, "ppca_elbo for another q", shape=(x.shape[0],), dtype=x.dtype,
                           device=j.device)
     expect_finite(at_post, "ppca_elbo")
-    model = Ppca.of(i)
+    model = _ppca().of(i)
     log_px = model.log_marginal(x)
     mean, cov = model.posterior(x)
     expect_close(at_post, log_px.to(x.dtype), "the ELBO with q = the exact posterior (it must "
@@ -475,7 +415,7 @@ def judge_elbo_reference(j: Judgement) -> None:
     x = i["x"]
     expect_tensor(j.got, "ppca_elbo(...)", shape=(x.shape[0],), dtype=x.dtype, device=j.device)
     expect_finite(j.got, "ppca_elbo(...)")
-    model = Ppca.of(i)
+    model = _ppca().of(i)
     expect_close(j.got, j.ref, "the closed-form ELBO", reveal=False,
                  hints=_elbo_hints(model, x, i["q_mean"], i["q_cov"]))
 
@@ -500,7 +440,7 @@ def _judge_gap_value(got: Any, j: Judgement, reveal: bool, ref: torch.Tensor | N
     x = i["x"]
     value = expect_tensor(got, what, shape=(x.shape[0],), dtype=x.dtype, device=j.device)
     expect_finite(value, what)
-    model = Ppca.of(i)
+    model = _ppca().of(i)
     hints = _gap_hints(model, x, i["q_mean"], i["q_cov"])
     if (value.to(F64) < -1e-4).any() and diagnose(value, {GAP_DIRECTION: hints[GAP_DIRECTION]}
                                                     ) is None:
@@ -520,7 +460,7 @@ def judge_gap_identity(j: Judgement) -> None:
 
 
 def probe_gap_at_posterior(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-    mean, cov = _posterior_on(inputs, ctx)
+    mean, cov = _posterior_on(inputs)
     args = (inputs["x"], inputs["W"], inputs["b"], inputs["sigma2"])
     return ns["elbo_gap"](*args, mean, cov), ns["elbo_gap"](*args, inputs["q_mean"],
                                                              inputs["q_cov"])
@@ -554,7 +494,7 @@ TASKS = (
     ), description="stable log of the mean of exp"),
     Task("elbo.mc", TOPIC, ("elbo_mc",), 3.0, (
         Check("with q = the exact PPCA posterior the estimate equals log p(x) (float64)",
-              probe_mc, judge_mc_exact, lambda: mc_inputs("posterior")),
+              probe_mc, judge_mc_exact, with_posterior(lambda: mc_inputs("posterior"))),
         Check(f"consistent with the exact ELBO for a diagonal q (float32; chi-squared test, "
               f"false-failure rate {FALSE_FAILURE_RATE:g})", probe_mc, judge_mc_statistical,
               lambda: mc_inputs("diag", dtype=torch.float32)),
@@ -571,7 +511,7 @@ TASKS = (
         Check("mock-exam ELBO", call("ppca_elbo", *ELBO_ARGS), judge_elbo_mock, mock_exam),
         Check("equals log p(x) at the exact posterior and lies below it elsewhere (float32)",
               probe_elbo_touches, judge_elbo_touches,
-              lambda: random_model(dtype=torch.float32)),
+              with_posterior(lambda: random_model(dtype=torch.float32))),
         Check("matches the reference on a random float64 model",
               call("ppca_elbo", *ELBO_ARGS), judge_elbo_reference,
               lambda: random_model(d=6, m=3), hidden=True),
@@ -585,7 +525,7 @@ TASKS = (
               judge_gap_identity, lambda: random_model(d=5, m=3)),
         Check("zero at the exact posterior, the exact KL elsewhere (float32)",
               probe_gap_at_posterior, judge_gap_at_posterior,
-              lambda: random_model(dtype=torch.float32)),
+              with_posterior(lambda: random_model(dtype=torch.float32))),
         Check("matches the reference in float32 with a 0-dim tensor sigma2",
               call("elbo_gap", *ELBO_ARGS), judge_gap_reference,
               lambda: random_model(d=4, m=2, tensor_sigma2=True, dtype=torch.float32),

@@ -6,8 +6,14 @@ p(x|z) = prod_pixels Bernoulli(logits = net(z)); ELBO(x) = E_q[log p(x|z)] - KL(
 The ELBO and sampling checks drive the student's ``VAE`` with fixed modules defined here
 (a linear Bernoulli decoder over a 2-D latent space), so the judge computes exact
 expectations by Gauss-Hermite quadrature and tests the student's Monte Carlo output
-statistically (false-failure rate ``FALSE_FAILURE_RATE`` per check). Any RNG order and an
-analytic or Monte Carlo KL pass.
+statistically (false-failure rate ``FALSE_FAILURE_RATE`` per check): the mean, and the
+variance against the exact variance of one draw. Any RNG order and an analytic or Monte Carlo
+KL pass.
+
+Probes return raw outputs only; every evaluation (exact moments, the trained networks' test
+ELBO) happens in the judges with ``autograder.trusted`` (see docs/design.md, "Trust"). The
+training probe trains the grader's fixed networks through the student's classes and returns
+their weights; the judge reads them as the specified model on test images the child never gets.
 """
 
 from __future__ import annotations
@@ -15,13 +21,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributions as td
 from torch import nn
-from torch.nn import functional as F
 
-from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
+from autograder.checks.api import Check, CheckFailed, Judgement, Probe, ProbeContext, Task
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
 from autograder.payload import DistributionInfo
@@ -52,8 +56,11 @@ def summarize(d: Any, x: torch.Tensor | None = None, sample_shape: tuple[int, ..
 
 def expect_dist(got: dict[str, Any], what: str, batch: tuple[int, ...], event: tuple[int, ...],
                 base: str, independent_hint: str) -> DistributionInfo:
-    """(A diagonal MultivariateNormal is accepted where Independent(Normal) is asked for.)"""
-    """The returned object is an Independent(base) with the right batch and event shapes."""
+    """The returned object is an Independent(base) with the right batch and event shapes.
+
+    A diagonal ``MultivariateNormal`` passes here (its values are then checked, so that a
+    wrong covariance is named) and is refused afterwards by ``refuse_multivariate``.
+    """
     info = got.get("dist") if isinstance(got, dict) else got
     if not isinstance(info, DistributionInfo):
         raise CheckFailed(f"{what} should return a torch.distributions object, but it returned "
@@ -71,57 +78,21 @@ def expect_dist(got: dict[str, Any], what: str, batch: tuple[int, ...], event: t
     return info
 
 
+def refuse_multivariate(info: DistributionInfo, what: str) -> None:
+    """The exercise asks for Independent(Normal): a MultivariateNormal does not combine."""
+    if info.type_name == "MultivariateNormal":
+        raise CheckFailed(
+            f"{what} returned a td.MultivariateNormal; the exercise asks for "
+            "td.Independent(td.Normal(mean, std), 1). Both have the same density, but "
+            "td.kl_divergence has no rule between a MultivariateNormal and an "
+            "Independent(Normal), so the VAE's analytic KL between the encoder and the prior "
+            "would raise NotImplementedError.")
+
+
 def _kind(value: Any) -> str:
     from autograder.checks.compare import describe
 
     return describe(value)
-
-
-def gauss_hermite(n: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights with sum_i w_i f(u_i) ~= E[f(u)], u ~ N(0, 1)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
-    return torch.tensor(nodes, dtype=F64), torch.tensor(weights / math.sqrt(2 * math.pi),
-                                                        dtype=F64)
-
-
-def grid_2d(mean: torch.Tensor, std: torch.Tensor, n: int = 40
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Quadrature points z [n*n, 2], standard normal nodes u [n*n, 2], weights [n*n]."""
-    u1, w1 = gauss_hermite(n)
-    u = torch.cartesian_prod(u1, u1)
-    w = torch.outer(w1, w1).reshape(-1)
-    return mean.to(F64) + std.to(F64) * u, u, w
-
-
-def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """sum over the last two dims of log Bernoulli(x; logits), stably."""
-    lp = x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
-    return lp.sum((-2, -1))
-
-
-def linear_logits(z: torch.Tensor, W: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """[..., M] -> [..., 28, 28] logits W z + c."""
-    return (z @ W.T + c).reshape(*z.shape[:-1], *IMG)
-
-
-def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(logvar)) || N(0, I)) summed over the last dim."""
-    return 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(-1)
-
-
-def reverse_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(0, I) || N(mean, exp(logvar))) summed over the last dim."""
-    return 0.5 * ((1 + mean**2) / logvar.exp() - 1 + logvar).sum(-1)
-
-
-def z_statistic(values: torch.Tensor, expected: float) -> tuple[float, float, float]:
-    """(mean, standard error, z) of iid draws against an expected mean."""
-    v = values.detach().to(F64).reshape(-1)
-    mean = float(v.mean())
-    se = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
-    slack = 1e-5 * abs(expected) + 1e-6  # float32 rounding of the per-draw values
-    z = abs(mean - expected) / (se + slack) if se > 0 else abs(mean - expected) / slack
-    return mean, se, z
 
 
 # ----------------------------------------------------------------- fixed modules
@@ -163,7 +134,8 @@ class LinearDecoder(nn.Module):
         self.register_buffer("c", c.clone())
 
     def forward(self, z: torch.Tensor) -> td.Distribution:
-        return td.Independent(td.Bernoulli(logits=linear_logits(z, self.W, self.c)), 2)
+        logits = (z @ self.W.T + self.c).reshape(*z.shape[:-1], *IMG)
+        return td.Independent(td.Bernoulli(logits=logits), 2)
 
 
 # --------------------------------------------------------------------- vae.prior
@@ -191,6 +163,38 @@ def judge_prior(j: Judgement) -> None:
     expected = -0.5 * (z**2).sum(-1) - 0.5 * m * math.log(2 * math.pi)
     expect_close(got["log_prob"], expected, "log p(z) of the prior", reveal=True)
     expect_tensor(got["sample"], "prior().sample((4,))", shape=(4, m), device=j.device)
+    refuse_multivariate(j.got["dist"], "GaussianPrior(3)()")
+
+
+def probe_prior_parameters(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                           ) -> Any:
+    """Names of the prior's trainable tensors: its own, and as seen through a parent module.
+
+    The parent is how ``VAE`` holds the prior (an attribute of an ``nn.Module``); its
+    ``parameters()`` is what an optimizer receives. ``nn.Module``'s own methods are called, so
+    a prior that overrides ``parameters()`` does not hide anything.
+    """
+    prior = ns["GaussianPrior"](3).to(ctx.device)
+    holder = nn.Module()
+    holder.prior = prior
+    attributes = [name for name, value in vars(prior).items() if isinstance(value, nn.Parameter)]
+    return {"own": [name for name, _ in nn.Module.named_parameters(prior)],
+            "attributes": attributes,
+            "through_parent": [name for name, _ in nn.Module.named_parameters(holder)]}
+
+
+def judge_prior_parameters(j: Judgement) -> None:
+    got = j.got if isinstance(j.got, dict) else {}
+    names = [n for key in ("own", "attributes", "through_parent")
+             for n in (got.get(key) if isinstance(got.get(key), list) else [])]
+    if not all(isinstance(n, str) for n in names):
+        raise CheckFailed("could not list the prior's parameters.")
+    if names:
+        shown = ", ".join(sorted({n.split(".")[-1] for n in names}))
+        raise CheckFailed(f"GaussianPrior has trainable parameters ({shown}): the prior "
+                          "N(0, I) is fixed, so its mean and standard deviation are buffers, not "
+                          "trained — store them with self.register_buffer(...), not "
+                          "nn.Parameter (an optimizer given vae.parameters() would move them).")
 
 
 def probe_prior_dtype(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
@@ -255,6 +259,11 @@ def _encoder_hints(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict, d
         "confusion)": torch.exp(logvar),
         "the mean and log-variance halves are swapped (the first M outputs are the mean)":
             torch.exp(0.5 * mean),
+        "the 1/2 is outside the exponential: std = exp(logvar / 2), not exp(logvar) / 2":
+            0.5 * torch.exp(logvar),
+        "a standard deviation was passed where a (co)variance is expected (e.g. "
+        "covariance_matrix=diag(std)): the covariance is diag(exp(logvar)), the scale "
+        "exp(logvar / 2)": torch.exp(0.25 * logvar),
     }
     mean_hints = {"the mean and log-variance halves are swapped (the first M outputs are the "
                   "mean, the last M the log-variance)": logvar}
@@ -276,6 +285,7 @@ def judge_encoder_identity(j: Judgement) -> None:
                  hints=std_hints)
     expected_lp = td.Independent(td.Normal(mean, std), 1).log_prob(z)
     expect_close(got["log_prob"], expected_lp, "log q(z|x)", reveal=True)
+    refuse_multivariate(got["dist"], "GaussianEncoder(net)(x)")
     grad = got.get("grad")
     if not isinstance(grad, torch.Tensor) or not torch.any(grad != 0):
         raise CheckFailed("q.rsample() carries no gradient back to the network's output: build "
@@ -344,6 +354,8 @@ def probe_decoder(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext)
 
 
 def judge_decoder(j: Judgement) -> None:
+    from autograder.trusted.linear_bernoulli import bernoulli_log_prob, linear_logits
+
     z, W, c, x = (j.inputs[k] for k in ("z", "W", "c", "x"))
     b = z.shape[0]
     expect_dist(j.got, "BernoulliDecoder(net)(z)", (b,), IMG, "Bernoulli",
@@ -379,6 +391,7 @@ def judge_decoder_reference(j: Judgement) -> None:
 
 # ---------------------------------------------------------------------- vae.elbo
 ELBO_N = 4000
+KL_RULE_MISSING = "No KL(p || q) is implemented"
 
 
 def elbo_inputs(dtype: torch.dtype = torch.float32, mean: tuple[float, float] = (1.5, -2.0),
@@ -401,6 +414,36 @@ def _build_vae(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext, n:
     return vae, encoder, x
 
 
+def kl_rule_guard(probe: Probe) -> Probe:
+    """``probe``, except that td.kl_divergence's missing-rule error comes back as plain data.
+
+    Only that error (raised inside torch.distributions for a pair of distribution types it
+    has no formula for) is caught; a judge turns it into a message naming the cause.
+    """
+
+    def guarded(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+        try:
+            return probe(ns, inputs, ctx)
+        except NotImplementedError as exc:
+            if KL_RULE_MISSING in str(exc):
+                return {"kl_rule_missing": str(exc)[:200]}
+            raise
+
+    guarded.__name__ = probe.__name__
+    return guarded
+
+
+def fail_on_missing_kl_rule(got: Any) -> None:
+    """CheckFailed naming td.kl_divergence's registry when a guarded probe hit it."""
+    if isinstance(got, dict) and isinstance(got.get("kl_rule_missing"), str):
+        raise CheckFailed(
+            f"td.kl_divergence raised NotImplementedError ({got['kl_rule_missing']}): it has no "
+            "formula for this pair of distribution types. Return td.Independent(td.Normal(...), "
+            "1) from both the encoder and the prior, as the exercises ask, or use the Monte "
+            "Carlo KL log q(z|x) - log p(z) at the same z.")
+
+
+@kl_rule_guard
 def probe_elbo(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
     vae, _, x = _build_vae(ns, inputs, ctx, ELBO_N)
     elbo = vae.elbo(x)
@@ -408,18 +451,8 @@ def probe_elbo(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) ->
             "loss": (lambda v: v.detach() if isinstance(v, torch.Tensor) else v)(vae(x))}
 
 
-def exact_terms(inputs: dict[str, Any]) -> dict[str, float]:
-    """E_q[log p(x|z)], KL(q||p), KL(p||q) and log p(x|E[z]), exactly (quadrature)."""
-    W, c, x = (inputs[k].to(F64) for k in ("W", "c", "x"))
-    mean, logvar = inputs["q_mean"].to(F64), inputs["q_logvar"].to(F64)
-    z, _, w = grid_2d(mean, torch.exp(0.5 * logvar))
-    rec = float((w * bernoulli_log_prob(x, linear_logits(z, W, c))).sum())
-    return {"rec": rec, "kl": float(gaussian_kl(mean, logvar)),
-            "rkl": float(reverse_kl(mean, logvar)),
-            "rec_at_mean": float(bernoulli_log_prob(x, linear_logits(mean, W, c)))}
-
-
 def _elbo_draws(j: Judgement, key: str = "elbo") -> torch.Tensor:
+    fail_on_missing_kl_rule(j.got)
     got = j.got.get(key) if isinstance(j.got, dict) else j.got
     if isinstance(got, torch.Tensor) and got.dim() == 0:
         raise CheckFailed("elbo(x) returned a single number: it must return one ELBO per example"
@@ -428,17 +461,57 @@ def _elbo_draws(j: Judgement, key: str = "elbo") -> torch.Tensor:
     values = expect_tensor(got, "elbo(x)", shape=(ELBO_N,), dtype=j.inputs["W"].dtype,
                            device=j.device)
     expect_finite(values, "elbo(x)")
-    return values
+    return values.detach().to(F64)
+
+
+def _rounding(value: float) -> float:
+    """Slack for float32 rounding of per-draw values of size ``value``."""
+    return 1e-5 * abs(value) + 1e-6
+
+
+def single_draw_bound(inputs: dict[str, Any]) -> tuple[float, float]:
+    """(largest exact variance of one ELBO draw over the accepted KL forms, the sample-variance
+    threshold of ELBO_N such draws at false-failure rate FALSE_FAILURE_RATE).
+
+    The sample variance of n iid draws has standard deviation sqrt((mu4 - sigma^4) / n)
+    (mu4: the exact fourth central moment); the threshold is sigma^2 + t * that, with t the
+    one-sided normal quantile at FALSE_FAILURE_RATE / 10, widened by a quarter for the
+    right skew of a sample variance.
+    """
+    from autograder.trusted.linear_bernoulli import draw_moments
+
+    t = normal_threshold(FALSE_FAILURE_RATE / 10)
+    limits = []
+    for var, m4 in draw_moments(inputs).values():
+        spread = math.sqrt(max(m4 - var**2, 0.0) / ELBO_N)
+        limits.append((var, var + 1.25 * t * spread + 1e-4 * var + 1e-6))
+    return max(v for v, _ in limits), max(limit for _, limit in limits)
 
 
 def judge_elbo_value(j: Judgement) -> None:
+    from autograder.trusted.linear_bernoulli import exact_terms
+
     values = _elbo_draws(j)
     t = exact_terms(j.inputs)
     expected = t["rec"] - t["kl"]
-    mean, se, z = z_statistic(values, expected)
+    mean = float(values.mean())
+    se = float(values.std() / math.sqrt(ELBO_N))
     limit = normal_threshold()
-    if z <= limit:
-        return
+    if abs(mean - expected) > limit * (se + _rounding(expected)):
+        raise CheckFailed(_elbo_mean_message(mean, se, expected, t, limit))
+    exact_var, var_limit = single_draw_bound(j.inputs)
+    sample_var = float(values.var())
+    if sample_var > var_limit:
+        raise CheckFailed(
+            f"the {ELBO_N} draws of elbo(x) vary far more than a single-sample ELBO estimate "
+            f"can: their variance is {sample_var:.4g}, while one reparameterised draw (analytic "
+            f"or Monte Carlo KL) has variance at most {exact_var:.4g} on this model (threshold "
+            f"{var_limit:.4g} at false-failure rate {FALSE_FAILURE_RATE:g}). Is something random "
+            "added to the ELBO? elbo(x) = log p(x|z) - KL with one z = q.rsample().")
+
+
+def _elbo_mean_message(mean: float, se: float, expected: float, t: dict[str, float],
+                       limit: float) -> str:
     m = 2
     hints = {
         "the KL term has the wrong sign: ELBO = E_q[log p(x|z)] - KL(q || p)": t["rec"] + t["kl"],
@@ -449,22 +522,29 @@ def judge_elbo_value(j: Judgement) -> None:
         "the KL has a spurious factor 2 (a missing 1/2)": t["rec"] - 2 * t["kl"],
         "the reconstruction term is averaged over pixels where it must be summed":
             t["rec"] / D - t["kl"],
+        "z was drawn from the prior p(z) inside elbo: the reconstruction term needs "
+        "z ~ q(z|x), z = q.rsample() with q = self.encoder(x)": t["rec_prior"] - t["kl"],
     }
     named = [text for text, value in hints.items()
-             if abs(mean - value) <= limit * (se + 1e-5 * abs(value) + 1e-6)]
+             if abs(mean - value) <= limit * (se + _rounding(value))]
     if se == 0.0:
         named.append("elbo(x) gave exactly the same value for every draw: z must be a random "
                      "(reparameterised) sample z = q.rsample(), not the mean of q")
     message = (f"the average of {ELBO_N} draws of elbo(x) is {mean:.3f} ± {se:.3f}, but the "
-               f"exact ELBO is {expected:.3f} (z = {z:.1f} standard errors; threshold "
-               f"{limit:.1f} at false-failure rate {FALSE_FAILURE_RATE:g}).")
+               f"exact ELBO is {expected:.3f} (z = {abs(mean - expected) / (se + 1e-12):.1f} "
+               f"standard errors; threshold {limit:.1f} at false-failure rate "
+               f"{FALSE_FAILURE_RATE:g}).")
     if named:
         message += f" Likely cause: {named[0]}."
-    raise CheckFailed(message)
+    return message
 
 
 def judge_forward(j: Judgement) -> None:
-    values = _elbo_draws(j)
+    """The loss against -E[elbo]: the tolerance comes from the exact single-draw variance,
+    so noise added to the ELBO cannot widen it."""
+    from autograder.trusted.linear_bernoulli import exact_terms
+
+    _elbo_draws(j)
     loss = j.got.get("loss")
     if isinstance(loss, torch.Tensor) and loss.numel() != 1:
         raise CheckFailed(f"vae(x) returned a tensor of shape {list(loss.shape)}: forward must "
@@ -473,8 +553,8 @@ def judge_forward(j: Judgement) -> None:
     t = exact_terms(j.inputs)
     expected = t["rec"] - t["kl"]
     value = float(loss)
-    _, se, _ = z_statistic(values, expected)
-    tol = normal_threshold() * (se + 1e-5 * abs(expected) + 1e-6)
+    exact_var, _ = single_draw_bound(j.inputs)
+    tol = normal_threshold() * (math.sqrt(exact_var / ELBO_N) + _rounding(expected))
     if abs(value + expected) <= tol:
         return
     if abs(value - expected) <= tol:
@@ -484,59 +564,93 @@ def judge_forward(j: Judgement) -> None:
         raise CheckFailed("vae(x) sums the ELBO over the batch: the loss is the batch MEAN, "
                           "-elbo(x).mean(), so that the learning rate does not depend on the "
                           "batch size.")
-    raise CheckFailed(f"vae(x) = {value:.3f}, but -E[elbo(x)] = {-expected:.3f}: forward should "
-                      "return -elbo(x).mean().")
+    raise CheckFailed(f"vae(x) = {value:.3f}, but -E[elbo(x)] = {-expected:.3f} (tolerance "
+                      f"{tol:.3f}): forward should return -elbo(x).mean().")
 
 
 def grad_inputs(dtype: torch.dtype = torch.float32) -> dict[str, Any]:
-    """q = p = N(0, I): KL has zero gradient there, so only the reconstruction term's (through
-    the reparameterised z) remains."""
-    inputs = elbo_inputs(dtype, (0.0, 0.0), (0.0, 0.0))
-    inputs["W"] = 0.6 * torch.randn(D, 2, dtype=dtype)
+    """q far from p = N(0, I), so that the KL's gradient is large against the Monte Carlo
+    noise of the reconstruction term's: dropping either part is detected."""
+    inputs = elbo_inputs(dtype, (2.0, -1.5), (-1.5, 0.8))
+    inputs["W"] = 0.3 * torch.randn(D, 2, dtype=dtype)
     return inputs
 
 
+@kl_rule_guard
 def probe_grad(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """Per-example gradients of elbo(x).sum() and of the loss vae(x) w.r.t. [mean, logvar]."""
+    out: dict[str, Any] = {}
     vae, encoder, x = _build_vae(ns, inputs, ctx, ELBO_N)
-    vae.elbo(x).sum().backward()
-    return encoder.theta.grad
+    elbo = vae.elbo(x)
+    if isinstance(elbo, torch.Tensor) and elbo.requires_grad:
+        elbo.sum().backward()
+    out["elbo"] = encoder.theta.grad
+    vae, encoder, x = _build_vae(ns, inputs, ctx, ELBO_N)
+    loss = vae(x)
+    out["loss_has_grad"] = isinstance(loss, torch.Tensor) and loss.requires_grad
+    if out["loss_has_grad"]:
+        loss.sum().backward()
+    out["loss"] = encoder.theta.grad
+    return out
 
 
-def expected_grad(inputs: dict[str, Any]) -> torch.Tensor:
-    """E over q = N(0, I) of d elbo / d [mean, logvar] (only the reconstruction term)."""
-    W, c, x = (inputs[k].to(F64) for k in ("W", "c", "x"))
-    z, u, w = grid_2d(torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64))
-    resid = (x - torch.sigmoid(linear_logits(z, W, c))).reshape(z.shape[0], D)
-    g = resid @ W  # d log p(x|z) / dz, [n, 2]
-    d_mean = (w[:, None] * g).sum(0)
-    d_logvar = (w[:, None] * g * u * 0.5).sum(0)
-    return torch.cat([d_mean, d_logvar])
+def _grad_z(grad: torch.Tensor, expected: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Per-coordinate mean of per-example gradients and max |z| against ``expected``."""
+    g = grad.to(F64)
+    mean, se = g.mean(0), g.std(0) / math.sqrt(g.shape[0])
+    return mean, float(((mean - expected).abs() / (se + 1e-6)).max())
 
 
 def judge_grad(j: Judgement) -> None:
-    grad = j.got
+    from autograder.trusted.linear_bernoulli import expected_grads
+
+    fail_on_missing_kl_rule(j.got)
+    got = j.got if isinstance(j.got, dict) else {}
+    parts = expected_grads(j.inputs)
+    limit = normal_threshold(FALSE_FAILURE_RATE / 8)
+    grad = got.get("elbo")
     if grad is None:
-        raise CheckFailed("no gradient reached the encoder: elbo(x) must depend on q's "
+        raise CheckFailed("no gradient reached the encoder from elbo(x): it must depend on q's "
                           "parameters through a reparameterised sample z = q.rsample() "
-                          "(.sample() cuts the gradient).")
+                          "(.sample() cuts the gradient) and through the KL term.")
     grad = expect_tensor(grad, "the encoder's gradient", shape=(ELBO_N, 4))
     expect_finite(grad, "the encoder's gradient")
-    expected = expected_grad(j.inputs)
-    g = grad.to(F64)
-    mean, se = g.mean(0), g.std(0) / math.sqrt(ELBO_N)
-    limit = normal_threshold(FALSE_FAILURE_RATE / 4)
-    z = (mean - expected).abs() / (se + 1e-6)
-    if bool((z <= limit).all()):
+    _check_gradient(grad, parts, limit, "elbo(x).sum()")
+    if not got.get("loss_has_grad") or got.get("loss") is None:
+        raise CheckFailed("vae(x) returns a loss that carries no gradient: return "
+                          "-self.elbo(x).mean() as a tensor (no .detach(), .item(), float() or "
+                          ".data), so that loss.backward() trains the encoder and decoder.")
+    loss_grad = expect_tensor(got["loss"], "the gradient of vae(x)", shape=(ELBO_N, 4))
+    mean, z = _grad_z(-ELBO_N * loss_grad, parts["elbo"])
+    if z > limit:
+        raise CheckFailed(f"the gradient of the loss vae(x) is not that of -elbo(x).mean() "
+                          f"(max z = {z:.1f}, threshold {limit:.1f}): forward must return "
+                          "-self.elbo(x).mean(), differentiable all the way to the encoder.")
+
+
+def _check_gradient(grad: torch.Tensor, parts: dict[str, torch.Tensor], limit: float,
+                    what: str) -> None:
+    mean, z = _grad_z(grad, parts["elbo"])
+    if z <= limit:
         return
-    z_zero = mean[:2].abs() / (se[:2] + 1e-6)
-    if bool((z_zero <= limit).all()) or not torch.any(grad != 0):
-        raise CheckFailed("the reconstruction term passes no gradient to the encoder's mean: "
-                          "z must be drawn with q.rsample() (the reparameterisation trick, "
-                          "z = mean + std * eps), not q.sample(), which is detached.")
-    raise CheckFailed(f"the average gradient of elbo(x) with respect to the encoder's "
+    if _grad_z(grad, torch.zeros(4, dtype=F64))[1] <= limit or not torch.any(grad != 0):
+        raise CheckFailed(f"{what} passes no gradient to the encoder: z must be drawn with "
+                          "q.rsample() (the reparameterisation trick, z = mean + std * eps), not "
+                          "q.sample(), which is detached; a Monte Carlo KL must use that same z.")
+    if _grad_z(grad, parts["kl"])[1] <= limit:
+        raise CheckFailed(f"the reconstruction term of {what} passes no gradient to the "
+                          "encoder: z must be drawn with q.rsample() (the reparameterisation "
+                          "trick, z = mean + std * eps), not q.sample(), which is detached.")
+    if _grad_z(grad, parts["rec"])[1] <= limit:
+        raise CheckFailed(f"the KL term of {what} passes no gradient to the encoder: compute it "
+                          "from q's parameters (td.kl_divergence(q, prior)) or as "
+                          "log q(z|x) - log p(z) at the reparameterised z = q.rsample() used for "
+                          "the reconstruction, not at a detached q.sample() draw.")
+    raise CheckFailed(f"the average gradient of {what} with respect to the encoder's "
                       f"[mean, logvar] is {[round(v, 3) for v in mean.tolist()]}, expected "
-                      f"{[round(v, 3) for v in expected.tolist()]} (max z = {float(z.max()):.1f}"
-                      f", threshold {limit:.1f}): is z = q.rsample() passed to the decoder?")
+                      f"{[round(v, 3) for v in parts['elbo'].tolist()]} (max z = {z:.1f}, "
+                      f"threshold {limit:.1f}): is z = q.rsample() passed to the decoder, and "
+                      "the KL computed from q?")
 
 
 # -------------------------------------------------------------------- vae.sample
@@ -555,6 +669,8 @@ def probe_sample(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) 
 
 
 def judge_sample(j: Judgement) -> None:
+    from autograder.trusted.linear_bernoulli import pixel_marginals
+
     W, c = j.inputs["W"], j.inputs["c"]
     got = j.got
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (SAMPLE_N, 1, *IMG):
@@ -565,8 +681,7 @@ def judge_sample(j: Judgement) -> None:
     if not torch.all((x == 0) | (x == 1)):
         raise CheckFailed("sample(n) returned non-binary values: return samples x ~ p(x|z) "
                           "(decoder(z).sample()), not the pixel probabilities decoder(z).mean.")
-    z, _, w = grid_2d(torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64))
-    p = (w[:, None, None] * torch.sigmoid(linear_logits(z, W.to(F64), c.to(F64)))).sum(0)
+    p = pixel_marginals(W, c)
     freq = x.to(F64).mean(0)
     se = (p * (1 - p) / SAMPLE_N).sqrt().clamp_min(1e-12)
     stat = ((freq - p).abs() / se).max()
@@ -588,20 +703,28 @@ def judge_sample(j: Judgement) -> None:
 TRAIN_STEPS = 300
 TRAIN_BATCH = 128
 TRAIN_SUBSET = 10_000
+CHECK_BATCH = 256
 TEST_SUBSET = 1_000
+CONTROL_SUBSET = 10_000  # unseen training images 50 000-59 999: the memorisation control
 TRAIN_M = 8
 ELBO_THRESHOLD = -170.0
+LOSS_EVERY = 5
+CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
 
 
 def training_inputs() -> dict[str, Any]:
-    """The data root as the grading process sees it (children may not share its cwd)."""
+    """Training images only: grey levels to train on, and a fixed-binarized batch of other
+    training images on which the trained classes' own elbo(x) is recorded (for diagnosis)."""
     from autograder.paths import course_root
-    from vaelib.data import data_root, has_mnist
+    from vaelib.data import binarize, data_root, has_mnist, load_mnist_uint8, to_unit
 
     root = data_root()
     if not has_mnist(root) and has_mnist(course_root() / "data"):
         root = course_root() / "data"
-    return {"root": str(root.resolve())}
+    images, _ = load_mnist_uint8("train", root, download=False)
+    held = images[TRAIN_SUBSET:TRAIN_SUBSET + CHECK_BATCH]
+    return {"train": images[:TRAIN_SUBSET].clone(),
+            "check_x": binarize(to_unit(held), "fixed")}
 
 
 def _mlp(sizes: tuple[int, ...]) -> list[nn.Module]:
@@ -611,66 +734,198 @@ def _mlp(sizes: tuple[int, ...]) -> list[nn.Module]:
     return layers[:-1]
 
 
-def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-    """Train the student's classes with fixed nets and budget; evaluate the ELBO ourselves."""
-    from vaelib.data import load_split
-
-    dev = ctx.device
-    train = load_split("train", "dynamic", root=inputs["root"], device=dev, limit=TRAIN_SUBSET)
-    test = load_split("test", "fixed", root=inputs["root"], device=dev, limit=TEST_SUBSET)
+def training_networks() -> tuple[nn.Module, nn.Module]:
+    """The grader's fixed encoder (784 -> 256 -> 2M) and decoder (M -> 256 -> 784) nets, seeded."""
     torch.manual_seed(0)
     enc_net = nn.Sequential(nn.Flatten(), *_mlp((D, 256, 2 * TRAIN_M)))
     dec_net = nn.Sequential(*_mlp((TRAIN_M, 256, D)), nn.Unflatten(-1, IMG))
+    return enc_net, dec_net
+
+
+def _weights(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in net.state_dict().items()}
+
+
+@kl_rule_guard
+def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """Train the grader's fixed nets through the student's classes; return the nets' weights.
+
+    Nothing is evaluated here: the judge reads the weights with its own model, on images
+    this process never receives.
+    """
+    from vaelib.data import MNISTSplit
+
+    dev = ctx.device
+    images = inputs["train"].to(dev)
+    train = MNISTSplit(images, torch.zeros(images.shape[0], dtype=torch.long, device=dev))
+    enc_net, dec_net = (net.to(dev) for net in training_networks())
     model = ns["VAE"](ns["GaussianPrior"](TRAIN_M), ns["BernoulliDecoder"](dec_net),
                       ns["GaussianEncoder"](enc_net)).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=1e-3)
     gen = torch.Generator().manual_seed(0)
-    step, losses = 0, []
-    while step < TRAIN_STEPS:
+    out: dict[str, Any] = {"losses": []}
+    step = 0
+    while step < TRAIN_STEPS and "stopped" not in out:
         for x in train.batches(TRAIN_BATCH, generator=gen):
             loss = model(x)
-            if not torch.isfinite(loss):
-                return {"elbo": float("nan"), "losses": losses, "diverged_at": step}
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                out["stopped"] = "no_grad"
+            elif not torch.isfinite(loss):
+                out["stopped"] = "diverged"
+            if "stopped" in out:
+                break
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
+            if step % LOSS_EVERY == 0:
+                out["losses"].append(float(loss.detach()))
             step += 1
             if step == TRAIN_STEPS:
                 break
-    return {"elbo": independent_test_elbo(model, test.binary()), "losses": losses[::50]}
-
-
-@torch.no_grad()
-def independent_test_elbo(model: nn.Module, x: torch.Tensor, k: int = 4) -> float:
-    """Mean ELBO of x under the trained encoder/decoder and N(0, I), computed here."""
-    q = model.encoder(x)
-    mean, std = q.mean, q.stddev
-    kl = gaussian_kl(mean, 2 * std.log())
-    rec = 0.0
-    for _ in range(k):
-        z = mean + std * torch.randn_like(std)
-        lp = model.decoder(z).log_prob(x)
-        rec = rec + (lp.reshape(x.shape[0], -1).sum(-1) if lp.dim() > 1 else lp)
-    return float((rec / k - kl).mean())
+    out["steps"] = step
+    out["encoder"], out["decoder"] = _weights(enc_net), _weights(dec_net)
+    if "stopped" not in out:
+        with torch.no_grad():
+            elbo = model.elbo(inputs["check_x"].to(dev))
+        out["check_elbo"] = elbo.detach() if isinstance(elbo, torch.Tensor) else None
+    return out
 
 
 def judge_training(j: Judgement) -> None:
+    """Rebuild the grader's model from the returned weights and evaluate it on test images."""
+    from autograder.trusted.vae_mnist import (
+        control_images,
+        elbo_terms,
+        evaluation_images,
+        fits_evaluation_images_better,
+        load_weights,
+    )
+
+    fail_on_missing_kl_rule(j.got)
     got = j.got if isinstance(j.got, dict) else {}
-    elbo = got.get("elbo")
-    if not isinstance(elbo, float):
-        raise CheckFailed("the training run returned no ELBO.")
-    if "diverged_at" in got:
-        raise CheckFailed(f"training diverged: the loss became NaN/inf at step "
-                          f"{got['diverged_at']} (check std = exp(logvar / 2) and logits vs "
-                          "probabilities).")
-    if math.isnan(elbo) or elbo < ELBO_THRESHOLD:
+    stopped = got.get("stopped")
+    steps = got.get("steps")
+    if stopped == "no_grad":
+        raise CheckFailed("vae(x) returned a loss that carries no gradient, so training cannot "
+                          "start: return -self.elbo(x).mean() as a tensor (no .detach(), "
+                          ".item() or float()).")
+    enc_net, dec_net = training_networks()
+    load_weights(enc_net, got.get("encoder"), "encoder")
+    load_weights(dec_net, got.get("decoder"), "decoder")
+    if stopped == "diverged":
+        raise CheckFailed(f"training diverged: the loss became NaN/inf at step {steps}. "
+                          + _training_diagnosis(got, enc_net, dec_net, j.inputs))
+    terms = elbo_terms(enc_net, dec_net, evaluation_images(TEST_SUBSET))
+    elbo = float(terms.elbo.mean())
+    if not (math.isfinite(elbo) and elbo <= 0.0):
+        raise CheckFailed(f"the test ELBO came out as {elbo:.3g}, which is impossible for "
+                          "binary images (log p(x|z) <= 0 and KL >= 0).")
+    control = elbo_terms(enc_net, dec_net, control_images(CONTROL_SUBSET)).elbo
+    gap, z = fits_evaluation_images_better(terms.elbo, control)
+    if z > normal_threshold():
+        raise CheckFailed(f"the trained networks fit the test images {gap:.1f} nats better than "
+                          f"unseen training images ({z:.1f} standard errors): they were trained "
+                          "on the test set, which the check never gives to your code. Train on "
+                          "the batches vae(x) receives.")
+    if elbo < ELBO_THRESHOLD:
         raise CheckFailed(
-            f"after {TRAIN_STEPS} Adam steps (batch {TRAIN_BATCH}, M = {TRAIN_M}, fixed "
-            f"networks) the test ELBO is {elbo:.1f} nats; a correct VAE reaches above "
-            f"{ELBO_THRESHOLD:.0f}. Usual causes: z drawn with .sample() instead of .rsample() "
-            "(the encoder gets no reconstruction gradient), the KL sign, a loss of +ELBO "
-            "instead of -ELBO, or probabilities passed as logits.")
+            f"after {TRAIN_STEPS} Adam steps (batch {TRAIN_BATCH}, M = {TRAIN_M}, fixed networks) "
+            f"the grader's test ELBO of the trained networks is {_nats(elbo)} nats "
+            f"(reconstruction {_nats(terms.rec.mean())}, KL {_nats(terms.kl.mean())}); a correct "
+            f"VAE reaches above {ELBO_THRESHOLD:.0f}. "
+            + _training_diagnosis(got, enc_net, dec_net, j.inputs))
+    _expect_consistent_elbo(got.get("check_elbo"), enc_net, dec_net, j.inputs["check_x"])
+
+
+def _nats(value: Any) -> str:
+    """A number of nats for a message: one decimal, or 3 significant digits when huge."""
+    value = float(value)
+    return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+def _readings(enc_net: nn.Module, dec_net: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """ELBO terms of ``x`` under buggy readings of the networks, by the bug's description."""
+    from autograder.trusted.vae_mnist import elbo_terms
+
+    return {
+        "the decoder's outputs were squashed by a sigmoid and then used as logits "
+        "(probabilities passed as logits)": elbo_terms(enc_net, dec_net, x, logits_squash=True),
+        "the encoder's log-variance was used as a log standard deviation (std = exp(logvar) "
+        "instead of exp(logvar / 2))": elbo_terms(enc_net, dec_net, x, std_from_logvar=1.0),
+    }
+
+
+def _expect_consistent_elbo(check: Any, enc_net: nn.Module, dec_net: nn.Module,
+                            x: torch.Tensor) -> None:
+    """The student's elbo(x) with the trained networks is the specified model's ELBO.
+
+    Both are averages over CHECK_BATCH images (the grader's with 4 samples each): a correct
+    elbo differs by Monte Carlo noise only (measured: -0.02 ± 0.29 nats for the reference).
+    This ties the trained weights to the student's classes.
+    """
+    from autograder.trusted.vae_mnist import elbo_terms
+
+    if not isinstance(check, torch.Tensor) or tuple(check.shape) != (x.shape[0],):
+        raise CheckFailed(f"after training, elbo(x) on {x.shape[0]} images did not return one "
+                          f"value per image (got {_kind(check)}).")
+    got = float(check.to(F64).mean())
+    own = float(elbo_terms(enc_net, dec_net, x).elbo.mean())
+    if abs(got - own) <= CONSISTENCY_NATS:
+        return
+    named = [text for text, terms in _readings(enc_net, dec_net, x).items()
+             if abs(got - float(terms.elbo.mean())) <= CONSISTENCY_NATS]
+    cause = f" Likely cause: {named[0]}." if named else ""
+    raise CheckFailed(f"after training, your elbo(x) averages {got:.2f} nats on training images, "
+                      f"but the specified model with the same networks gives {own:.2f} (tolerance "
+                      f"{CONSISTENCY_NATS:g}): your classes do not compute this model's ELBO."
+                      f"{cause}")
+
+
+def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Module,
+                        inputs: dict[str, Any]) -> str:
+    """The most specific cause the trained networks and the loss trace point to."""
+    from autograder.trusted.vae_mnist import elbo_terms
+
+    x = inputs["check_x"]
+    own = elbo_terms(enc_net, dec_net, x)
+    unchanged = [what for net, initial, what in zip(
+        (enc_net, dec_net), training_networks(), ("encoder", "decoder"), strict=True)
+        if all(torch.equal(a, b) for a, b in zip(net.state_dict().values(),
+                                                 initial.state_dict().values(), strict=True))]
+    if len(unchanged) == 2:
+        return ("The networks' weights did not change during training: the loss vae(x) has "
+                "zero gradient (forward must return -self.elbo(x).mean()).")
+    if unchanged:
+        return (f"The {unchanged[0]} network's weights did not change during training: the "
+                f"loss vae(x) does not depend on it (is the {unchanged[0]}'s output used, "
+                "through torch operations, in elbo(x)?).")
+    losses = [v for v in got.get("losses", []) if isinstance(v, float) and math.isfinite(v)]
+    check = got.get("check_elbo")
+    check_mean = (float(check.to(F64).mean()) if isinstance(check, torch.Tensor)
+                  and check.shape == own.elbo.shape else None)
+    if losses and min(losses) < 0:
+        if check_mean is not None and check_mean > 0:
+            return ("Your elbo(x) is positive, which is impossible for binary images: the KL "
+                    "sign is wrong, it must be subtracted (ELBO = log p(x|z) - KL).")
+        return ("The loss went negative, but -ELBO >= 0 for binary images: forward must return "
+                "the NEGATIVE ELBO, -self.elbo(x).mean().")
+    kl = float(own.kl.mean()) if torch.isfinite(own.kl).all() else math.inf
+    if kl > 500:
+        return (f"The KL of the trained encoder is {kl:.3g} nats: training increased it, so the "
+                "KL enters the loss with the wrong sign (ELBO = log p(x|z) - KL).")
+    readings = _readings(enc_net, dec_net, x)
+    best = max(readings, key=lambda k: float(readings[k].elbo.mean()))
+    if float(readings[best].elbo.mean()) > float(own.elbo.mean()) + 20:
+        return f"The networks fit a different model than the specified one: {best}."
+    if kl < 1.0:
+        return (f"The encoder collapsed onto the prior (KL = {kl:.2f} nats): it received only "
+                "the KL's gradient. Draw z with q.rsample() (reparameterised), not q.sample().")
+    if check_mean is not None and abs(check_mean - float(own.elbo.mean())) > 20:
+        return (f"Your elbo(x) on training images is {check_mean - float(own.elbo.mean()):+.1f} "
+                "nats away from the ELBO of the specified model with the same networks: check "
+                "each term of elbo(x).")
+    return ("Check that z = q.rsample(), that the KL is subtracted, and that the decoder "
+            "receives logits.")
 
 
 # ------------------------------------------------------------------------- tasks
@@ -679,6 +934,8 @@ TASKS = (
         Check("standard normal over R^M as one event", probe_prior, judge_prior, prior_inputs),
         Check("parameters are buffers that follow .to(dtype/device)", probe_prior_dtype,
               judge_prior_dtype),
+        Check("no trainable parameters (buffers, not trained)", probe_prior_parameters,
+              judge_prior_parameters, weight=2.0),
         Check("log p(z) matches the reference (M = 7)", probe_prior, judge_prior_reference,
               prior_hidden_inputs, hidden=True),
     ), description="p(z) = N(0, I_M)"),

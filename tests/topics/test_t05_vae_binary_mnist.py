@@ -59,9 +59,18 @@ class GaussianPrior(nn.Module):
         self.register_buffer("loc", torch.zeros(1, M).squeeze(0))
 
     def forward(self):
-        return td.MultivariateNormal(self.loc, scale_tril=torch.diag(torch.ones_like(self.loc)))
+        return td.Independent(td.Normal(self.loc, torch.ones_like(self.loc)),
+                              reinterpreted_batch_ndims=1)
 '''
     assert_full(run(tmp_path, PRIOR, src, "vae.prior"))
+
+
+def test_prior_multivariate_normal_refused(tmp_path):
+    """The exercise asks for Independent(Normal); a MultivariateNormal prior would break the
+    analytic KL against the specified encoder (no td.kl_divergence rule for the pair)."""
+    src = edit(PRIOR, ("td.Independent(td.Normal(loc=self.mean, scale=self.std), 1)",
+                       "td.MultivariateNormal(self.mean, scale_tril=torch.diag(self.std))"))
+    assert_caught(run(tmp_path, PRIOR, src, "vae.prior"), "kl_divergence has no rule")
 
 
 # -------------------------------------------------------------------------- encoder
