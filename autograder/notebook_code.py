@@ -122,7 +122,7 @@ def _analyse(index: int, kind: str, source: str) -> CodeCell:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        message = f"SyntaxError in cell {index}, line {exc.lineno}: {exc.msg}"
+        message = f"SyntaxError at line {exc.lineno} of its cell: {exc.msg}"
         guessed = frozenset(a or b for a, b in _DEFINITION_LINE.findall(source))
         return CodeCell(index, kind, source, defines=guessed, syntax_error=message)
     defines: set[str] = set()

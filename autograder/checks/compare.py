@@ -133,18 +133,31 @@ def expect_close(
     if not bad:
         return
     hint = diagnose(got, hints or {}, rtol, atol)
-    where = f"[{', '.join(map(str, first))}]" if first else "[]"
-    if reveal:
-        g = got.detach().to(torch.float64)[tuple(first)].item() if first else got.item()
-        e = expected.detach().to(torch.float64)[tuple(first)].item() if first else expected.item()
+    if not first:  # a scalar: no index to point at
+        if reveal:
+            detail = (f"expected {expected.detach().to(torch.float64).item():.6g}, got "
+                      f"{got.detach().to(torch.float64).item():.6g} (abs error {max_err:.3g})")
+            message = f"{what} is wrong: {detail}."
+        else:
+            message = f"{what} differs from the reference solution (abs error {max_err:.3g})."
+    elif reveal:
+        where = f"[{', '.join(map(str, first))}]"
+        g = got.detach().to(torch.float64)[tuple(first)].item()
+        e = expected.detach().to(torch.float64)[tuple(first)].item()
         message = (f"{what} is wrong: first difference at index {where}, expected {e:.6g}, "
                    f"got {g:.6g} (max abs error {max_err:.3g}).")
     else:
         message = (f"{what} differs from the reference solution (max abs error {max_err:.3g}, "
-                   f"first at index {where}).")
+                   f"first at index [{', '.join(map(str, first))}]).")
     if hint:
-        message += f" Likely cause: {hint}."
+        message = f"Likely cause: {hint}. {sentence(message)}"
     raise CheckFailed(message)
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first word capitalised, unless that word is code (``ppca_marginal``)."""
+    word = text.split(" ", 1)[0]
+    return text[0].upper() + text[1:] if word.isalpha() and word.islower() else text
 
 
 def diagnose(got: torch.Tensor, hints: Mapping[str, torch.Tensor], rtol: float = 1e-4,
