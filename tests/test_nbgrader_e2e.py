@@ -13,14 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
 from autograder.paths import course_root
 from autograder.registry import tasks_for_topic, topics_with_tasks
 from autograder.release import tool_env
-from tests.helpers import NEEDS_MNIST, shared_grader
+from tests.helpers import NEEDS_MNIST, fill, shared_grader
 
 TOPIC = "01_ppca"
 # Right distribution, but drawn with NumPy's generator: passes the distribution checks,
@@ -51,25 +50,6 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=tool_env(), timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
-
-
-def fill(released: Path, source: Path, out: Path, keep_stub: set[str] = frozenset(),
-         override: dict[str, str] | None = None) -> None:
-    """A student's submission: the released notebook with solution cells answered."""
-    override = override or {}
-    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-               for c in nbformat.read(str(source), as_version=4).cells}
-    nb = nbformat.read(str(released), as_version=4)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if meta.get("solution") and grade_id not in keep_stub:
-            text = override.get(grade_id, answers[grade_id])
-            cell.source = "\n".join(line for line in text.splitlines()
-                                    if line.strip() not in ("### BEGIN SOLUTION",
-                                                            "### END SOLUTION"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(out))
 
 
 def course_topics(mnist: Path | None) -> list[str]:
