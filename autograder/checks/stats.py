@@ -43,5 +43,5 @@ def gaussian_cov_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch
 def evidence(statistic: str, value: float, threshold: float,
              rate: float = FALSE_FAILURE_RATE) -> str:
     """How a statistical check decided, said after what was wrong: '(statistic … > …)'."""
-    return (f"({statistic} {value:.4g} > threshold {threshold:.4g}; a correct answer fails "
-            f"this test with probability {rate:g})")
+    return (f"({statistic} = {value:.4g}, above the threshold {threshold:.4g}; a correct answer "
+            f"fails this test with probability {rate:g})")
