@@ -8,7 +8,15 @@ in a kernel (for the feedback), but each test cell's points come from the autogr
 isolated child processes, so ``nbgrader autograde`` and ``python -m autograder grade`` agree.
 """
 
+import warnings
+
 c = get_config()  # noqa: F821 - injected by nbgrader
+
+# nbgrader 0.9.6 under SQLAlchemy 2 warns "Object of type <SubmittedAssignment> not in
+# session, add operation along 'Student.submissions' will not proceed" for every submission
+# it autogrades: nbgrader adds those objects to the session itself right after, and the
+# grades are stored (tests/test_nbgrader_e2e.py reads them back). Only that message is hidden.
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session")
 
 # The course root is the folder nbgrader runs in (its default, already absolute: a relative
 # "." here only made nbgrader warn "root '.' is not absolute" on every command).

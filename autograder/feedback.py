@@ -25,7 +25,13 @@ def lead_with_cause(message: str) -> str:
     if match is None:
         return message.strip()
     cause = match["cause"].strip().rstrip(".")
-    return f"Likely cause: {cause}. {match['body'].strip()}"
+    return f"Likely cause: {cause}. {sentence(match['body'].strip())}"
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first word capitalised, unless that word is code (``ppca_marginal``)."""
+    word = text.split(" ", 1)[0]
+    return text[0].upper() + text[1:] if word.isalpha() and word.islower() else text
 
 
 def check_lines(name: str, status: str, message: str = "") -> list[str]:

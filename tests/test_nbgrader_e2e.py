@@ -154,7 +154,8 @@ def test_nbgrader_prints_no_false_tampering_or_root_warnings(course):
     log = "\n".join(LOGS)
     assert "Attribute 'checksum'" not in log and "has changed" not in log
     assert "is not absolute" not in log
-    assert "autograde" in log.lower() or LOGS  # the commands ran and were captured
+    assert "not in session" not in log  # nbgrader's SQLAlchemy 2 warning, filtered
+    assert len(LOGS) >= 4  # the commands ran and their output was captured
 
 
 def _overwrite(submitted_source: str, caplog) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from autograder.checks.api import CheckFailed
+from autograder.feedback import sentence
 from autograder.payload import DistributionInfo, Opaque, Symbolic, tensor_info
 
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -152,12 +153,6 @@ def expect_close(
     if hint:
         message = f"Likely cause: {hint}. {sentence(message)}"
     raise CheckFailed(message)
-
-
-def sentence(text: str) -> str:
-    """``text`` with its first word capitalised, unless that word is code (``ppca_marginal``)."""
-    word = text.split(" ", 1)[0]
-    return text[0].upper() + text[1:] if word.isalpha() and word.islower() else text
 
 
 def diagnose(got: torch.Tensor, hints: Mapping[str, torch.Tensor], rtol: float = 1e-4,
