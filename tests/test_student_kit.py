@@ -146,6 +146,7 @@ def test_kit_refuses_a_folder_that_is_not_empty(tmp_path):
         build_kit(tmp_path)
 
 
+@pytest.mark.slow
 def test_installed_kit_runs_the_self_checks_in_notebook_order(kit, tmp_path):
     site = tmp_path / "site"
     install = subprocess.run(
