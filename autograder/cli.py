@@ -8,6 +8,13 @@ from collections.abc import Sequence
 
 from autograder import __version__
 
+GRADE_EXIT_CODES = """exit codes:
+  0  every notebook was graded (whatever the score)
+  1  some notebooks could not be graded (unreadable, or not a course notebook): they are
+     listed under "not graded" and counted in the JSON's "errors"
+  2  nothing was graded: bad path or option, no CUDA device for --device cuda, or no
+     notebook could be graded (one line on stderr says why)"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -16,11 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    grade = sub.add_parser("grade", help="grade a notebook or every notebook in a folder")
+    grade = sub.add_parser(
+        "grade", help="grade a notebook or every notebook in a folder",
+        description="Grade a notebook, or every notebook below a folder, and print a table "
+                    "per notebook.",
+        epilog=GRADE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("path", help="a .ipynb file or a folder of them")
     grade.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     grade.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                       help="device for the checks' tensors (default: cpu)")
+                       help="device for the checks' tensors (default: cpu; auto = cuda when "
+                            "available; the report says which was used)")
     grade.add_argument("--public-only", action="store_true",
                        help="run only the public checks (what students can run)")
     grade.add_argument("--jobs", type=int, default=2, help="tasks graded in parallel")
@@ -38,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     release = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader)")
     release.add_argument("topics", nargs="*", help="topics to regenerate (default: all)")
 
+    kit = sub.add_parser(
+        "student-kit", help="write the folder to hand out to students",
+        description="Write the student kit into a new folder: exercises, public checks and "
+                    "the course library, installable with `pip install -e OUT`; no solutions, "
+                    "no hidden checks.")
+    kit.add_argument("out", help="a new (or empty) folder")
+    kit.add_argument("topics", nargs="*", help="topics to include (default: all released)")
+
     sub.add_parser("tasks", help="list the graded tasks")
     return parser
 
@@ -52,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from autograder.release import release_topics
 
             for line in release_topics(args.topics or None):
+                print(line)
+            return 0
+        if args.command == "student-kit":
+            from autograder.student_kit import build_kit
+
+            for line in build_kit(args.out, args.topics or None):
                 print(line)
             return 0
         if args.command == "tasks":
@@ -69,23 +95,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from autograder.devices import device_problem
+
+    problem = device_problem(args.device)  # before the grader's start-up
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from autograder.grading import Grader
-    from autograder.report import format_table, write_json
+    from autograder.report import format_not_graded, format_table, write_json
 
     grader = Grader(device=args.device, include_hidden=not args.public_only, jobs=args.jobs,
                     timeout_s=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
                     judge_timeout_s=args.judge_timeout)
+    if args.device == "auto":
+        print(f"--device auto: grading on {grader.device}")
     results = grader.grade_path(args.path)
     for result in results:
-        print(format_table(result))
+        print(format_table(result, device=grader.device))
+    graded = [r for r in results if not r.error]
     if len(results) > 1:
-        print(f"== overall: {sum(r.score for r in results):g}/"
-              f"{sum(r.max_score for r in results):g} over {len(results)} notebooks")
+        print(f"== overall: {sum(r.score for r in graded):g}/"
+              f"{sum(r.max_score for r in graded):g} over {len(graded)} graded notebooks")
+    not_graded = [r for r in results if r.error]
+    if not_graded and graded:
+        print(format_not_graded(not_graded))
     print(grader.policy.summary())
     if args.json:
-        write_json(results, args.json, sandbox=grader.policy.describe())
-    unreadable = [r for r in results if r.error]
-    if unreadable and len(unreadable) == len(results):
-        print(f"error: {unreadable[0].error}", file=sys.stderr)
+        write_json(results, args.json, device=grader.device,
+                   sandbox=grader.policy.describe())
+    if not_graded and not graded:
+        print(f"error: {not_graded[0].error}"
+              + (f" (and {len(not_graded) - 1} more notebooks could not be graded)"
+                 if len(not_graded) > 1 else ""), file=sys.stderr)
         return 2
+    if not_graded:
+        print(f"error: {len(not_graded)} of {len(results)} notebooks could not be graded "
+              "(listed under 'not graded')", file=sys.stderr)
+        return 1
     return 0

@@ -352,9 +352,9 @@ def _exception_message(record: dict[str, Any], memory_mb: int) -> str:
         record.get("where", "")
     if kind == "MemoryError":
         return f"ran out of memory (the limit is {memory_mb} MiB)."
-    location = f" at {where}" if where else ""
+    location = f" {where}" if where else ""
     if kind == "NotImplementedError":
-        location = (f" inside a library called from {where}" if where else " inside a library"
+        location = (f" inside a library called {where}" if where else " inside a library"
                     ) + " (not the notebook's `raise NotImplementedError()` stub)"
     return f"raised {kind}{location}: {text}" if text else f"raised {kind}{location}."
 
@@ -384,8 +384,9 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
                 return "error", f"`{symbol}` could not be defined: {cell.syntax_error}"
             failure = failures.get(str(cell.index))
             if isinstance(failure, dict):
-                return "error", (f"`{symbol}` could not be defined: cell {cell.index} raised "
-                                 f"{failure.get('type')}: {failure.get('message', '')}")
+                where = f" {failure['where']}" if failure.get("where") else ""
+                return "error", (f"`{symbol}` could not be defined: its cell raised "
+                                 f"{failure.get('type')}{where}: {failure.get('message', '')}")
         return "missing", f"`{symbol}` is not defined in the notebook."
     return None
 

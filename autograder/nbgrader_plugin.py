@@ -11,8 +11,11 @@ from typing import Any
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader import utils
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
 
+from autograder.feedback import task_text
 from autograder.grading import Grader, TaskResult
 from autograder.isolation.kernel import PID_FILE, kill_sandbox, sandboxed_kernel_manager
 from autograder.notebook import DEFERRED_ENV
@@ -126,17 +129,18 @@ def _shared_grader(device: str) -> Grader:
 
 
 def task_outputs(result: TaskResult) -> list[NotebookNode]:
-    """Outputs nbgrader scores as the task's points: a message and the points (or an error)."""
-    lines = [f"{result.id}: {result.status} ({result.points:g}/{result.max_points:g})",
-             result.message]
-    for check in result.checks:
-        mark = "ok  " if check.status == "passed" else "FAIL"
-        lines.append(f"  {mark} {check.name}" + (f": {check.message}" if check.message else ""))
-    outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+    """Outputs nbgrader scores as the task's points: the task's text and the points.
+
+    A task with no points ends with an error output (nbgrader's zero) whose text only gives
+    the points, so the feedback states each failure once, in the stream above it.
+    """
+    text = task_text(result.id, result.status, result.message, result.checks)
+    points = f"{result.points:g}/{result.max_points:g} points"
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n{points}\n")]
     if result.points <= 0:
         outputs.append(nbformat.v4.new_output(
-            "error", ename=f"Task{result.status.capitalize()}", evalue=result.message,
-            traceback=[f"{result.id} {result.status}: {result.message}"]))
+            "error", ename=f"Task{result.status.capitalize()}", evalue=points,
+            traceback=[f"{result.id}: {points}"]))
     else:
         outputs.append(nbformat.v4.new_output(
             "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None))
@@ -147,3 +151,36 @@ class HideHiddenTests(ClearHiddenTests):
     """Remove hidden-test regions from test cells before feedback is rendered."""
 
     enforce_metadata = False
+
+
+class OverwriteReleasedCells(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` without its false "checksum has changed" warnings.
+
+    ``generate_assignment`` stores a test cell's source and checksum in the gradebook *before*
+    it strips the hidden tests from the released copy (nbgrader issue #1961), so every
+    untouched test cell with hidden tests was reported as changed. A locked cell whose source
+    is exactly the released form of the stored one gets the stored source (hidden tests
+    included) back before the comparison, which is what ``OverwriteCells`` does anyway after
+    warning; any other difference is still reported and overwritten.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], cell_index: int
+                        ) -> tuple[NotebookNode, dict[str, Any]]:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and utils.is_locked(cell):
+            try:
+                stored = self.gradebook.find_source_cell(grade_id, self.notebook_id,
+                                                         self.assignment_id)
+            except MissingEntry:
+                stored = None
+            if stored is not None and stored.locked and \
+                    cell.source == released_source(stored.source):
+                cell.source = stored.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+def released_source(source: str) -> str:
+    """A test cell's source as ``generate_assignment`` releases it (hidden tests removed)."""
+    cell = nbformat.v4.new_code_cell(source)
+    HideHiddenTests()._remove_hidden_test_region(cell)
+    return cell.source

@@ -13,16 +13,32 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from autograder import payload
 from autograder.checks.api import CheckFailed, Judgement, ProbeContext
+from autograder.feedback import checks_lines, headline
 from autograder.grading import Grader, encode_inputs
 from autograder.registry import get_task
 from autograder.seeding import seed_everything
 
 DEFERRED_ENV = "AUTOGRADER_DEFERRED"
+
+
+class ChecksFailed(AssertionError):
+    """Some checks of a task failed; the lines printed above say which and why.
+
+    In Jupyter the error shows as its one-line summary instead of a traceback into the
+    autograder, so each failure is read once (in the printed lines). It is still an error,
+    so nbgrader's convention holds: a failing test cell stops "Run All".
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
@@ -38,38 +54,65 @@ def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
     ctx = ProbeContext(device=torch.device(device))
     chosen = [(i, c) for i, c in enumerate(task.checks) if c.hidden == hidden]
     refs = _references(task, chosen) if hidden else {}
-    failures: list[str] = []
-    for index, item in chosen:
-        blob = encode_inputs(item)
-        try:
-            with _quiet():
-                seed_everything(item.seed)
-                inputs = payload.to_device(payload.loads(blob), ctx.device)
-                value = item.probe(namespace, inputs, ctx)
-            got = payload.loads(payload.dumps(payload.encode(value)))
-            item.judge(Judgement(payload.loads(blob), got, refs.get(index), item.hidden, device))
-        except CheckFailed as exc:
-            failures.append(f"{item.name}: {exc}")
-            print(f"  FAIL  {item.name}: {exc}")
-            continue
-        except NotImplementedError as exc:
-            if str(exc):  # raised by a library (the exercise stubs raise it bare)
-                failures.append(f"{item.name}: raised NotImplementedError: {exc}")
-                print(f"  ERROR {item.name}: raised NotImplementedError: {exc}")
-                continue
-            failures.append(f"{item.name}: not implemented yet")
-            print(f"  TODO  {item.name}: not implemented yet")
-            continue
-        except Exception as exc:  # noqa: BLE001 - show the student their own error
-            failures.append(f"{item.name}: raised {type(exc).__name__}: {exc}")
-            print(f"  ERROR {item.name}: raised {type(exc).__name__}: {exc}")
-            continue
-        print(f"  ok    {item.name}")
+    outcomes = [_run_check(item, namespace, ctx, refs.get(index), device)
+                for index, item in chosen]
     kind = "hidden" if hidden else "public"
-    passed = len(chosen) - len(failures)
-    print(f"{task_id}: {passed}/{len(chosen)} {kind} checks passed")
-    if failures:
-        raise AssertionError(f"{task_id}: " + "; ".join(failures))
+    print("\n".join([headline(task_id, outcomes, kind), *checks_lines(outcomes)]))
+    failed = sum(o.status != "passed" for o in outcomes)
+    if failed:
+        raise ChecksFailed(f"{task_id}: {failed} of {len(outcomes)} {kind} checks failed "
+                           "(see above)")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    name: str
+    status: str
+    message: str = ""
+
+
+def _run_check(item: Any, namespace: dict[str, Any], ctx: ProbeContext, ref: Any,
+               device: str) -> _Outcome:
+    """Probe the live definitions and judge the result, as the isolated grader would."""
+    blob = encode_inputs(item)
+    try:
+        with _quiet():
+            seed_everything(item.seed)
+            inputs = payload.to_device(payload.loads(blob), ctx.device)
+            value = item.probe(namespace, inputs, ctx)
+        got = payload.loads(payload.dumps(payload.encode(value)))
+        item.judge(Judgement(payload.loads(blob), got, ref, item.hidden, device))
+    except CheckFailed as exc:
+        return _Outcome(item.name, "failed", str(exc))
+    except NotImplementedError as exc:
+        if str(exc):  # raised by a library (the exercise stubs raise it bare)
+            return _Outcome(item.name, "error", f"raised NotImplementedError: {exc}")
+        return _Outcome(item.name, "missing", "not implemented yet (it raises "
+                                              "NotImplementedError).")
+    except Exception as exc:  # noqa: BLE001 - show the student their own error
+        where = _student_function(exc)
+        where = f" in `{where}`" if where else ""
+        return _Outcome(item.name, "error", f"raised {type(exc).__name__}{where}: {exc}")
+    return _Outcome(item.name, "passed")
+
+
+def _student_function(exc: BaseException) -> str:
+    """The innermost function of the failing call that is the notebook's own code."""
+    library = tuple(str(Path(p).resolve()) for p in
+                    {sys.prefix, sys.base_prefix, Path(__file__).parent, *site_dirs()})
+    name = ""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        filename = str(Path(frame.f_code.co_filename).resolve())
+        if not filename.startswith(library) and frame.f_code.co_name != "<module>":
+            name = frame.f_code.co_name
+    return name
+
+
+def site_dirs() -> list[str]:
+    """Where installed packages live (their frames are not the student's)."""
+    import site
+
+    return [*site.getsitepackages(), site.getusersitepackages()]
 
 
 def _references(task: Any, chosen: list[tuple[int, Any]]) -> dict[int, Any]:

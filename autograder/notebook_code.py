@@ -175,9 +175,9 @@ def _analyse(index: int, kind: str, source: str) -> CodeCell:
         defines, uses = _names(tree)
     except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
         if isinstance(exc, SyntaxError):
-            message = f"SyntaxError in cell {index}, line {exc.lineno}: {exc.msg}"
+            message = f"SyntaxError at line {exc.lineno} of its cell: {exc.msg}"
         else:
-            message = f"cell {index} cannot be compiled ({type(exc).__name__}: nested too deeply)"
+            message = f"its cell cannot be compiled ({type(exc).__name__}: nested too deeply)"
         guessed = frozenset(a or b for a, b in _DEFINITION_LINE.findall(source))
         return CodeCell(index, kind, source, defines=guessed, syntax_error=message)
     return CodeCell(index, kind, source, frozenset(defines), frozenset(uses - defines))

@@ -1,8 +1,8 @@
 """pytest collection of course notebooks: one test per task, public checks only.
 
-``pytest exercises/01_ppca`` grades the student's notebook file with the same isolated
-engine as the TA's grader, but only the public checks, and prints one line per task.
-Training and plotting cells never run.
+``pytest exercises/01_ppca`` grades the student's notebook file (as last saved) with the same
+isolated engine as the TA's grader, but only the public checks: one test per task, in the
+order of the notebook's test cells. Training and plotting cells never run.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.checks.api import Task
+from autograder.feedback import task_text
 from autograder.grading import Grader, TaskResult
 from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
@@ -41,8 +43,14 @@ class NotebookFile(pytest.File):
         topic = topic_for_grade_ids(code.grade_ids, self.path.stem)
         if topic is None:
             return
-        for task in tasks_for_topic(topic):
+        for task in in_notebook_order(tasks_for_topic(topic), code.grade_ids):
             yield TaskItem.from_parent(self, name=task.id, code=code, task_id=task.id)
+
+
+def in_notebook_order(tasks: tuple[Task, ...], grade_ids: tuple[str, ...]) -> list[Task]:
+    """Tasks sorted by the position of their test cell (tasks without one come last)."""
+    position = {grade_id: n for n, grade_id in enumerate(grade_ids)}
+    return sorted(tasks, key=lambda t: position.get(t.grade_id, len(position)))
 
 
 class TaskItem(pytest.Item):
@@ -58,11 +66,8 @@ class TaskItem(pytest.Item):
 
         result: TaskResult = _grader().grade_task(self.code, get_task(self.task_id))
         if result.status != "passed":
-            lines = [f"{result.status}: {result.message}"]
-            if result.status != "missing":
-                lines += [f"  - {c.name}: {c.message}" for c in result.checks
-                          if c.status != "passed"]
-            raise TaskNotPassed("\n".join(lines))
+            raise TaskNotPassed(task_text(result.id, result.status, result.message,
+                                          result.checks, "public"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
         if isinstance(excinfo.value, TaskNotPassed):

@@ -12,9 +12,10 @@ STATUS_MARK = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "T
                "crashed": "CRASH", "missing": "MISSING"}
 
 
-def format_table(result: NotebookResult, width: int = 100) -> str:
+def format_table(result: NotebookResult, width: int = 100, device: str | None = None) -> str:
     """A table of task, points, status and message for one notebook, then its total."""
-    lines = [f"== {result.path}" + (f"  [{result.topic}]" if result.topic else "")]
+    lines = [f"== {result.path}" + (f"  [{result.topic}]" if result.topic else "")
+             + (f"  on {device}" if device and not result.error else "")]
     if result.error:
         lines.append(f"   cannot grade: {result.error}")
         return "\n".join(lines)
@@ -32,18 +33,35 @@ def format_table(result: NotebookResult, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def as_json(results: list[NotebookResult], sandbox: dict | None = None) -> dict:
-    """The documented JSON report (``sandbox``: what isolated the student code)."""
-    return {
+def format_not_graded(results: list[NotebookResult]) -> str:
+    """The notebooks that could not be graded, one per line with the reason."""
+    lines = [f"== not graded ({len(results)}): these count for nothing above"]
+    lines += [f"   {r.error}" for r in results]
+    return "\n".join(lines)
+
+
+def as_json(results: list[NotebookResult], device: str | None = None,
+            sandbox: dict | None = None) -> dict:
+    """The documented JSON report.
+
+    ``errors`` counts the notebooks that could not be graded; each of them has an ``error``
+    key (why) and no tasks. ``device`` is the device the checks ran on, ``sandbox`` what
+    isolated the student code.
+    """
+    report: dict = {
         **({"sandbox": sandbox} if sandbox is not None else {}),
         "score": round(sum(r.score for r in results), 2),
         "max_score": round(sum(r.max_score for r in results), 2),
-        "notebooks": [{**r.as_dict(), **({"error": r.error} if r.error else {})}
-                      for r in results],
+        "errors": sum(1 for r in results if r.error),
     }
+    if device:
+        report["device"] = device
+    report["notebooks"] = [{**r.as_dict(), **({"error": r.error} if r.error else {})}
+                           for r in results]
+    return report
 
 
 def write_json(results: list[NotebookResult], path: str | Path,
-               sandbox: dict | None = None) -> None:
+               device: str | None = None, sandbox: dict | None = None) -> None:
     """Write the JSON report to a file."""
-    Path(path).write_text(json.dumps(as_json(results, sandbox), indent=2) + "\n")
+    Path(path).write_text(json.dumps(as_json(results, device, sandbox), indent=2) + "\n")

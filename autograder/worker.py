@@ -48,12 +48,13 @@ class _IPythonStub:
 
 
 def where_in_notebook(exc: BaseException) -> str:
-    """'cell N, line L' of the innermost frame that belongs to the notebook, if any."""
+    """The innermost notebook function (or cell top level) the exception passed through."""
     location = ""
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        name = frame.f_code.co_filename
-        if name.startswith("<cell "):
-            location = f"{name.strip('<>')}, line {lineno}"
+        if frame.f_code.co_filename.startswith("<cell "):
+            name = frame.f_code.co_name
+            location = (f"in `{name}` (line {lineno} of its cell)" if name != "<module>"
+                        else f"at the top level of a cell (line {lineno})")
     return location
 
 

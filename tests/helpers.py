@@ -112,3 +112,22 @@ def assert_full(result: TaskResult) -> None:
     """The task passed with full marks."""
     assert result.status == "passed", result.message
     assert result.points == result.max_points
+
+
+def fill(released: Path, source: Path, out: Path, keep_stub: set[str] = frozenset(),
+         override: dict[str, str] | None = None) -> None:
+    """A student's submission: the released notebook with solution cells answered."""
+    override = override or {}
+    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in nbformat.read(str(source), as_version=4).cells}
+    nb = nbformat.read(str(released), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if meta.get("solution") and grade_id not in keep_stub:
+            text = override.get(grade_id, answers[grade_id])
+            cell.source = "\n".join(line for line in text.splitlines()
+                                    if line.strip() not in ("### BEGIN SOLUTION",
+                                                            "### END SOLUTION"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))

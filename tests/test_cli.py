@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from autograder.paths import exercise_notebook, solution_notebook
 
@@ -51,15 +53,55 @@ def test_broken_notebook_is_a_one_line_error(tmp_path):
     assert "not a readable notebook" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_folder_grading_reports_each_notebook_and_unknown_ones(tmp_path):
+def test_folder_lists_notebooks_it_could_not_grade_and_exits_1(tmp_path):
     nb = nbformat.read(str(solution_notebook("01_ppca")), as_version=4)
     (tmp_path / "a").mkdir()
     nbformat.write(nb, str(tmp_path / "a" / "01_ppca.ipynb"))
     nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "a" / "notes.ipynb"))
-    done = cli("grade", str(tmp_path), "--public-only")
-    assert done.returncode == 0, done.stderr
+    (tmp_path / "b.ipynb").write_text("{ not json")
+    out = tmp_path / "report.json"
+    done = cli("grade", str(tmp_path), "--public-only", "--json", str(out))
+    assert done.returncode == 1, done.stderr
     assert "total: 12/12" in done.stdout
-    assert "not a course notebook" in done.stdout
+    listed = done.stdout.split("== not graded (2)")[1]
+    assert "notes.ipynb: not a course notebook" in listed
+    assert "b.ipynb: not a readable notebook" in listed
+    assert done.stderr.strip() == ("error: 2 of 3 notebooks could not be graded "
+                                   "(listed under 'not graded')")
+    report = json.loads(out.read_text())
+    assert report["errors"] == 2 and report["device"] == "cpu"
+    assert sorted(Path(n["path"]).name for n in report["notebooks"] if "error" in n) == \
+        ["b.ipynb", "notes.ipynb"]
+
+
+def test_device_cuda_without_a_gpu_fails_at_once_in_one_line(tmp_path):
+    from autograder.devices import cuda_driver_devices
+
+    if cuda_driver_devices():
+        pytest.skip("this machine has a CUDA device")
+    start = time.monotonic()
+    done = cli("grade", str(exercise_notebook("01_ppca")), "--device", "cuda")
+    assert time.monotonic() - start < 2.0
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "no usable CUDA device" in done.stderr
+
+
+def test_device_auto_reports_the_device_it_chose(tmp_path):
+    import torch
+
+    out = tmp_path / "report.json"
+    done = cli("grade", str(exercise_notebook("01_ppca")), "--public-only", "--device", "auto",
+               "--json", str(out))
+    chosen = "cuda" if torch.cuda.is_available() else "cpu"
+    assert done.returncode == 0, done.stderr
+    assert f"--device auto: grading on {chosen}" in done.stdout
+    assert f"[01_ppca]  on {chosen}" in done.stdout
+    assert json.loads(out.read_text())["device"] == chosen
+
+
+def test_help_documents_the_exit_codes():
+    done = cli("grade", "--help")
+    assert "exit codes:" in done.stdout and "could not be graded" in done.stdout
 
 
 def test_tasks_lists_the_registry():

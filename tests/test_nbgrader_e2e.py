@@ -7,7 +7,9 @@ per-task points as ``python -m autograder grade``). For topic 01 also a buggy su
 
 from __future__ import annotations
 
+import copy
 import csv
+import logging
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from nbgrader.api import Gradebook
 from autograder.paths import course_root
 from autograder.registry import tasks_for_topic, topics_with_tasks
 from autograder.release import tool_env
-from tests.helpers import NEEDS_MNIST, shared_grader
+from tests.helpers import NEEDS_MNIST, fill, shared_grader
 
 TOPIC = "01_ppca"
 # Right distribution, but drawn with NumPy's generator: passes the distribution checks,
@@ -46,30 +48,18 @@ BUGGY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
 '''
 
 
+PLOT_TOPIC = "03_elbo_jensen"
+"""Its Jensen figure (an early cell) uses no student code: every student's feedback has it."""
+LOGS: list[str] = []
+"""Everything the nbgrader commands printed (for warnings a TA would see)."""
+
+
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                           capture_output=True, text=True, env=tool_env(), timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    LOGS.append(done.stdout + done.stderr)
     return done
-
-
-def fill(released: Path, source: Path, out: Path, keep_stub: set[str] = frozenset(),
-         override: dict[str, str] | None = None) -> None:
-    """A student's submission: the released notebook with solution cells answered."""
-    override = override or {}
-    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-               for c in nbformat.read(str(source), as_version=4).cells}
-    nb = nbformat.read(str(released), as_version=4)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if meta.get("solution") and grade_id not in keep_stub:
-            text = override.get(grade_id, answers[grade_id])
-            cell.source = "\n".join(line for line in text.splitlines()
-                                    if line.strip() not in ("### BEGIN SOLUTION",
-                                                            "### END SOLUTION"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(out))
 
 
 def course_topics(mnist: Path | None) -> list[str]:
@@ -98,6 +88,7 @@ def course(tmp_path_factory, mnist_environment) -> Path:
     for topic in course_topics(mnist_environment):
         nbgrader(root, "autograde", topic)
     nbgrader(root, "generate_feedback", TOPIC)
+    nbgrader(root, "generate_feedback", PLOT_TOPIC)
     nbgrader(root, "export")
     return root
 
@@ -149,6 +140,58 @@ def test_feedback_shows_messages_but_no_hidden_tests(course):
     assert "standard deviation" in html  # the diagnosis reaches the student
     assert "BEGIN HIDDEN TESTS" not in html
     assert "hidden=True" not in html
+
+
+@pytest.mark.parametrize("student", ["alice", "bob"])
+def test_every_students_feedback_keeps_its_figures(course, student):
+    # nbgrader grades alice then bob in one process: bob's kernel must not inherit a
+    # non-inline matplotlib backend from the grading of alice.
+    html = (course / "feedback" / student / PLOT_TOPIC / f"{PLOT_TOPIC}.html").read_text()
+    assert html.count("<img") >= 1, f"no figure in {student}'s feedback"
+
+
+def test_nbgrader_prints_no_false_tampering_or_root_warnings(course):
+    log = "\n".join(LOGS)
+    assert "Attribute 'checksum'" not in log and "has changed" not in log
+    assert "is not absolute" not in log
+    assert "not in session" not in log  # nbgrader's SQLAlchemy 2 warning, filtered
+    assert len(LOGS) >= 4  # the commands ran and their output was captured
+
+
+def _overwrite(submitted_source: str, caplog) -> str:
+    """Run the course's OverwriteCells on one test cell; the warnings it logged."""
+    from types import SimpleNamespace
+
+    from nbgrader import utils
+
+    from autograder.nbgrader_plugin import OverwriteReleasedCells, released_source
+
+    meta = {"nbgrader": {"grade": True, "grade_id": "t", "locked": True, "points": 2.0,
+                         "solution": False, "schema_version": 3, "cell_type": "code"}}
+    stored = nbformat.v4.new_code_cell(HIDDEN_TEST_CELL, metadata=meta)
+    record = SimpleNamespace(source=stored.source, locked=True, cell_type="code",
+                             checksum=utils.compute_checksum(stored))
+    step = OverwriteReleasedCells()
+    step.notebook_id = step.assignment_id = "x"
+    step.gradebook = SimpleNamespace(find_source_cell=lambda *a: record,
+                                     find_graded_cell=lambda *a: SimpleNamespace(max_score=2.0))
+    cell = nbformat.v4.new_code_cell(submitted_source.replace("RELEASED",
+                                                              released_source(stored.source)),
+                                     metadata=copy.deepcopy(meta))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        cell, _ = step.preprocess_cell(cell, {}, 0)
+    assert cell.source == stored.source  # hidden tests restored either way
+    return caplog.text
+
+
+HIDDEN_TEST_CELL = ("check('t', globals())\n### BEGIN HIDDEN TESTS\n"
+                    "check('t', globals(), hidden=True)\n### END HIDDEN TESTS")
+
+
+def test_untouched_test_cell_is_quiet_but_an_edited_one_is_reported(caplog):
+    assert "has changed" not in _overwrite("RELEASED", caplog)
+    assert "Attribute 'checksum'" in _overwrite("RELEASED  # edited by a student", caplog)
 
 
 def test_export_writes_grades_csv(course):

@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"MNIST raw files ready in {dest}")
+    print(f"Notebooks, pytest and the grader look in ${DATA_ENV}, else in ./data of the folder "
+          "they run in (a notebook runs in its own folder); to use this copy from anywhere, run")
     print(f"export {DATA_ENV}={data_root(args.root).resolve()}")
     return 0
 

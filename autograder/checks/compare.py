@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from autograder.checks.api import CheckFailed
+from autograder.feedback import sentence
 from autograder.payload import DistributionInfo, Opaque, Symbolic, tensor_info
 
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -133,17 +134,24 @@ def expect_close(
     if not bad:
         return
     hint = diagnose(got, hints or {}, rtol, atol)
-    where = f"[{', '.join(map(str, first))}]" if first else "[]"
-    if reveal:
-        g = got.detach().to(torch.float64)[tuple(first)].item() if first else got.item()
-        e = expected.detach().to(torch.float64)[tuple(first)].item() if first else expected.item()
+    if not first:  # a scalar: no index to point at
+        if reveal:
+            detail = (f"expected {expected.detach().to(torch.float64).item():.6g}, got "
+                      f"{got.detach().to(torch.float64).item():.6g} (abs error {max_err:.3g})")
+            message = f"{what} is wrong: {detail}."
+        else:
+            message = f"{what} differs from the reference solution (abs error {max_err:.3g})."
+    elif reveal:
+        where = f"[{', '.join(map(str, first))}]"
+        g = got.detach().to(torch.float64)[tuple(first)].item()
+        e = expected.detach().to(torch.float64)[tuple(first)].item()
         message = (f"{what} is wrong: first difference at index {where}, expected {e:.6g}, "
                    f"got {g:.6g} (max abs error {max_err:.3g}).")
     else:
         message = (f"{what} differs from the reference solution (max abs error {max_err:.3g}, "
-                   f"first at index {where}).")
+                   f"first at index [{', '.join(map(str, first))}]).")
     if hint:
-        message += f" Likely cause: {hint}."
+        message = f"Likely cause: {hint}. {sentence(message)}"
     raise CheckFailed(message)
 
 

@@ -38,3 +38,10 @@ def gaussian_cov_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch
     s = x.T @ x / n
     a = torch.linalg.solve(cov.to(torch.float64), s)
     return float(n * (torch.trace(a) - torch.logdet(a) - d))
+
+
+def evidence(statistic: str, value: float, threshold: float,
+             rate: float = FALSE_FAILURE_RATE) -> str:
+    """How a statistical check decided, said after what was wrong: '(statistic … > …)'."""
+    return (f"({statistic} = {value:.4g}, above the threshold {threshold:.4g}; a correct answer "
+            f"fails this test with probability {rate:g})")

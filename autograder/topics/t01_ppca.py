@@ -22,6 +22,7 @@ from autograder.checks.compare import (
 from autograder.checks.stats import (
     FALSE_FAILURE_RATE,
     chi2_threshold,
+    evidence,
     gaussian_cov_statistic,
     gaussian_mean_statistic,
 )
@@ -226,19 +227,18 @@ def judge_sample_distribution(j: Judgement) -> None:
     cov = model_cov(j.inputs)
     t_mean = gaussian_mean_statistic(samples, b, cov)
     if t_mean > chi2_threshold(d):
-        raise CheckFailed(f"the sample mean is not b (chi-squared statistic {t_mean:.1f}, "
-                          f"threshold {chi2_threshold(d):.1f} at false-failure rate "
-                          f"{FALSE_FAILURE_RATE:g}): is b added to Wz?")
+        raise CheckFailed("the sample mean is not b: is b added to Wz? "
+                          + evidence("chi-squared statistic", t_mean, chi2_threshold(d)))
     t_cov = gaussian_cov_statistic(samples, b, cov)
     dof = d * (d + 1) // 2
     if t_cov > chi2_threshold(dof):
         s = torch.cov(samples.to(F64).T)
         ratio = float(torch.trace(s) / torch.trace(cov))
-        raise CheckFailed(f"the sample covariance does not match W Wᵀ + sigma2 I (likelihood-ratio"
-                          f" statistic {t_cov:.1f}, threshold {chi2_threshold(dof):.1f} at "
-                          f"false-failure rate {FALSE_FAILURE_RATE:g}; total variance is "
-                          f"{ratio:.2f}x the model's): is the noise standard deviation "
-                          "sqrt(sigma2), and z drawn from N(0, I)?")
+        raise CheckFailed(f"the sample covariance does not match W Wᵀ + sigma2 I (its total "
+                          f"variance is {ratio:.2f}x the model's): is the noise standard "
+                          "deviation sqrt(sigma2), and z drawn from N(0, I)? "
+                          + evidence("likelihood-ratio statistic", t_cov,
+                                     chi2_threshold(dof)))
 
 
 def probe_sample_rng(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:

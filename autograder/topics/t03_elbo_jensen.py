@@ -21,8 +21,9 @@ from autograder.checks.compare import (
     expect_sequence,
     expect_tensor,
     is_close,
+    sentence,
 )
-from autograder.checks.stats import FALSE_FAILURE_RATE, chi2_threshold
+from autograder.checks.stats import FALSE_FAILURE_RATE, chi2_threshold, evidence
 
 if TYPE_CHECKING:
     from autograder.trusted.ppca import Ppca
@@ -290,14 +291,13 @@ def _judge_mc(j: Judgement, exact: bool) -> None:
     hint = ""
     for concept, (predicted, sd) in bugs.items():
         if ((value.to(F64) - predicted).abs() <= 8 * sd + 1e-4 * predicted.abs()).all():
-            hint = f" Likely cause: {concept}."
+            hint = f"Likely cause: {concept}. "
             break
     lead = ("with q = the exact posterior p(z|x), every sample gives log p(x, z) - log q(z) = "
             "log p(x), so the ELBO must equal log p(x); " if exact else "")
-    raise CheckFailed(f"{lead}the ELBO estimate is not consistent with the exact ELBO "
-                      f"(chi-squared statistic {stat:.4g} over {n} data points with {s} samples, "
-                      f"threshold {threshold:.1f} at false-failure rate {FALSE_FAILURE_RATE:g})."
-                      + hint)
+    raise CheckFailed(f"{hint}{sentence(lead + 'the ELBO estimate is not consistent')} with the "
+                      f"exact ELBO " + evidence(f"chi-squared statistic over {n} data points "
+                                                f"with {s} samples", stat, threshold) + ".")
 
 
 def judge_mc_exact(j: Judgement) -> None:
@@ -334,10 +334,9 @@ def judge_mc_grad(j: Judgement) -> None:
     stat = float(s * (diff * sol).sum())
     threshold = chi2_threshold(n * m)
     if stat > threshold:
-        raise CheckFailed(f"the gradient of the ELBO estimate w.r.t. q's mean is wrong "
-                          f"(chi-squared statistic {stat:.4g}, threshold {threshold:.1f} at "
-                          f"false-failure rate {FALSE_FAILURE_RATE:g}): the pathwise gradient "
-                          f"through z is missing or wrong; {rsample}.")
+        raise CheckFailed(f"the gradient of the ELBO estimate w.r.t. q's mean is wrong: the "
+                          f"pathwise gradient through z is missing or wrong; {rsample} "
+                          + evidence("chi-squared statistic", stat, threshold) + ".")
 
 
 # ------------------------------------------------------------------ ppca_elbo

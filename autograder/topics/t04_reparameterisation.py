@@ -25,7 +25,12 @@ from autograder.checks.compare import (
     expect_sequence,
     expect_tensor,
 )
-from autograder.checks.stats import FALSE_FAILURE_RATE, chi2_threshold, normal_threshold
+from autograder.checks.stats import (
+    FALSE_FAILURE_RATE,
+    chi2_threshold,
+    evidence,
+    normal_threshold,
+)
 from autograder.payload import tensor_info
 
 TOPIC = "04_reparameterisation"
@@ -177,9 +182,9 @@ def judge_reparam_random(j: Judgement) -> None:
         lv = float(logvar[0, col])
         t_mean = float(u[:, col].sum()) / math.sqrt(n)
         if abs(t_mean) > z_max:
-            raise CheckFailed(f"column with logvar = {lv:g}: the samples are not centred on mu "
-                              f"(z-statistic {t_mean:.1f}, threshold {z_max:.1f} at false-failure "
-                              f"rate {RATE:g}): z = mu + std * eps with eps ~ N(0, I).")
+            raise CheckFailed(f"column with logvar = {lv:g}: the samples are not centred on mu: "
+                              "z = mu + std * eps with eps ~ N(0, I) "
+                              + evidence("|z-statistic|", abs(t_mean), z_max, RATE) + ".")
         ss = float((u[:, col] ** 2).sum())
         if not lo <= ss <= hi:
             ratio = math.sqrt(ss / n)
@@ -638,11 +643,10 @@ def judge_gumbel_frequencies(j: Judgement) -> None:
             diagnosis = f" Likely cause: {concept}."
             break
     freq = [round(v, 3) for v in (counts / n).reshape(-1)[:k].tolist()]
-    raise CheckFailed(f"the argmax of the samples does not follow softmax(logits) (chi-squared "
-                      f"{stat:.1f}, threshold {thr:.1f} at false-failure rate {RATE:g}; "
+    raise CheckFailed(f"the argmax of the samples does not follow softmax(logits): "
                       f"frequencies {freq} vs probabilities "
-                      f"{[round(v, 3) for v in p.reshape(-1)[:k].tolist()]}). {GUMBEL_HINTS}."
-                      + diagnosis)
+                      f"{[round(v, 3) for v in p.reshape(-1)[:k].tolist()]}. {GUMBEL_HINTS}. "
+                      + evidence("chi-squared statistic", stat, thr, RATE) + "." + diagnosis)
 
 
 def grouped_frequency_inputs() -> dict[str, Any]:
