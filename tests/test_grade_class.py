@@ -263,3 +263,42 @@ def test_csv_and_gradebook_agree_with_nbgrader_autograde_and_export(graded, tmp_
     assert scores(tmp_path / "ours.csv") == theirs
     ours = {(r["student"], P01): float(r[f"{P01}/total"]) for r in read_csv(grades / "grades.csv")}
     assert ours == {key: raw for key, (raw, _) in theirs.items()}
+
+
+def test_flat_folder_names_the_student_and_reads_the_topic_from_the_test_cells(tmp_path):
+    from autograder.classgrade.discover import discover
+
+    shutil.copy(solution_notebook(P01), tmp_path / "alice_01_ppca.ipynb")
+    shutil.copy(exercise_notebook(P03), tmp_path / "bob_homework2.ipynb")
+    shutil.copy(exercise_notebook(P03), tmp_path / "anonymous.ipynb")
+    (tmp_path / "carol_upload.ipynb").write_text("not a notebook")
+    found = {s.path.name: s for s in discover(tmp_path, flat=True)}
+    assert (found["alice_01_ppca.ipynb"].student, found["alice_01_ppca.ipynb"].topic) == (
+        "alice", P01)
+    assert found["alice_01_ppca.ipynb"].problem is None
+    assert (found["bob_homework2.ipynb"].student, found["bob_homework2.ipynb"].assignment) == (
+        "bob", P03)
+    assert "cannot be told" in found["anonymous.ipynb"].problem
+    assert found["carol_upload.ipynb"].topic is None
+    assert "not a readable notebook" in found["carol_upload.ipynb"].problem
+    assert [s.student for s in discover(tmp_path, flat=True, assignments=[P03])] == ["bob"]
+
+
+def test_reference_store_gives_back_what_it_was_given(tmp_path):
+    import torch
+
+    from autograder import payload
+
+    value = payload.decode(payload.encode(
+        {"mean": torch.arange(3.0, requires_grad=True) * 2, "n": 3,
+         "dist": torch.distributions.Normal(torch.zeros(2), torch.ones(2)),
+         "items": (1.5, "text", None)}))
+    store = DiskReferenceStore(tmp_path, "cpu")
+    with pytest.raises(KeyError):
+        store.get(P01, "ppca.mle", 0)
+    store.put(P01, "ppca.mle", 0, value)
+    back = store.get(P01, "ppca.mle", 0)
+    assert torch.equal(back["mean"], value["mean"])
+    assert payload.tensor_info(back["mean"]).has_grad_fn
+    assert (back["n"], back["items"]) == (3, (1.5, "text", None))
+    assert repr(back["dist"]) == repr(value["dist"])
