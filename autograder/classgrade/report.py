@@ -31,12 +31,14 @@ def write_report(records: list[Record], out: Path) -> Path:
     for assignment, task_ids in task_columns(records).items():
         mine = [r for r in records if r.assignment == assignment]
         figure = _figure(assignment, task_ids, mine, out / FIGURES)
+        statuses = _status_figure(assignment, task_ids, mine, out / FIGURES)
         totals = [r.score for r in mine]
         lines += [f"## {assignment}", "",
                   f"{len(mine)} submissions; total: mean {statistics.fmean(totals):.2f}, "
                   f"median {statistics.median(totals):g} of {max(r.max_score for r in mine):g};"
                   f" {sum(r.error is not None for r in mine)} could not be graded.", "",
                   f"![score distributions]({FIGURES}/{figure.name})", "",
+                  f"![statuses per task]({FIGURES}/{statuses.name})", "",
                   "| task | max | mean | full marks | " + " | ".join(STATUSES) + " |",
                   "|---|---|---|---|" + "---|" * len(STATUSES)]
         for task_id in task_ids:
@@ -71,6 +73,7 @@ def _figure(assignment: str, task_ids: list[str], records: list[Record], folder:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [*task_ids, "total"]
     cols = min(4, len(panels))
@@ -90,12 +93,45 @@ def _figure(assignment: str, task_ids: list[str], records: list[Record], folder:
         ax.set_xlabel("points", fontsize=8)
         ax.set_ylabel("students", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(f"{assignment}: score distributions ({len(records)} submissions)")
     fig.tight_layout()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{assignment}_scores.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _status_figure(assignment: str, task_ids: list[str], records: list[Record],
+                   folder: Path) -> Path:
+    """One horizontal bar per task, split by status: where the class lost its points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(task_ids) + 1.6))
+    left = [0] * len(task_ids)
+    colours = dict(zip(STATUSES, ("#55a868", "#c44e52", "#dd8452", "#8172b3", "#937860",
+                                  "#8c8c8c"), strict=True))
+    for status in STATUSES:
+        counts = [sum(t.status == status for r in records for t in r.tasks if t.id == task)
+                  for task in task_ids]
+        ax.barh(task_ids, counts, left=left, label=status, color=colours[status])
+        left = [a + b for a, b in zip(left, counts, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlabel("submissions")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, ncols=len(STATUSES), loc="upper center", bbox_to_anchor=(0.4, -0.18),
+              frameon=False)
+    ax.set_title(f"{assignment}: task statuses")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{assignment}_statuses.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
