@@ -233,7 +233,7 @@ def test_killed_run_resumes_without_losing_or_double_counting(graded, tmp_path):
     assert not list(resumed.rglob("*.partial"))
 
 
-def test_csv_and_gradebook_agree_with_nbgrader_autograde_and_export(graded, tmp_path):
+def test_csv_and_gradebook_agree_with_nbgrader_autograde_and_export(tmp_path):
     from tests.test_nbgrader_e2e import fill, nbgrader
 
     course = tmp_path / "course"
@@ -250,7 +250,7 @@ def test_csv_and_gradebook_agree_with_nbgrader_autograde_and_export(graded, tmp_
     shutil.copy(course / "gradebook.db", ours_db)
     nbgrader(course, "autograde", P01)
     nbgrader(course, "export")
-    grades = with_references(graded[1], tmp_path / "grades")
+    grades = tmp_path / "grades"
     grade_class(submitted, grades, "--nbgrader-db", str(ours_db))
     nbgrader(course, "export", f"--db=sqlite:///{ours_db}", f"--to={tmp_path / 'ours.csv'}")
 
