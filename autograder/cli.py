@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     kit.add_argument("topics", nargs="*", help="topics to include (default: all released)")
 
     sub.add_parser("tasks", help="list the graded tasks")
+
+    from autograder.classgrade.command import add_parser as add_grade_class
+
+    add_grade_class(sub)
     return parser
 
 
@@ -68,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "grade":
             return _grade(args)
+        if args.command == "grade-class":
+            from autograder.classgrade.command import run as grade_class
+
+            return grade_class(args)
         if args.command == "release":
             from autograder.release import release_topics
 

@@ -19,7 +19,7 @@ from autograder.paths import TOPICS, course_root
 from autograder.public_checks import public_source, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
-                      "authoring.py", "public_checks.py", "__pycache__"})
+                      "authoring.py", "public_checks.py", "classgrade", "__pycache__"})
 """Entries of ``autograder/`` that stay with the lecturer."""
 NOT_FOR_STUDENTS = ("nbgrader", "ruff", "nbconvert", "nbclient")
 """Course dependencies only lecturers and TAs need."""

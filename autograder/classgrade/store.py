@@ -1,0 +1,115 @@
+"""The resumable result store: one JSON file per submission, written atomically.
+
+A submission's *key* hashes what its grade depends on: the notebook's bytes, the grader's code,
+the solution notebook of its topic and the grading options. A stored result is reused only when
+its key is the current one, so a changed notebook, grader or solution is graded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import autograder
+from autograder.classgrade.records import Record
+from autograder.paths import solution_notebook
+
+TMP_SUFFIX = ".partial"
+FILE_MODE = 0o644
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes ('' when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+@cache
+def grader_fingerprint() -> str:
+    """A hash of the grader's own source code (every ``autograder`` module)."""
+    root = Path(autograder.__file__).parent
+    digest = hashlib.sha256(autograder.__version__.encode())
+    for path in sorted(root.rglob("*.py")):
+        if "classgrade" in path.relative_to(root).parts:
+            continue  # class-level bookkeeping does not change a notebook's grade
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@cache
+def solution_sha256(topic: str | None) -> str:
+    """The hash of a topic's solution notebook ('' for no topic)."""
+    return file_sha256(solution_notebook(topic)) if topic else ""
+
+
+def submission_key(notebook_sha: str, topic: str | None, options: dict[str, Any]) -> str:
+    """The key of a grade: notebook, grader, solution and options together."""
+    parts = {"notebook": notebook_sha, "grader": grader_fingerprint(),
+             "solution": solution_sha256(topic), "topic": topic, **options}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see either the old or the complete new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class ResultStore:
+    """``<out>/<student>/<assignment>.json`` for every graded submission."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, student: str, assignment: str) -> Path:
+        """Where a submission's record lives."""
+        return self.root / _safe(student) / f"{_safe(assignment)}.json"
+
+    def load(self, student: str, assignment: str, key: str) -> Record | None:
+        """The stored record when it was graded under ``key``; None otherwise."""
+        path = self.path(student, assignment)
+        try:
+            record = Record.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            return None
+        return record if record.key == key else None
+
+    def save(self, record: Record) -> None:
+        """Store a record atomically (a kill never leaves half a file behind)."""
+        data = json.dumps(record.to_json(), indent=1).encode()
+        write_atomic(self.path(record.student, record.assignment), data)
+
+    def clean_partial_files(self) -> int:
+        """Remove temporary files left by a killed run; returns how many."""
+        count = 0
+        if self.root.is_dir():
+            for leftover in self.root.rglob(f".*{TMP_SUFFIX}"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    count += 1
+        return count
+
+
+def _safe(name: str) -> str:
+    """A name usable as one path component."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in name)
+    return cleaned.lstrip(".") or "_"
