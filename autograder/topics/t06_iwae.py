@@ -878,5 +878,5 @@ TASKS = (
     Task("iwae.training", TOPIC, ("IWAE",), 3.0, (
         Check(f"K = {TRAIN_K} trains on MNIST: test bound > {BOUND_THRESHOLD:g} after "
               f"{TRAIN_STEPS} steps", probe_training, judge_training, training_inputs),
-    ), timeout_s=240.0, description="the IWAE trains the grader's fixed networks"),
+    ), timeout_s=420.0, description="the IWAE trains the grader's fixed networks"),
 )
