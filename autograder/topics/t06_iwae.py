@@ -773,9 +773,12 @@ def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
     enc_net, dec_net = training_nets()
     model = ns["IWAE"](FixedPrior(TRAIN_M), MLPDecoder(dec_net), MLPEncoder(enc_net),
                        TRAIN_K).to(dev)
-    log = train(model, data, epochs=math.ceil(TRAIN_STEPS * TRAIN_BATCH / len(data)),
-                batch_size=TRAIN_BATCH, lr=1e-3, max_steps=TRAIN_STEPS, progress=False,
-                generator=torch.Generator().manual_seed(0))
+    try:
+        log = train(model, data, epochs=math.ceil(TRAIN_STEPS * TRAIN_BATCH / len(data)),
+                    batch_size=TRAIN_BATCH, lr=1e-3, max_steps=TRAIN_STEPS, progress=False,
+                    generator=torch.Generator().manual_seed(0))
+    except ValueError as exc:  # NaN parameters make the distributions refuse them
+        return {"diverged_at": -1, "error": str(exc).splitlines()[0][:200]}
     bad = [i for i, v in enumerate(log.losses) if not math.isfinite(v)]
     if bad:
         return {"diverged_at": bad[0]}
@@ -812,9 +815,12 @@ def judge_training(j: Judgement) -> None:
 
     got = j.got if isinstance(j.got, dict) else {}
     if "diverged_at" in got:
-        raise CheckFailed(f"training diverged: the loss became NaN/inf at step "
-                          f"{got['diverged_at']} (is the bound computed stably with "
-                          "logsumexp?).")
+        where = (f"at step {got['diverged_at']}" if got["diverged_at"] >= 0
+                 else f"({got.get('error', 'NaN parameters')})")
+        raise CheckFailed(f"training diverged: the loss or the networks became NaN/inf {where}. "
+                          "Usual causes: samples grouped across examples ([B, K] vs [K, B] "
+                          "mix-up: z drawn for one image scored against another), or a bound "
+                          "not computed stably with logsumexp.")
     model = trained_model(got)
     torch.manual_seed(0)
     value = evaluate_bound(model, test_images(), TRAIN_K)
