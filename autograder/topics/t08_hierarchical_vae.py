@@ -488,7 +488,11 @@ def judge_terms_reference(j: Judgement) -> None:
         judge_terms(j)
         judge_gradients(j)
     except CheckFailed as failure:
-        raise CheckFailed("on the hidden inputs: " + str(failure).split(" (")[0] + ".") from None
+        text = str(failure)
+        cause = text[text.index("Likely cause"):] if "Likely cause" in text else ""
+        raise CheckFailed("on other parameters (float64) the ELBO terms or their gradients do "
+                          "not match their expectations (beyond the statistical threshold). "
+                          + cause) from None
 
 
 def model_checks(symbol: str) -> tuple[Check, ...]:
