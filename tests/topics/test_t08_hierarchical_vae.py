@@ -1,0 +1,209 @@
+"""Topic 08 (hierarchical VAEs): the reference gets full marks, the listed bugs are caught on
+the right task with the concept named, and correct alternatives pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.paths import solution_notebook
+from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+
+TOPIC = "08_hierarchical_vae"
+MERGE = "precision_weighted_merge_solution"
+COND = "GaussianConditional_solution"
+BU = "BottomUpHVAE_solution"
+TD = "TopDownHVAE_solution"
+WARM = "kl_warmup_solution"
+AU = "active_units_solution"
+
+
+def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
+    """The reference cell with textual replacements (each must apply)."""
+    return edited_solution_cell(TOPIC, grade_id, *pairs)
+
+
+def run(tmp_path, grade_id: str, source: str, task_id: str):
+    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+
+
+@pytest.mark.usefixtures("mnist_root")
+def test_reference_full_marks():
+    result = grade(solution_notebook(TOPIC))
+    assert result.error is None
+    assert result.score == result.max_score == 16.0, [(t.id, t.message) for t in result.tasks]
+
+
+# ------------------------------------------------------------------------ merge
+MERGE_BODY = """    prec_a, prec_b = torch.exp(-logvar_a), torch.exp(-logvar_b)
+    prec = prec_a + prec_b
+    mu = (mu_a * prec_a + mu_b * prec_b) / prec
+    return mu, -torch.log(prec)"""
+
+
+def merge_with(body: str) -> str:
+    return edit(MERGE, (MERGE_BODY, body))
+
+
+def test_merge_averaging_variances(tmp_path):
+    src = merge_with("""    var = (logvar_a.exp() + logvar_b.exp()) / 2
+    return (mu_a + mu_b) / 2, torch.log(var)""")
+    assert_caught(run(tmp_path, MERGE, src, "hvae.merge"), "variances were averaged")
+
+
+def test_merge_adding_log_variances(tmp_path):
+    src = merge_with("""    prec_a, prec_b = torch.exp(-logvar_a), torch.exp(-logvar_b)
+    mu = (mu_a * prec_a + mu_b * prec_b) / (prec_a + prec_b)
+    return mu, logvar_a + logvar_b""")
+    assert_caught(run(tmp_path, MERGE, src, "hvae.merge"), "log-variances were added")
+
+
+def test_merge_averaging_means(tmp_path):
+    src = merge_with("""    prec = torch.exp(-logvar_a) + torch.exp(-logvar_b)
+    return (mu_a + mu_b) / 2, -torch.log(prec)""")
+    assert_caught(run(tmp_path, MERGE, src, "hvae.merge"), "means were averaged")
+
+
+def test_merge_weighting_by_variances(tmp_path):
+    src = merge_with("""    va, vb = logvar_a.exp(), logvar_b.exp()
+    return (mu_a * va + mu_b * vb) / (va + vb), torch.log(va * vb / (va + vb))""")
+    assert_caught(run(tmp_path, MERGE, src, "hvae.merge"), "weighted by their variances")
+
+
+def test_merge_with_variances_passes(tmp_path):
+    src = merge_with("""    va, vb = torch.exp(logvar_a), torch.exp(logvar_b)
+    var = va * vb / (va + vb)
+    return (mu_a * vb + mu_b * va) / (va + vb), torch.log(var)""")
+    assert_full(run(tmp_path, MERGE, src, "hvae.merge"))
+
+
+def test_merge_with_logaddexp_passes(tmp_path):
+    src = merge_with("""    logvar = -torch.logaddexp(-logvar_a, -logvar_b)
+    w_a = torch.exp(logvar - logvar_a)
+    return w_a * mu_a + (1 - w_a) * mu_b, logvar""")
+    assert_full(run(tmp_path, MERGE, src, "hvae.merge"))
+
+
+# ------------------------------------------------------------------ conditional
+
+
+def test_conditional_variance_as_std(tmp_path):
+    src = edit(COND, ("torch.exp(0.5 * logvar)", "torch.exp(logvar)"))
+    assert_caught(run(tmp_path, COND, src, "hvae.conditional"), "variance")
+
+
+# ---------------------------------------------------------------------- models
+KL1_BU = 'q1.log_prob(z1) - self.p_z1(z2).log_prob(z1)'
+KL1_TD = 'td.kl_divergence(q1, self.p_z1(z2))'
+
+
+def test_bottom_up_kl1_against_standard_normal(tmp_path):
+    src = edit(BU, (KL1_BU, "td.kl_divergence(q1, td.Independent(td.Normal(torch.zeros_like("
+                            "q1.mean), torch.ones_like(q1.mean)), 1))"))
+    assert_caught(run(tmp_path, BU, src, "hvae.bottom_up"), "N(0, I)")
+
+
+def test_top_down_kl1_against_standard_normal(tmp_path):
+    src = edit(TD, (KL1_TD, "td.kl_divergence(q1, td.Independent(td.Normal(torch.zeros_like("
+                            "q1.mean), torch.ones_like(q1.mean)), 1))"))
+    assert_caught(run(tmp_path, TD, src, "hvae.top_down"), "N(0, I)")
+
+
+def test_top_down_ignores_x(tmp_path):
+    src = edit(TD, ("""        e1, p1 = self.q_z1(x), self.p_z1(z2)
+        mu, logvar = precision_weighted_merge(e1.mean, e1.variance.log(), p1.mean,
+                                              p1.variance.log())
+        return td.Independent(td.Normal(mu, torch.exp(0.5 * logvar)), 1)""",
+                    """        return self.p_z1(z2)"""))
+    assert_caught(run(tmp_path, TD, src, "hvae.top_down"), "ignores x")
+
+
+def test_bottom_up_sample_on_z1(tmp_path):
+    src = edit(BU, ("        z1 = q1.rsample()\n        q2",
+                    "        z1 = q1.sample()\n        q2"))
+    assert_caught(run(tmp_path, BU, src, "hvae.bottom_up"), "rsample")
+
+
+def test_bottom_up_sample_on_z2(tmp_path):
+    src = edit(BU, ("z2 = q2.rsample()", "z2 = q2.sample()"))
+    assert_caught(run(tmp_path, BU, src, "hvae.bottom_up"), "rsample")
+
+
+def test_top_down_sample_on_z2(tmp_path):
+    src = edit(TD, ("        z2 = q2.rsample()\n        q1",
+                    "        z2 = q2.sample()\n        q1"))
+    assert_caught(run(tmp_path, TD, src, "hvae.top_down"), "rsample")
+
+
+def test_top_down_beta_on_reconstruction(tmp_path):
+    src = edit(TD, ('-(t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()',
+                    '-(beta * t["rec"] - (t["kl1"] + t["kl2"])).mean()'))
+    assert_caught(run(tmp_path, TD, src, "hvae.top_down"), "reconstruction term")
+
+
+def test_bottom_up_monte_carlo_kl2_passes(tmp_path):
+    src = edit(BU, ('"kl2": td.kl_divergence(q2, self.prior_z2())',
+                    '"kl2": q2.log_prob(z2) - self.prior_z2().log_prob(z2)'))
+    assert_full(run(tmp_path, BU, src, "hvae.bottom_up"))
+
+
+def test_top_down_monte_carlo_kls_passes(tmp_path):
+    src = edit(TD, ('"kl1": td.kl_divergence(q1, self.p_z1(z2))',
+                    '"kl1": q1.log_prob(z1) - self.p_z1(z2).log_prob(z1)'),
+               ('"kl2": td.kl_divergence(q2, self.prior_z2())',
+                '"kl2": q2.log_prob(z2) - self.prior_z2().log_prob(z2)'))
+    assert_full(run(tmp_path, TD, src, "hvae.top_down"))
+    assert_full(run(tmp_path / "s", TD, src, "hvae.sample"))
+
+
+# ---------------------------------------------------------------------- warm-up
+
+
+def test_warmup_not_clipped(tmp_path):
+    src = edit(WARM, ("float(min(1.0, max(0.0, step / warmup_steps)))",
+                      "float(step / warmup_steps)"))
+    assert_caught(run(tmp_path, WARM, src, "hvae.warmup"), "exceeds 1")
+
+
+def test_warmup_starts_above_zero(tmp_path):
+    src = edit(WARM, ("step / warmup_steps", "(step + 1) / warmup_steps"))
+    assert_caught(run(tmp_path, WARM, src, "hvae.warmup"), "starts above 0")
+
+
+def test_warmup_numpy_clip_passes(tmp_path):
+    src = '''
+import numpy as np
+
+
+def kl_warmup(step, warmup_steps):
+    return float(np.clip(step / max(warmup_steps, 1e-12), 0, 1)) if warmup_steps else 1.0
+'''
+    assert_full(run(tmp_path, WARM, src, "hvae.warmup"))
+
+
+# ----------------------------------------------------------------- active units
+
+
+def test_active_units_from_samples(tmp_path):
+    src = edit(AU, ("means1.append(q1.mean)", "means1.append(q1.sample())"),
+               ("means2.append(q2.mean)", "means2.append(q2.sample())"))
+    assert_caught(run(tmp_path, AU, src, "hvae.active_units"), "SAMPLES")
+
+
+def test_active_units_variance_over_latent_dims(tmp_path):
+    src = edit(AU, ("torch.cat(means1).var(dim=0)", "torch.cat(means1).var(dim=1)"),
+               ("torch.cat(means2).var(dim=0)", "torch.cat(means2).var(dim=1)"))
+    assert_caught(run(tmp_path, AU, src, "hvae.active_units"), "latent dimensions")
+
+
+def test_active_units_mean_over_samples_passes(tmp_path):
+    src = '''
+def active_units(model, data, threshold=0.01):
+    with torch.no_grad():
+        draws = [model.posterior(data) for _ in range(3)]
+        m1 = torch.stack([q1.mean for q1, _ in draws]).mean(0)
+        m2 = torch.stack([q2.mean for _, q2 in draws]).mean(0)
+    v1 = ((m1 - m1.mean(0)) ** 2).mean(0)
+    v2 = ((m2 - m2.mean(0)) ** 2).mean(0)
+    return int(torch.count_nonzero(v1 > threshold)), int(torch.count_nonzero(v2 > threshold))
+'''
+    assert_full(run(tmp_path, AU, src, "hvae.active_units"))
