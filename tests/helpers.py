@@ -13,7 +13,7 @@ from autograder.paths import solution_notebook
 _GRADER: Grader | None = None
 
 
-NEEDS_MNIST = {"05_vae_binary_mnist"}
+NEEDS_MNIST = {"05_vae_binary_mnist", "07_priors"}
 
 
 def skip_without_data(topic: str) -> None:

@@ -699,7 +699,7 @@ def judge_aggregate_big(j: Judgement) -> None:
 
 # --------------------------------------------------------------------- hole_fraction
 HOLE_N = 20_000
-EXACT_N = 400_000
+EXACT_N = 100_000
 
 
 def hole_inputs(dtype: torch.dtype = torch.float32, ratio: float = 0.1, mixture: bool = False
@@ -945,7 +945,7 @@ TASKS = (
               judge_mixture_far, far_mixture_inputs),
         Check("matches the reference in float64", probe_mixture, judge_mixture_reference,
               lambda: mixture_inputs(F64, n=9, k=5, m=4), hidden=True, seed=3),
-    ), timeout_s=90.0, description="log-density of a diagonal Gaussian mixture"),
+    ), timeout_s=180.0, description="log-density of a diagonal Gaussian mixture"),
     Task("priors.mog", TOPIC, ("MoGPrior",), 2.0, (
         Check("a MixtureSameFamily whose log_prob and samples agree with its parameters",
               probe_mog, judge_mog, mog_inputs),
@@ -954,7 +954,7 @@ TASKS = (
         Check("parameters follow .to(float64)", probe_mog_dtype, judge_mog_dtype),
         Check("log_prob and samples agree with its parameters in float64 (M = 5, K = 7)",
               probe_mog, judge_mog, lambda: mog_inputs(F64, m=5, k=7), hidden=True, seed=9),
-    ), timeout_s=90.0, description="learnable mixture-of-Gaussians prior"),
+    ), timeout_s=180.0, description="learnable mixture-of-Gaussians prior"),
     Task("priors.vamp", TOPIC, ("VampPrior",), 3.0, (
         Check("a uniform mixture of the shared encoder's posteriors at the pseudo-inputs; "
               "samples from it", probe_vamp, judge_vamp, vamp_inputs),
@@ -962,7 +962,7 @@ TASKS = (
               probe_vamp_learning, judge_vamp_learning, vamp_inputs),
         Check("matches the reference in float64", probe_vamp, judge_vamp,
               lambda: vamp_inputs(F64, m=3, k=7), hidden=True, seed=13),
-    ), timeout_s=90.0, description="VampPrior: mixture of q(z|u_k) at learned pseudo-inputs"),
+    ), timeout_s=180.0, description="VampPrior: mixture of q(z|u_k) at learned pseudo-inputs"),
     Task("priors.elbo", TOPIC, ("elbo_mc_kl",), 2.0, (
         Check(f"E[elbo] is the exact ELBO under a mixture prior (false-failure rate "
               f"{FALSE_FAILURE_RATE:g})", probe_elbo, judge_elbo, elbo_inputs),
@@ -970,7 +970,7 @@ TASKS = (
               judge_elbo_grad, elbo_inputs),
         Check("exact in float64 for another posterior", probe_elbo, judge_elbo,
               lambda: elbo_inputs(F64, (-1.0, 0.5), (-2.5, -0.5)), hidden=True, seed=17),
-    ), timeout_s=90.0, description="ELBO with a Monte Carlo KL"),
+    ), timeout_s=180.0, description="ELBO with a Monte Carlo KL"),
     Task("priors.aggregate", TOPIC, ("aggregate_posterior_log_density",), 2.0, (
         Check("log (1/n) sum_i N(z; mu_i, sigma_i^2)", probe_aggregate, judge_aggregate,
               aggregate_inputs),
@@ -980,16 +980,16 @@ TASKS = (
               judge_aggregate_big, big_aggregate_inputs),
         Check("matches the reference in float64", probe_aggregate, judge_aggregate,
               lambda: aggregate_inputs(F64, n_z=11, n=50, m=4), hidden=True, seed=19),
-    ), timeout_s=120.0, description="log-density of the aggregate posterior"),
+    ), timeout_s=240.0, description="log-density of the aggregate posterior"),
     Task("priors.holes", TOPIC, ("hole_fraction",), 1.0, (
         Check(f"fraction of N(0, I) samples in holes (false-failure rate "
               f"{FALSE_FAILURE_RATE:g})", probe_holes, judge_holes, hole_inputs),
         Check("fraction for a mixture prior and another ratio", probe_holes, judge_holes,
               lambda: hole_inputs(F64, 0.5, mixture=True), hidden=True, seed=29),
-    ), timeout_s=90.0, description="prior mass the aggregate posterior leaves empty"),
+    ), timeout_s=180.0, description="prior mass the aggregate posterior leaves empty"),
     Task("priors.training", TOPIC, ("MoGPrior", "VampPrior", "elbo_mc_kl"), 3.0, (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probe_training, judge_training,
               training_inputs),
-    ), timeout_s=300.0, description="MoG and Vamp priors train better-fitting VAEs"),
+    ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs"),
 )
