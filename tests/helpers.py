@@ -13,7 +13,7 @@ from autograder.paths import solution_notebook
 _GRADER: Grader | None = None
 
 
-NEEDS_MNIST = {"05_vae_binary_mnist", "06_iwae", "08_hierarchical_vae"}
+NEEDS_MNIST = {"05_vae_binary_mnist", "06_iwae", "07_priors", "08_hierarchical_vae"}
 
 
 def skip_without_data(topic: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from scipy import stats
 
@@ -45,3 +47,13 @@ def evidence(statistic: str, value: float, threshold: float,
     """How a statistical check decided, said after what was wrong: '(statistic … > …)'."""
     return (f"({statistic} = {value:.4g}, above the threshold {threshold:.4g}; a correct answer "
             f"fails this test with probability {rate:g})")
+
+
+def z_statistic(values: torch.Tensor, expected: float) -> tuple[float, float, float]:
+    """(mean, standard error, z) of iid draws against an expected mean."""
+    v = values.detach().to(torch.float64).reshape(-1)
+    mean = float(v.mean())
+    se = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
+    slack = 1e-5 * abs(expected) + 1e-6  # float32 rounding of the per-draw values
+    z = abs(mean - expected) / (se + slack) if se > 0 else abs(mean - expected) / slack
+    return mean, se, z
