@@ -37,7 +37,7 @@ _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: Any = None
 _COUNTER = itertools.count()
 POLL_S = 0.02
-MAX_RESULT_BYTES = 128 * 2**20
+MAX_RESULT_BYTES = 384 * 2**20
 READ_CHUNK = 1 << 20
 
 

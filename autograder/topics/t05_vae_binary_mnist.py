@@ -712,6 +712,18 @@ LOSS_EVERY = 5
 CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
 
 
+def mnist_root_inputs() -> dict[str, Any]:
+    """The MNIST root as the grading process sees it: a child reads the *training* files
+    there (the sandbox lets it read nothing else); judges read the test split."""
+    from autograder.paths import course_root
+    from vaelib.data import data_root, has_mnist
+
+    root = data_root()
+    if not has_mnist(root) and has_mnist(course_root() / "data"):
+        root = course_root() / "data"
+    return {"root": str(root.resolve())}
+
+
 def training_inputs() -> dict[str, Any]:
     """Training images only: grey levels to train on, and a fixed-binarized batch of other
     training images on which the trained classes' own elbo(x) is recorded (for diagnosis)."""

@@ -758,7 +758,7 @@ def training_nets() -> tuple[nn.Module, nn.Module]:
 
 
 def training_inputs() -> dict[str, Any]:
-    from autograder.topics.t05_vae_binary_mnist import training_inputs as data_inputs
+    from autograder.topics.t05_vae_binary_mnist import mnist_root_inputs as data_inputs
 
     return data_inputs()
 

@@ -26,7 +26,7 @@ from autograder.topics.t05_vae_binary_mnist import (
     IMG,
     LinearDecoder,
     RowEncoder,
-    training_inputs,
+    mnist_root_inputs,
 )
 
 TOPIC = "07_priors"
@@ -988,6 +988,6 @@ TASKS = (
     Task("priors.training", TOPIC, ("MoGPrior", "VampPrior", "elbo_mc_kl"), 3.0, (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probe_training, judge_training,
-              training_inputs),
+              mnist_root_inputs),
     ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs"),
 )

@@ -40,8 +40,8 @@ from autograder.topics.t05_vae_binary_mnist import (
     IMG,
     _encoder_hints,
     expect_dist,
+    mnist_root_inputs,
     summarize,
-    training_inputs,
 )
 
 TOPIC = "08_hierarchical_vae"
@@ -893,7 +893,7 @@ TASKS = (
     Task("hvae.training", TOPIC, ("TopDownHVAE", "BottomUpHVAE"), 3.0, (
         Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and at least as many active "
               f"z1 units as bottom-up without warm-up", probe_training, judge_training,
-              training_inputs),
+              mnist_root_inputs),
     ), timeout_s=600.0, extra_symbols=("GaussianConditional", "kl_warmup"),
         description="warm-up and top-down inference keep z1 units active"),
 )
