@@ -418,7 +418,8 @@ def test_cli_batch_survives_every_attack(full_sandbox, batch, tmp_path):
         [sys.executable, "-m", "autograder", "grade", str(folder), "--json", str(report),
          "--timeout", "40", "--judge-timeout", "15", "--sandbox", "require"],
         capture_output=True, text=True, env=tool_env(), timeout=1500)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:]  # 1: the symlink could not be graded
+    assert "1 of 5 notebooks could not be graded" in done.stderr
     data = json.loads(report.read_text())
     assert data["sandbox"]["level"] == "full"
     notebooks = {Path(n["path"]).stem: n for n in data["notebooks"]}
