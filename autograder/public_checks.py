@@ -43,8 +43,9 @@ def _add_to_docstring(tree: ast.Module, note: str) -> None:
         tree.body.insert(0, ast.Expr(ast.Constant(note)))
 
 
-def verify_public(source: str, name: str) -> None:
-    """Raise ``NotPublic`` unless ``source`` defines tasks with public checks only."""
+def verify_public(source: str, name: str) -> list[str]:
+    """Raise ``NotPublic`` unless ``source`` defines tasks with public checks only; returns
+    the tasks left with no public check at all (their checks all need grader-only code)."""
     tree = ast.parse(source)
     if any(isinstance(n, ast.Attribute) and n.attr == "ref" for n in ast.walk(tree)):
         raise NotPublic(f"{name}: a judge still reads the reference's results (.ref)")
@@ -60,9 +61,7 @@ def verify_public(source: str, name: str) -> None:
     hidden = [f"{t.id}: {c.name}" for t in tasks for c in t.checks if c.hidden]
     if hidden:
         raise NotPublic(f"{name}: hidden checks left: {hidden}")
-    empty = [t.id for t in tasks if not t.checks]
-    if empty:
-        raise NotPublic(f"{name}: tasks without a public check: {empty}")
+    return [t.id for t in tasks if not t.checks]
 
 
 def _definitions(tree: ast.Module) -> dict[str, ast.stmt]:

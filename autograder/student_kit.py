@@ -16,7 +16,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.paths import TOPICS, course_root
-from autograder.public_checks import public_source, verify_public
+from autograder.public_checks import NotPublic, public_source, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
                       "authoring.py", "public_checks.py", "classgrade", "__pycache__"})
@@ -46,17 +46,24 @@ def build_kit(out: str | Path, topics: list[str] | None = None) -> list[str]:
         shutil.copytree(root / "exercises" / topic, out / "exercises" / topic, ignore=ignore)
     shutil.copy2(root / "exercises" / "conftest.py", out / "exercises" / "conftest.py")
     shutil.copytree(root / "vaelib", out / "vaelib", ignore=ignore)
-    _copy_autograder(root / "autograder", out / "autograder")
+    unchecked = _copy_autograder(root / "autograder", out / "autograder")
+    for topic in chosen:  # a topic whose checks could not be made public is left out whole
+        if not (out / "autograder" / "topics" / f"t{topic}.py").is_file():
+            shutil.rmtree(out / "exercises" / topic, ignore_errors=True)
     (out / "pyproject.toml").write_text(pyproject(root / "pyproject.toml"))
     shutil.copy2(root / KIT_README, out / "README.md")
     _refuse_private_content(out)
     return [f"exercises: {', '.join(chosen)}", "course library: vaelib",
             "public checks: autograder (hidden checks and grader-only code left out)",
+            *([f"warning: no self-check in the kit for {', '.join(unchecked)} (their checks "
+               "need grader-only code)"] if unchecked else []),
             f"install: pip install -e {out}", f"student kit ready in {out}"]
 
 
-def _copy_autograder(source: Path, dest: Path) -> None:
-    """The autograder package minus the lecturer's parts, topic modules rewritten public."""
+def _copy_autograder(source: Path, dest: Path) -> list[str]:
+    """The autograder package minus the lecturer's parts, topic modules rewritten public;
+    returns the tasks left without any public check."""
+    unchecked: list[str] = []
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if set(relative.parts) & LEFT_OUT or path.is_dir() or path.suffix == ".pyc":
@@ -65,10 +72,15 @@ def _copy_autograder(source: Path, dest: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if relative.parts[0] == "topics" and path.suffix == ".py" and path.stem != "__init__":
             text = public_source(path.read_text(), str(path))
-            verify_public(text, f"kit_{path.stem}")
+            try:
+                unchecked += verify_public(text, f"kit_{path.stem}")
+            except NotPublic as exc:  # this topic's public checks need grader-only code
+                unchecked.append(f"topic {path.stem[1:]} ({exc})")
+                continue
             target.write_text(text)
         else:
             shutil.copy2(path, target)
+    return unchecked
 
 
 def pyproject(course_pyproject: Path) -> str:
