@@ -53,7 +53,8 @@ def build_kit(out: str | Path, topics: list[str] | None = None) -> list[str]:
     (out / "pyproject.toml").write_text(pyproject(root / "pyproject.toml"))
     shutil.copy2(root / KIT_README, out / "README.md")
     _refuse_private_content(out)
-    return [f"exercises: {', '.join(chosen)}", "course library: vaelib",
+    shipped = [t for t in chosen if (out / "exercises" / t).is_dir()]
+    return [f"exercises: {', '.join(shipped)}", "course library: vaelib",
             "public checks: autograder (hidden checks and grader-only code left out)",
             *([f"warning: no self-check in the kit for {', '.join(unchecked)} (their checks "
                "need grader-only code)"] if unchecked else []),
