@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
 import pytest
 
 from autograder.grading import Grader
+from autograder.isolation.policy import build_policy
+from autograder.paths import course_root, exercise_notebook, solution_notebook
+from autograder.release import tool_env
 from tests.helpers import grade, task, variant
 
 TOPIC = "01_ppca"
@@ -163,22 +179,8 @@ def test_exception_message_names_the_function(tmp_path):
 # earns is false credit. Run with the sandbox the machine offers; skipped, with the reason,
 # where Landlock or user namespaces are missing.
 # ---------------------------------------------------------------------------------------
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import nbformat  # noqa: E402
-import psutil  # noqa: E402
 
-from autograder.isolation.policy import build_policy  # noqa: E402
-from autograder.paths import course_root, exercise_notebook, solution_notebook  # noqa: E402
-from autograder.release import tool_env  # noqa: E402
 
 MARKER = f"vaehostile{os.getpid()}"
 
@@ -382,7 +384,6 @@ def _check_aftermath(before: dict[str, str], victim: Path, outside: Path,
     assert _snapshot([*_protected(), victim, *extra]) == before
 
 
-import contextlib  # noqa: E402
 
 
 @pytest.fixture
