@@ -428,7 +428,11 @@ def test_cli_batch_survives_every_attack(full_sandbox, batch, tmp_path):
     tasks = {t["id"]: t for t in notebooks["a_attacker"]["tasks"]}
     assert tasks["ppca.marginal"]["status"] == "error"  # the reference was unreadable
     assert "PermissionError" in tasks["ppca.marginal"]["message"]
-    assert "took longer than" in tasks["ppca.marginal_sympy"]["message"]
+    # A slow machine stops the judge at --judge-timeout; a fast one finishes simplifying and
+    # finds the answer wrong. Either way the task fails and the batch goes on.
+    assert tasks["ppca.marginal_sympy"]["status"] == "failed"
+    assert any(s in tasks["ppca.marginal_sympy"]["message"]
+               for s in ("took longer than", "should be"))
     flood = {t["id"]: t for t in notebooks["b_attacker"]["tasks"]}
     assert "MiB of results" in flood["ppca.marginal"]["message"]
     report_before = report.read_bytes()

@@ -28,6 +28,7 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, Probe, ProbeContext, Task
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
+from autograder.checks.training import nan_parameters
 from autograder.payload import DistributionInfo
 
 TOPIC = "05_vae_binary_mnist"
@@ -779,7 +780,13 @@ def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
     step = 0
     while step < TRAIN_STEPS and "stopped" not in out:
         for x in train.batches(TRAIN_BATCH, generator=gen):
-            loss = model(x)
+            try:
+                loss = model(x)
+            except ValueError as exc:
+                if not nan_parameters(exc):
+                    raise
+                out["stopped"] = "diverged"
+                break
             if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
                 out["stopped"] = "no_grad"
             elif not torch.isfinite(loss):

@@ -23,6 +23,7 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor, is_close
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
+from autograder.checks.training import nan_parameters
 from autograder.topics.t05_vae_binary_mnist import FixedPrior, _mlp
 
 TOPIC = "06_iwae"
@@ -777,7 +778,9 @@ def probe_training(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
         log = train(model, data, epochs=math.ceil(TRAIN_STEPS * TRAIN_BATCH / len(data)),
                     batch_size=TRAIN_BATCH, lr=1e-3, max_steps=TRAIN_STEPS, progress=False,
                     generator=torch.Generator().manual_seed(0))
-    except ValueError as exc:  # NaN parameters make the distributions refuse them
+    except ValueError as exc:
+        if not nan_parameters(exc):
+            raise
         return {"diverged_at": -1, "error": str(exc).splitlines()[0][:200]}
     bad = [i for i, v in enumerate(log.losses) if not math.isfinite(v)]
     if bad:

@@ -15,6 +15,7 @@ import torch.distributions as td
 
 import autograder.topics.t05_vae_binary_mnist as t05
 from autograder.checks.api import CheckFailed, Judgement
+from autograder.grading import Grader
 from autograder.paths import course_root, exercise_notebook
 from autograder.registry import get_task
 from tests.helpers import (
@@ -22,6 +23,7 @@ from tests.helpers import (
     edited_solution_cell,
     grade,
     grade_variant,
+    shared_grader,
     solution_cell,
     task,
 )
@@ -156,7 +158,8 @@ def test_forward_tolerance_does_not_grow_with_noise():
 # --------------------------------- 5. the evaluation images never reach the child
 def test_training_on_the_test_images_fails(tmp_path):
     """Without a sandbox the child can still read the test files; the judge then sees that the
-    networks fit the test images far better than unseen training images."""
+    networks fit the test images far better than unseen training images. With the sandbox the
+    test files cannot even be opened, so the task fails either way."""
     src = ("from vaelib.data import load_split as _ls\n_TEST = {}\n" + edit(VAE_ID, (
         NEG_LOSS,
         "if 't' not in _TEST:\n"
@@ -164,7 +167,12 @@ def test_training_on_the_test_images_fails(tmp_path):
         "        t = _TEST['t'].to(x.device)\n"
         "        idx = torch.randint(0, t.shape[0], (x.shape[0],), device=x.device)\n"
         "        return -self.elbo(t[idx]).mean()")))
-    assert_caught(run(tmp_path, VAE_ID, src, "vae.training"), "trained on the test set")
+    unsandboxed = Grader(device="cpu", sandbox="off")
+    result = grade_variant(TOPIC, tmp_path / "off", VAE_ID, src, "vae.training", unsandboxed)
+    assert_caught(result, "trained on the test set")
+    if shared_grader().policy.active:
+        sandboxed = run(tmp_path / "on", VAE_ID, src, "vae.training")
+        assert_caught(sandboxed, "Permission denied", "MNIST is not in")
 
 
 def test_training_inputs_hold_training_images_only(mnist_root):
