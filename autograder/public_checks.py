@@ -49,7 +49,7 @@ def verify_public(source: str, name: str) -> list[str]:
     tree = ast.parse(source)
     if any(isinstance(n, ast.Attribute) and n.attr == "ref" for n in ast.walk(tree)):
         raise NotPublic(f"{name}: a judge still reads the reference's results (.ref)")
-    if GRADER_ONLY_PACKAGE in source:
+    if _imports_grader_only(tree):
         raise NotPublic(f"{name}: still imports {GRADER_ONLY_PACKAGE}")
     module = types.ModuleType(name)
     sys.modules[name] = module  # dataclasses look their module up
