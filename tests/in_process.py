@@ -66,3 +66,10 @@ def assert_public_catch(outcomes: dict[str, tuple[str, str]], *concepts: str) ->
     messages = [message for status, message in outcomes.values() if status == "failed"]
     assert messages, outcomes
     assert any(c.lower() in m.lower() for m in messages for c in concepts), messages
+
+
+def assert_reference_passes_and_stub_is_missing(topic: str, task_id: str) -> None:
+    """The solution passes every public check of the task; the exercise stub is 'missing'."""
+    assert_public_pass(public_outcomes(topic, task_id))
+    stub = public_outcomes(topic, task_id, exercise=True)
+    assert {status for status, _ in stub.values()} == {"missing"}, stub
