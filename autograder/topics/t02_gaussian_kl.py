@@ -2,6 +2,9 @@
 
 Gaussians are given by mean and log-variance (``logvar``) unless a name says ``cov`` or
 ``std``/``sigma``. ``KL(q || p) = E_q[log q - log p]``; the first argument is always q.
+Public checks (the student kit's) use values worked by hand and properties every KL has
+(zero at equality, non-negative, additive over independent dimensions, invariant under an
+invertible map); checks comparing with the grader's closed forms are hidden.
 """
 
 from __future__ import annotations
