@@ -2,6 +2,9 @@
 
 Gaussians are given by mean and log-variance (``logvar``) unless a name says ``cov`` or
 ``std``/``sigma``. ``KL(q || p) = E_q[log q - log p]``; the first argument is always q.
+Public checks (the student kit's) use values worked by hand and properties every KL has
+(zero at equality, non-negative, additive over independent dimensions, invariant under an
+invertible map); checks comparing with the grader's closed forms are hidden.
 """
 
 from __future__ import annotations
@@ -203,11 +206,82 @@ def _diag_args(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
 
 
 def judge_diag_mock(j: Judgement) -> None:
-    args = _diag_args(j.inputs)
-    expected = _kl().diag_kl(*args).sum(-1)
+    """Worked by hand, per dimension ½(logvar_p - logvar_q + (var_q + (mu_q - mu_p)²)/var_p - 1):
+    row 0: ½ + ¼ = 0.75; row 1: (½ log 2 - 1/8) + (½ log 2 + 3/4) = log 2 + 0.625."""
+    l2 = math.log(2.0)
+    expected = torch.tensor([0.75, l2 + 0.625], dtype=F64)
+    r2 = math.sqrt(2.0)
+    hints = {  # the same two rows under each classic bug, also by hand
+        "the factor 1/2 is missing (KL = 1/2 [ ... ])": 2 * expected,
+        "the KL has the wrong direction: this is KL(p || q), not KL(q || p) (KL is not "
+        "symmetric)": torch.tensor([0.75, 3.25 - l2], dtype=F64),
+        "the per-dimension terms were averaged (mean) instead of summed over the last "
+        "dimension": expected / 2,
+        "logvar was treated as a log standard deviation (variance = exp(logvar), not "
+        "exp(2 logvar))": torch.tensor([0.625, 2 * l2 - 0.125], dtype=F64),
+        "the standard deviation exp(logvar / 2) was used as the variance (variance/std "
+        "confusion)": torch.tensor([0.5 + 0.5 / r2, l2 / 2 + 3 / r2 - 0.875], dtype=F64),
+        "the '- 1' per dimension is missing": expected + 1.0,
+        "the log-variance term has the wrong sign (it is logvar_p - logvar_q)":
+            torch.tensor([0.75, 0.625 - l2], dtype=F64),
+        "the variance ratio is inverted (it is var_q / var_p)": expected + torch.tensor(
+            [0.0, 1.5], dtype=F64),
+    }
     expect_tensor(j.got, "kl_diag_gaussians(...)", shape=(2,), dtype=F64, device=j.device)
     expect_close(j.got, expected, "KL(q || p) for the hand-checkable example", reveal=True,
-                 hints=diag_hints(*args))
+                 hints=hints)
+
+
+def probe_diag_properties(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                          ) -> Any:
+    """KL(q || p) with p broadcast, with p expanded, of q with itself, of each dimension alone,
+    and after mapping both Gaussians by x -> 3x - 1 (logvar + 2 log 3)."""
+    fn = ns["kl_diag_gaussians"]
+    mu_q, lv_q, mu_p, lv_p = _diag_args(inputs)
+    shift = 2 * math.log(3.0)
+    return {"kl": fn(mu_q, lv_q, mu_p, lv_p),
+            "expanded": fn(mu_q, lv_q, mu_p.expand_as(mu_q).clone(), lv_p.expand_as(lv_q).clone()),
+            "self": fn(mu_q, lv_q, mu_q.clone(), lv_q.clone()),
+            "per_dim": [fn(mu_q[..., k:k + 1], lv_q[..., k:k + 1], mu_p[k:k + 1], lv_p[k:k + 1])
+                        for k in range(mu_q.shape[-1])],
+            "mapped": fn(3 * mu_q - 1, lv_q + shift, 3 * mu_p - 1, lv_p + shift)}
+
+
+def judge_diag_properties(j: Judgement) -> None:
+    """Properties every KL between diagonal Gaussians has; no closed form needed."""
+    mu_q = j.inputs["mu_q"]
+    batch = tuple(mu_q.shape[:-1])
+    got = j.got if isinstance(j.got, dict) else {}
+
+    def value(key: str, what: str, shape: tuple[int, ...] = batch) -> torch.Tensor:
+        found = expect_tensor(got.get(key), what, shape=shape, dtype=mu_q.dtype, device=j.device)
+        expect_finite(found, what)
+        return found
+
+    kl = value("kl", "kl_diag_gaussians(q [3, 4, 5], p [5])")
+    expect_close(value("self", "kl_diag_gaussians(q, q)"), torch.zeros(batch, dtype=mu_q.dtype),
+                 "KL(q || q) (it must be 0)", reveal=True, atol=1e-5,
+                 hints={"the '- 1' per dimension is missing": torch.full(batch, 2.5)})
+    if (kl < -1e-5).any():
+        raise CheckFailed(f"the KL is negative (min {float(kl.min()):.4g}); KL(q || p) >= 0 "
+                          "always. Check the signs of the log-variance and '- 1' terms.")
+    expect_close(value("expanded", "kl_diag_gaussians(q, p expanded to q's shape)"), kl,
+                 "the KL with p expanded to q's shape vs p broadcast (they must agree)",
+                 reveal=True)
+    per_dim = got.get("per_dim")
+    if not isinstance(per_dim, list) or len(per_dim) != mu_q.shape[-1]:
+        raise CheckFailed("could not evaluate the KL one dimension at a time.")
+    total = sum(expect_tensor(d, "kl_diag_gaussians on one dimension [..., 1]", shape=batch,
+                              device=j.device).to(kl.dtype) for d in per_dim)
+    expect_close(kl, total, "the KL over 5 dimensions vs the sum of the 5 one-dimensional KLs "
+                 "(independent dimensions add up)", reveal=True, hints={
+                     "the per-dimension terms were averaged (mean) instead of summed over the "
+                     "last dimension": total / mu_q.shape[-1]})
+    expect_close(value("mapped", "kl_diag_gaussians after x -> 3x - 1"), kl,
+                 "the KL after mapping both Gaussians by x -> 3x - 1 (KL does not change under "
+                 "an invertible map; the variances grow by 9, so logvar by 2 log 3: a change "
+                 "means logvar is not read as a log-variance, variance = exp(logvar))",
+                 reveal=True)
 
 
 def probe_diag_invariants(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
@@ -336,11 +410,22 @@ def _mvn_args(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
 
 
 def judge_mvn_mock(j: Judgement) -> None:
-    args = _mvn_args(j.inputs)
+    """Worked by hand: cov1⁻¹ = diag(1, 1/4), tr(cov1⁻¹ cov0) = 2.25, mu1 - mu0 = (-1, -1) so
+    the Mahalanobis term is 1.25, det cov0 = 1.75, det cov1 = 4:
+    KL = ½(2.25 + 1.25 - 2 + log(4 / 1.75)) = 0.75 + ½ log(16/7)."""
+    logdet = math.log(16.0 / 7.0)
+    expected = torch.tensor(0.75 + 0.5 * logdet, dtype=F64)
     expect_tensor(j.got, "kl_mvn(...) for unbatched inputs", shape=(), dtype=F64,
                   device=j.device)
-    expect_close(j.got, _kl().mvn_kl(*args), "KL(N0 || N1) for the 2-D example", reveal=True,
-                 hints=mvn_hints(*args))
+    expect_close(j.got, expected, "KL(N0 || N1) for the 2-D example", reveal=True, hints={
+        "the factor 1/2 is missing": 2 * expected,
+        # KL(N1 || N0): tr(cov0⁻¹ cov1) = 36/7, Mahalanobis 8/7, log det ratio log(7/16)
+        "the KL has the wrong direction: this is KL(N1 || N0), not KL(N0 || N1) (KL is not "
+        "symmetric)": torch.tensor(15.0 / 7.0 - 0.5 * logdet, dtype=F64),
+        "the log-determinant term has the wrong sign (it is log det cov1 - log det cov0)":
+            expected - logdet,
+        "the dimension D is not subtracted": expected + 1.0,
+    })
 
 
 def probe_mvn_batch(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
@@ -369,19 +454,62 @@ def judge_mvn_batch(j: Judgement) -> None:
                  reveal=True, hints=mvn_hints(mu0, cov0, mu1, cov1))
 
 
-def judge_mvn_hard(j: Judgement) -> None:
-    args = _mvn_args(j.inputs)
-    got = expect_tensor(j.got, "kl_mvn(...) in float32 with D = 40", shape=(3,),
-                        dtype=torch.float32, device=j.device)
+def _stable_kl_d40(value: Any, what: str, device: str) -> torch.Tensor:
+    """Three float32 KLs of 40-D Gaussians, all finite (a failure names the Cholesky log det)."""
+    got = expect_tensor(value, what, shape=(3,), dtype=torch.float32, device=device)
     if not torch.isfinite(got).all():
         raise CheckFailed(
             "kl_mvn returned inf/NaN in float32 for 40-D covariances with eigenvalues around "
             "0.01 (or 100): det(cov) underflows to 0 (or overflows) in float32. Compute log det "
             "from a Cholesky factor, log det S = 2 sum(log diag(L)), never log(det(S)).")
+    return got
+
+
+def judge_mvn_hard(j: Judgement) -> None:
+    args = _mvn_args(j.inputs)
+    got = _stable_kl_d40(j.got, "kl_mvn(...) in float32 with D = 40", j.device)
     expect_close(got, _kl().mvn_kl(*args).to(torch.float32),
                  "the float32 KL for tiny, huge and ill-conditioned (cond 1e4) covariances, "
                  "against a float64 computation", reveal=True, rtol=2e-3, atol=1e-3,
                  check_dtype=False)
+
+
+def mvn_scaled() -> dict[str, Any]:
+    """float32, D = 40, N1 = N(mu0 + t v, c cov0) with v cov0's first eigenvector (eigenvalue
+    e): tiny (det underflows), huge (det overflows) and ill-conditioned (1e4) covariances."""
+    d = 40
+    q, _ = torch.linalg.qr(torch.randn(3, d, d, dtype=F64))
+    eig = torch.stack([torch.logspace(-2.3, -1.3, d, dtype=F64),
+                       torch.logspace(1.2, 2.0, d, dtype=F64), torch.logspace(-2, 2, d, dtype=F64)])
+    cov0 = q @ torch.diag_embed(eig) @ q.transpose(-1, -2)
+    cov0 = 0.5 * (cov0 + cov0.transpose(-1, -2))
+    scale = torch.tensor([2.0, 0.5, 1.5], dtype=F64)
+    shift = torch.tensor([0.0, 3.0, 0.05], dtype=F64)
+    mu0 = 0.1 * torch.randn(3, d, dtype=F64)
+    mu1 = mu0 + shift[:, None] * q[..., 0]
+    return {"mu0": mu0.float(), "cov0": cov0.float(), "mu1": mu1.float(),
+            "cov1": (scale[:, None, None] * cov0).float(), "scale": scale, "shift": shift,
+            "eig0": eig[:, 0]}
+
+
+def probe_mvn_scaled(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    mu0, cov0, mu1, cov1 = _mvn_args(inputs)
+    return ns["kl_mvn"](mu0, cov0, mu1, cov1), ns["kl_mvn"](mu0, cov0, mu0.clone(), cov0.clone())
+
+
+def judge_mvn_scaled(j: Judgement) -> None:
+    """For cov1 = c cov0 and mu1 - mu0 = t v: KL = ½(D/c - D + D log c + t²/(c e))."""
+    kl, self_kl = expect_sequence(j.got, 2, "the probe")
+    kl = _stable_kl_d40(kl, "kl_mvn(...) in float32 with D = 40, batch [3]", j.device)
+    self_kl = expect_tensor(self_kl, "kl_mvn(N0, N0)", shape=(3,), device=j.device)
+    expect_close(self_kl, torch.zeros(3), "KL(N0 || N0) in float32 with D = 40 (it must be 0)",
+                 reveal=True, atol=1e-3, check_dtype=False)
+    d, c, t, e = 40, j.inputs["scale"], j.inputs["shift"], j.inputs["eig0"]
+    expected = 0.5 * (d / c - d + d * c.log() + t**2 / (c * e))
+    expect_close(kl, expected.float(), "the float32 KL for tiny, huge and ill-conditioned "
+                 "(cond 1e4) covariances with cov1 = c cov0", reveal=True, rtol=2e-3, atol=1e-3,
+                 check_dtype=False, hints={"the factor 1/2 is missing": 2 * expected,
+                                           "the dimension D is not subtracted": expected + d / 2})
 
 
 def judge_mvn_reference(j: Judgement) -> None:
@@ -460,7 +588,28 @@ def probe_mc(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> A
 
 
 def judge_mc(j: Judgement) -> None:
-    kl, reverse, var = log_ratio_stats(j.inputs)
+    _judge_mc_against(j, *log_ratio_stats(j.inputs))
+
+
+def mc_normal_exact() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """KL(q || p), KL(p || q) and Var_q[log q - log p] for ``mc_normal_inputs``, by hand: per
+    element KL(q || p) = log(sp/sq) + (sq² + (mq - mp)²)/(2 sp²) - ½ (KL(p || q) alike) and
+    the variance is 2a² + b² with a = (sq²/sp² - 1)/2, b = sq (mq - mp)/sp²."""
+    l2, l15 = math.log(2.0), math.log(1.5)
+    kl = torch.tensor([l2 - 0.375, l2 + 0.125, 3.5 - l2, 1.125 - l15], dtype=F64)
+    reverse = torch.tensor([1.5 - l2, 3.5 - l2, l2 + 0.125, l15 - 1.0 / 18.0], dtype=F64)
+    var = torch.tensor([9.0 / 32.0, 17.0 / 32.0, 20.5, 97.0 / 32.0], dtype=F64)
+    return kl, reverse, var
+
+
+def judge_mc_normal(j: Judgement) -> None:
+    _judge_mc_against(j, *mc_normal_exact())
+
+
+def _judge_mc_against(j: Judgement, kl: torch.Tensor, reverse: torch.Tensor, var: torch.Tensor
+                      ) -> None:
+    """The estimates within the CLT bound of the exact ``kl`` (per-sample variance ``var``),
+    different for different seeds, and 0 for q = p; ``reverse`` = KL(p || q) names a bug."""
     batch = tuple(kl.shape)
     dtype = j.inputs["mq"].dtype
     first, second, self_kl = expect_sequence(j.got, 3, "the probe")
@@ -666,8 +815,11 @@ TASKS = (
         Check("hand-checkable values (p broadcast over q's batch)",
               call("kl_diag_gaussians", "mu_q", "logvar_q", "mu_p", "logvar_p"),
               judge_diag_mock, diag_mock),
+        Check("float32: shape, KL(q||q) = 0, KL >= 0, broadcasting, sum over dimensions, "
+              "invariance under x -> 3x - 1", probe_diag_properties, judge_diag_properties,
+              lambda: diag_random(dtype=torch.float32)),
         Check("float32 shapes, broadcasting, KL(q||q) = 0 and KL >= 0", probe_diag_invariants,
-              judge_diag_invariants, lambda: diag_random(dtype=torch.float32)),
+              judge_diag_invariants, lambda: diag_random(dtype=torch.float32), hidden=True),
         Check("matches the reference (float64)",
               call("kl_diag_gaussians", "mu_q", "logvar_q", "mu_p", "logvar_p"),
               judge_diag_reference, lambda: diag_random((6, 7), (6, 7)), hidden=True),
@@ -687,21 +839,27 @@ TASKS = (
         Check("hand-checkable 2-D example (unbatched)", call("kl_mvn", "mu0", "cov0", "mu1",
                                                              "cov1"),
               judge_mvn_mock, mvn_mock),
+        Check("stable in float32 (batch [3], D = 40, tiny/huge/ill-conditioned covariances): "
+              "KL(N0||N0) = 0, the closed form for cov1 = c cov0", probe_mvn_scaled,
+              judge_mvn_scaled, mvn_scaled),
         Check("batched float32: values, KL(N0||N0) = 0, agrees with the diagonal formula",
-              probe_mvn_batch, judge_mvn_batch, lambda: mvn_random(4, 3, torch.float32)),
+              probe_mvn_batch, judge_mvn_batch, lambda: mvn_random(4, 3, torch.float32),
+              hidden=True),
         Check("numerically stable in float32 (D = 40, tiny/huge/ill-conditioned covariances)",
-              call("kl_mvn", "mu0", "cov0", "mu1", "cov1"), judge_mvn_hard, mvn_hard),
+              call("kl_mvn", "mu0", "cov0", "mu1", "cov1"), judge_mvn_hard, mvn_hard,
+              hidden=True),
         Check("matches the reference (float64, batch of 3, D = 5)",
               call("kl_mvn", "mu0", "cov0", "mu1", "cov1"), judge_mvn_reference, mvn_random,
               hidden=True),
     ), description="full-covariance KL via Cholesky factors"),
     Task("kl.monte_carlo", TOPIC, ("kl_monte_carlo",), 2.0, (
         Check(f"Normal q, p (batch [4]): within the CLT bound of the exact KL (false-failure "
-              f"rate {FALSE_FAILURE_RATE:g}), random, and 0 for q = p", probe_mc, judge_mc,
+              f"rate {FALSE_FAILURE_RATE:g}), random, and 0 for q = p", probe_mc, judge_mc_normal,
               mc_normal_inputs),
         Check("Independent(Normal) with event shape [3]: one KL per batch element", probe_mc,
-              judge_mc, mc_independent_inputs),
-        Check("MultivariateNormal q, p in float64", probe_mc, judge_mc, mc_mvn_inputs, seed=3),
+              judge_mc, mc_independent_inputs, hidden=True),
+        Check("MultivariateNormal q, p in float64", probe_mc, judge_mc, mc_mvn_inputs, seed=3,
+              hidden=True),
     ), description="Monte Carlo estimate of KL(q || p)"),
     Task("kl.fit_forward", TOPIC, ("fit_gaussian_forward_kl",), 1.0, (
         Check("moment matching on 1-D samples of a two-mode mixture",

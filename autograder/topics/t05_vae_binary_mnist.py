@@ -11,9 +11,14 @@ variance against the exact variance of one draw. Any RNG order and an analytic o
 KL pass.
 
 Probes return raw outputs only; every evaluation (exact moments, the trained networks' test
-ELBO) happens in the judges with ``autograder.trusted`` (see docs/design.md, "Trust"). The
-training probe trains the grader's fixed networks through the student's classes and returns
-their weights; the judge reads them as the specified model on test images the child never gets.
+ELBO) happens in the judges with the grader-only code of ``autograder/trusted`` (see
+docs/design.md, "Trust"). The training probe trains the grader's fixed networks through the
+student's classes and returns their weights; the judge reads them as the specified model on test
+images the child never gets.
+
+The public checks (the student kit's) need none of it: a decoder that ignores z (its ELBO is
+-784 log 2 - KL exactly), a decoder reading z_1 only (the KL alone moves q's second coordinate),
+pixels that switch at known quantiles of z, and a short training smoke test on random images.
 """
 
 from __future__ import annotations
@@ -123,7 +128,8 @@ class RowEncoder(nn.Module):
         if x.shape[0] != self.theta.shape[0]:
             raise ValueError("the encoder was called on a batch of the wrong size")
         mean, logvar = self.theta.chunk(2, dim=-1)
-        return td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+        scale = (0.5 * logvar).exp()
+        return td.Independent(td.Normal(mean, scale), 1)
 
 
 class LinearDecoder(nn.Module):
@@ -358,12 +364,34 @@ def judge_decoder(j: Judgement) -> None:
     from autograder.trusted.linear_bernoulli import bernoulli_log_prob, linear_logits
 
     z, W, c, x = (j.inputs[k] for k in ("z", "W", "c", "x"))
+    logits = linear_logits(z, W, c)
+    _judge_decoder_against(j, torch.sigmoid(logits), bernoulli_log_prob(x, logits))
+
+
+def decoder_hand_inputs() -> dict[str, Any]:
+    """z [3, 1] = 0, log 3, -log 3 and a network giving every pixel the logit z: the pixel
+    probabilities are 1/2, 3/4 and 1/4."""
+    z = torch.tensor([[0.0], [math.log(3.0)], [-math.log(3.0)]])
+    return {"z": z, "W": torch.ones(D, 1), "c": torch.zeros(D),
+            "x": torch.bernoulli(torch.full((3, *IMG), 0.3))}
+
+
+def judge_decoder_hand(j: Judgement) -> None:
+    """Image i with k_i ones: log p(x|z) = k_i log p_i + (784 - k_i) log(1 - p_i)."""
+    probs = torch.tensor([0.5, 0.75, 0.25])
+    ones = j.inputs["x"].sum((-2, -1))
+    log_prob = ones * probs.log() + (D - ones) * (1 - probs).log()
+    _judge_decoder_against(j, probs[:, None, None].expand(3, *IMG), log_prob)
+
+
+def _judge_decoder_against(j: Judgement, probs: torch.Tensor, log_prob: torch.Tensor) -> None:
+    """An Independent(Bernoulli) over 28x28 pixels with these pixel probabilities and
+    log p(x|z) for the inputs' images; its samples are binary."""
+    z = j.inputs["z"]
     b = z.shape[0]
     expect_dist(j.got, "BernoulliDecoder(net)(z)", (b,), IMG, "Bernoulli",
                 "Wrap the Bernoulli in td.Independent(..., 2) so that the 28x28 pixels form "
                 "one event: log p(x|z) must sum over both image dimensions and have shape [B].")
-    logits = linear_logits(z, W, c)
-    probs = torch.sigmoid(logits)
     mean = expect_tensor(j.got["mean"], "p(x|z).mean", shape=(b, *IMG), dtype=z.dtype,
                          device=j.device)
     expect_close(mean, probs, "p(x|z).mean (the pixel probabilities sigmoid(logits))",
@@ -372,8 +400,7 @@ def judge_decoder(j: Judgement) -> None:
                      "a sigmoid first and passing the result as logits treats probabilities "
                      "as logits": torch.sigmoid(probs),
                  })
-    expected = bernoulli_log_prob(x, logits)
-    expect_close(j.got["log_prob"], expected, "log p(x|z) (summed over the 28x28 pixels)",
+    expect_close(j.got["log_prob"], log_prob, "log p(x|z) (summed over the 28x28 pixels)",
                  reveal=True, rtol=1e-4, atol=1e-3)
     sample = expect_tensor(j.got["sample"], "p(x|z).sample((2,))", shape=(2, b, *IMG),
                            device=j.device)
@@ -545,16 +572,21 @@ def judge_forward(j: Judgement) -> None:
     so noise added to the ELBO cannot widen it."""
     from autograder.trusted.linear_bernoulli import exact_terms
 
+    t = exact_terms(j.inputs)
+    exact_var, _ = single_draw_bound(j.inputs)
+    _judge_forward_against(j, t["rec"] - t["kl"], exact_var)
+
+
+def _judge_forward_against(j: Judgement, expected: float, exact_var: float) -> None:
+    """The loss is -``expected`` (the exact ELBO) within the noise that ELBO_N draws of
+    variance at most ``exact_var`` allow."""
     _elbo_draws(j)
     loss = j.got.get("loss")
     if isinstance(loss, torch.Tensor) and loss.numel() != 1:
         raise CheckFailed(f"vae(x) returned a tensor of shape {list(loss.shape)}: forward must "
                           "return the scalar loss -elbo(x).mean() (averaged over the batch).")
     loss = expect_tensor(loss, "vae(x)", device=j.device)
-    t = exact_terms(j.inputs)
-    expected = t["rec"] - t["kl"]
     value = float(loss)
-    exact_var, _ = single_draw_bound(j.inputs)
     tol = normal_threshold() * (math.sqrt(exact_var / ELBO_N) + _rounding(expected))
     if abs(value + expected) <= tol:
         return
@@ -567,6 +599,44 @@ def judge_forward(j: Judgement) -> None:
                           "batch size.")
     raise CheckFailed(f"vae(x) = {value:.3f}, but -E[elbo(x)] = {-expected:.3f} (tolerance "
                       f"{tol:.3f}): forward should return -elbo(x).mean().")
+
+
+def elbo_hand_inputs() -> dict[str, Any]:
+    """A decoder that ignores z (W = 0, logits c = 0: every pixel has probability 1/2), so
+    E_q[log p(x|z)] = -784 log 2 exactly, and q = N((1.5, -2), diag(exp(-2), exp(-1)))."""
+    inputs = elbo_inputs()
+    inputs["W"], inputs["c"] = torch.zeros(D, 2), torch.zeros(D)
+    return inputs
+
+
+def elbo_hand_terms() -> tuple[dict[str, float], float]:
+    """For ``elbo_hand_inputs``, by hand: the reconstruction term, KL(q || p), KL(p || q) and the
+    variance of one draw of the Monte Carlo KL log q(z) - log p(z) (the largest over the
+    accepted forms: an analytic KL gives 0). Per latent dimension with variance v:
+    KL = ½(mean² + v - 1 - log v), reverse ½((1 + mean²)/v - 1 + log v), and
+    Var[(z² - u²)/2] = (v - 1)²/2 + mean² v for z = mean + sqrt(v) u."""
+    v1, v2 = math.exp(-2.0), math.exp(-1.0)
+    rec = -D * math.log(2.0)
+    terms = {"rec": rec, "rec_prior": rec,
+             "kl": 0.5 * ((2.25 + v1 - 1 + 2) + (4 + v2 - 1 + 1)),
+             "rkl": 0.5 * ((3.25 / v1 - 1 - 2) + (5 / v2 - 1 - 1))}
+    return terms, (v1 - 1) ** 2 / 2 + 2.25 * v1 + (v2 - 1) ** 2 / 2 + 4 * v2
+
+
+def judge_elbo_hand(j: Judgement) -> None:
+    values = _elbo_draws(j)
+    t, var = elbo_hand_terms()
+    expected = t["rec"] - t["kl"]
+    mean = float(values.mean())
+    se = math.sqrt(var / ELBO_N)
+    limit = normal_threshold()
+    if abs(mean - expected) > limit * (se + _rounding(expected)):
+        raise CheckFailed(_elbo_mean_message(mean, se, expected, t, limit))
+
+
+def judge_forward_hand(j: Judgement) -> None:
+    t, var = elbo_hand_terms()
+    _judge_forward_against(j, t["rec"] - t["kl"], var)
 
 
 def grad_inputs(dtype: torch.dtype = torch.float32) -> dict[str, Any]:
@@ -629,6 +699,71 @@ def judge_grad(j: Judgement) -> None:
                           "-self.elbo(x).mean(), differentiable all the way to the encoder.")
 
 
+def grad_hand_inputs() -> dict[str, Any]:
+    """An all-ones image and logits = z_1 for every pixel (z_2 unused): the reconstruction
+    term pulls q's first mean up, and only the KL acts on q's second coordinate."""
+    inputs = elbo_inputs(torch.float32, (2.0, -1.5), (-1.5, 0.8))
+    inputs["W"] = torch.cat([torch.ones(D, 1), torch.zeros(D, 1)], dim=1)
+    inputs["c"] = torch.zeros(D)
+    inputs["x"] = torch.ones(IMG)
+    return inputs
+
+
+def judge_grad_hand(j: Judgement) -> None:
+    """Per-example gradients w.r.t. q's [mean, logvar] (ELBO_N draws each), by hand.
+
+    mean_1: d log p(x|z)/dz_1 = 784 sigmoid(-z_1) > 0, about 94 on average here, minus the
+    KL's 2: far above 20. mean_2 and logvar_2 get the KL's gradient only: exactly -mean_2 = 1.5
+    and -(v_2 - 1)/2 with an analytic KL; with a Monte Carlo KL at the reparameterised z, one
+    draw has mean that value and variance v_2 (mean_2) or v_2 (mean_2² + 2 v_2)/4 (logvar_2).
+    """
+    fail_on_missing_kl_rule(j.got)
+    got = j.got if isinstance(j.got, dict) else {}
+    grad = got.get("elbo")
+    if grad is None:
+        raise CheckFailed("no gradient reached the encoder from elbo(x): it must depend on q's "
+                          "parameters through a reparameterised sample z = q.rsample() "
+                          "(.sample() cuts the gradient) and through the KL term.")
+    _check_hand_gradient(j, expect_tensor(grad, "the encoder's gradient", shape=(ELBO_N, 4)),
+                         "elbo(x).sum()")
+    if not got.get("loss_has_grad") or got.get("loss") is None:
+        raise CheckFailed("vae(x) returns a loss that carries no gradient: return "
+                          "-self.elbo(x).mean() as a tensor (no .detach(), .item(), float() or "
+                          ".data), so that loss.backward() trains the encoder and decoder.")
+    loss_grad = expect_tensor(got["loss"], "the gradient of vae(x)", shape=(ELBO_N, 4))
+    _check_hand_gradient(j, -ELBO_N * loss_grad, "the loss vae(x) (times -B)")
+
+
+def _check_hand_gradient(j: Judgement, grad: torch.Tensor, what: str) -> None:
+    expect_finite(grad, f"the encoder's gradient from {what}")
+    mean2, logvar2 = float(j.inputs["q_mean"][1]), float(j.inputs["q_logvar"][1])
+    v2 = math.exp(logvar2)
+    g = grad.to(F64).mean(0)
+    limit = normal_threshold(FALSE_FAILURE_RATE / 2)
+    if float(g[0]) <= 20.0:
+        raise CheckFailed(f"the reconstruction term of {what} passes no gradient to q's mean "
+                          f"(average {float(g[0]):.2f}; log p(x|z) pulls it up by about 94 on "
+                          "this model): z must be drawn with q.rsample() (the reparameterisation "
+                          "trick, z = mean + std * eps), not q.sample(), which is detached, "
+                          "and passed to the decoder.")
+    for index, exact, var, name in (
+            (1, -mean2, v2, "the second mean"),
+            (3, -0.5 * (v2 - 1.0), v2 * (mean2**2 + 2 * v2) / 4, "the second log-variance")):
+        tol = limit * math.sqrt(var / ELBO_N) + 1e-4
+        value = float(g[index])
+        if abs(value - exact) <= tol:
+            continue
+        cause = ("the KL term passes no gradient (compute it from q's parameters, "
+                 "td.kl_divergence(q, prior), or as log q(z|x) - log p(z) at the "
+                 "reparameterised z = q.rsample(), not at a detached q.sample() draw)"
+                 if abs(value) <= tol else
+                 "the KL enters with the wrong sign (ELBO = E_q[log p(x|z)] - KL(q || p))"
+                 if abs(value + exact) <= tol else "the KL term's gradient is wrong")
+        raise CheckFailed(f"the gradient of {what} w.r.t. {name} of q, which only the KL term "
+                          f"reaches on this model, averages {value:.3f}; -dKL/d{name.split()[-1]}"
+                          f" = {exact:.3f} (tolerance {tol:.3f}). Likely cause: {cause}.")
+
+
 def _check_gradient(grad: torch.Tensor, parts: dict[str, torch.Tensor], limit: float,
                     what: str) -> None:
     mean, z = _grad_z(grad, parts["elbo"])
@@ -672,6 +807,37 @@ def probe_sample(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) 
 def judge_sample(j: Judgement) -> None:
     from autograder.trusted.linear_bernoulli import pixel_marginals
 
+    _judge_sample_against(j, pixel_marginals(j.inputs["W"], j.inputs["c"]))
+
+
+SHARP = 200.0  # logits SHARP * (z_k - a): pixel = 1 exactly when z_k > a, up to ~1e-5
+
+
+def sample_hand_inputs() -> dict[str, Any]:
+    """Three groups of pixels with marginals known by hand: logits 200 (z_1 - 1) (p = P(z_1 >
+    1)), 200 (z_2 + 1/2) (p = P(z_2 > -1/2)) and log 3 whatever z (p = 3/4)."""
+    inputs = elbo_inputs()
+    third = D // 3
+    W, c = torch.zeros(D, 2), torch.full((D,), math.log(3.0))
+    W[:third, 0], c[:third] = SHARP, -SHARP
+    W[third:2 * third, 1], c[third:2 * third] = SHARP, 0.5 * SHARP
+    inputs["W"], inputs["c"] = W, c
+    return inputs
+
+
+def judge_sample_hand(j: Judgement) -> None:
+    """Marginals P(z_1 > 1) = erfc(1/√2)/2, P(z_2 > -1/2) = erfc(-1/(2√2))/2 and 3/4; a
+    sigmoid of slope 200 moves the first two by about 1e-5, 0.004 standard errors here."""
+    third = D // 3
+    p = torch.full((D,), 0.75, dtype=F64)
+    p[:third] = 0.5 * math.erfc(1 / math.sqrt(2))
+    p[third:2 * third] = 0.5 * math.erfc(-0.5 / math.sqrt(2))
+    _judge_sample_against(j, p.reshape(IMG))
+
+
+def _judge_sample_against(j: Judgement, p: torch.Tensor) -> None:
+    """sample(SAMPLE_N) is binary [n, 28, 28] with pixel frequencies ``p`` (one test per pixel;
+    false-failure rate FALSE_FAILURE_RATE over all of them)."""
     W, c = j.inputs["W"], j.inputs["c"]
     got = j.got
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (SAMPLE_N, 1, *IMG):
@@ -682,7 +848,6 @@ def judge_sample(j: Judgement) -> None:
     if not torch.all((x == 0) | (x == 1)):
         raise CheckFailed("sample(n) returned non-binary values: return samples x ~ p(x|z) "
                           "(decoder(z).sample()), not the pixel probabilities decoder(z).mean.")
-    p = pixel_marginals(W, c)
     freq = x.to(F64).mean(0)
     se = (p * (1 - p) / SAMPLE_N).sqrt().clamp_min(1e-12)
     stat = ((freq - p).abs() / se).max()
@@ -856,6 +1021,72 @@ def judge_training(j: Judgement) -> None:
     _expect_consistent_elbo(got.get("check_elbo"), enc_net, dec_net, j.inputs["check_x"])
 
 
+SMOKE_STEPS = 15
+SMOKE_M = 2
+
+
+def smoke_inputs() -> dict[str, Any]:
+    """A batch of 32 random binary images (pixels on with probability 0.1); no MNIST."""
+    return {"x": torch.bernoulli(torch.full((32, *IMG), 0.1))}
+
+
+@kl_rule_guard
+def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                         ) -> Any:
+    """SMOKE_STEPS Adam steps of the student's classes around two linear networks on one batch:
+    the losses, and whether the first step's gradient reached each network."""
+    enc_net = nn.Sequential(nn.Flatten(), nn.Linear(D, 2 * SMOKE_M)).to(ctx.device)
+    dec_net = nn.Sequential(nn.Linear(SMOKE_M, D), nn.Unflatten(-1, IMG)).to(ctx.device)
+    model = ns["VAE"](ns["GaussianPrior"](SMOKE_M), ns["BernoulliDecoder"](dec_net),
+                      ns["GaussianEncoder"](enc_net)).to(ctx.device)
+    optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.05)
+    out: dict[str, Any] = {"losses": []}
+    for step in range(SMOKE_STEPS):
+        loss = model(inputs["x"])
+        if not (isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1):
+            out["bad_loss"] = _kind(loss)
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            for name, net in (("encoder", enc_net), ("decoder", dec_net)):
+                out[name] = any(p.grad is not None and bool(torch.any(p.grad != 0))
+                                for p in net.parameters())
+        optimizer.step()
+        out["losses"].append(float(loss.detach()))
+    return out
+
+
+def judge_training_smoke(j: Judgement) -> None:
+    """The loss is a positive scalar with gradients in both networks, and it falls."""
+    fail_on_missing_kl_rule(j.got)
+    got = j.got if isinstance(j.got, dict) else {}
+    if "bad_loss" in got:
+        raise CheckFailed(f"vae(x) returned {got['bad_loss']}: forward must return the scalar "
+                          "loss -self.elbo(x).mean() as a tensor that carries gradients (no "
+                          ".detach(), .item() or float()).")
+    losses = got.get("losses")
+    if not isinstance(losses, list) or len(losses) != SMOKE_STEPS:
+        raise CheckFailed("the training steps did not complete.")
+    if not all(math.isfinite(v) for v in losses):
+        raise CheckFailed("the loss became NaN/inf within a few Adam steps on one batch.")
+    if min(losses) < 0:
+        raise CheckFailed("the loss went negative, but -ELBO >= 0 for binary images (log p(x|z) "
+                          "<= 0 and KL >= 0): forward must return the NEGATIVE ELBO, "
+                          "-self.elbo(x).mean().")
+    for name in ("encoder", "decoder"):
+        if not got.get(name):
+            raise CheckFailed(f"the loss vae(x) passes no gradient to the {name} network: is the "
+                              f"{name}'s output used, through torch operations (z = q.rsample() "
+                              "for the encoder), in elbo(x)?")
+    first, last = losses[0], sum(losses[-3:]) / 3
+    if not last < 0.9 * first:
+        raise CheckFailed(f"{SMOKE_STEPS} Adam steps (lr 0.05) on one batch of 32 images took the "
+                          f"loss from {first:.1f} to {last:.1f} only: a working VAE fits a batch "
+                          "of images whose pixels are mostly 0 quickly. Check that the loss is "
+                          "-elbo(x).mean() and that the decoder's outputs are used as logits.")
+
+
 def _nats(value: Any) -> str:
     """A number of nats for a message: one decimal, or 3 significant digits when huge."""
     value = float(value)
@@ -948,6 +1179,8 @@ def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Mod
 
 
 # ------------------------------------------------------------------------- tasks
+# Where a check needing grader-only code was public before the student kit, it stays first
+# (now hidden): its diagnosis leads the task's message in grading, as it did.
 TASKS = (
     Task("vae.prior", TOPIC, ("GaussianPrior",), 1.0, (
         Check("standard normal over R^M as one event", probe_prior, judge_prior, prior_inputs),
@@ -968,29 +1201,43 @@ TASKS = (
     ), description="q(z|x) = N(mean, exp(logvar))"),
     Task("vae.decoder", TOPIC, ("BernoulliDecoder",), 2.0, (
         Check("Bernoulli(logits) over 28x28 pixels as one event", probe_decoder, judge_decoder,
-              decoder_inputs),
+              decoder_inputs, hidden=True),
+        Check("Bernoulli(logits) over 28x28 pixels as one event: logits 0, ±log 3 by hand",
+              probe_decoder, judge_decoder_hand, decoder_hand_inputs),
         Check("matches the reference in float64", probe_decoder, judge_decoder_reference,
               lambda: decoder_inputs(F64, m=5), hidden=True, seed=11),
     ), description="p(x|z) = prod Bernoulli(logits)"),
     Task("vae.elbo", TOPIC, ("VAE",), 3.0, (
         Check(f"E[elbo(x)] equals the exact ELBO (false-failure rate {FALSE_FAILURE_RATE:g})",
-              probe_elbo, judge_elbo_value, elbo_inputs),
-        Check("forward(x) is the loss -elbo(x).mean()", probe_elbo, judge_forward, elbo_inputs),
+              probe_elbo, judge_elbo_value, elbo_inputs, hidden=True),
+        Check("forward(x) is the loss -elbo(x).mean()", probe_elbo, judge_forward, elbo_inputs,
+              hidden=True),
         Check("gradients reach the encoder through a reparameterised z", probe_grad,
-              judge_grad, grad_inputs),
+              judge_grad, grad_inputs, hidden=True),
+        Check(f"decoder ignoring z: E[elbo(x)] = -784 log 2 - KL(q || p) (false-failure rate "
+              f"{FALSE_FAILURE_RATE:g})", probe_elbo, judge_elbo_hand, elbo_hand_inputs),
+        Check("decoder ignoring z: forward(x) is the loss -elbo(x).mean()", probe_elbo,
+              judge_forward_hand, elbo_hand_inputs),
+        Check("gradients: the reconstruction term's through a reparameterised z, the KL's "
+              "exactly", probe_grad, judge_grad_hand, grad_hand_inputs),
         Check("E[elbo(x)] is exact in float64 for another posterior", probe_elbo,
               judge_elbo_value, lambda: elbo_inputs(F64, (-0.5, 1.0), (-3.0, 0.5)),
               hidden=True, seed=17),
     ), timeout_s=90.0, description="ELBO = E_q[log p(x|z)] - KL(q || p)"),
     Task("vae.sample", TOPIC, ("VAE",), 1.0, (
         Check("pixel frequencies match the model's marginal", probe_sample, judge_sample,
-              sample_inputs),
+              sample_inputs, hidden=True),
+        Check("pixel frequencies match marginals known by hand (false-failure rate "
+              f"{FALSE_FAILURE_RATE:g})", probe_sample, judge_sample_hand, sample_hand_inputs),
         Check("pixel frequencies match in float64 for another decoder", probe_sample,
               judge_sample, lambda: sample_inputs(F64), hidden=True, seed=23),
     ), description="ancestral sampling z ~ p(z), x ~ p(x|z)"),
     Task("vae.training", TOPIC, ("VAE",), 3.0, (
         Check(f"trains on MNIST: test ELBO > {ELBO_THRESHOLD:g} after {TRAIN_STEPS} steps",
-              probe_training, judge_training, training_inputs),
+              probe_training, judge_training, training_inputs, hidden=True),
+        Check(f"smoke test: {SMOKE_STEPS} Adam steps on one batch lower a positive loss that "
+              "reaches both networks", probe_training_smoke, judge_training_smoke, smoke_inputs,
+              weight=0.25),
     ), timeout_s=150.0, extra_symbols=("GaussianPrior", "GaussianEncoder", "BernoulliDecoder"),
         description="the four classes train a working VAE"),
 )

@@ -6,9 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, grade, grade_variant
+from tests.in_process import (
+    assert_public_catch,
+    assert_reference_passes_and_stub_is_missing,
+    public_outcomes,
+)
 
 TOPIC = "02_gaussian_kl"
 
@@ -279,3 +285,80 @@ def test_unsimplified_sympy_answers_with_constants_are_read_back() -> None:
     expr = sympy.log(sympy.sqrt(2 * sympy.pi) * s) + sympy.exp(-s) * sympy.E + sympy.erf(s)
     assert parse_srepr(sympy.srepr(expr)) == expr
     assert parse_srepr(sympy.srepr(sympy.Interval(-sympy.oo, sympy.oo))) == sympy.S.Reals
+
+
+# ------------------------------------------------------------ public checks (student kit)
+# They run without grader-only code: hand-worked values and properties of the KL.
+PUBLIC_TASKS = {"kl.diag": ("kl_diag_gaussians_solution", DIAG_HEAD),
+                "kl.mvn": ("kl_mvn_solution", MVN_HEAD),
+                "kl.monte_carlo": ("kl_monte_carlo_solution", MC_HEAD)}
+
+
+@pytest.mark.parametrize("task_id", sorted(PUBLIC_TASKS))
+def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id: str) -> None:
+    assert_reference_passes_and_stub_is_missing(TOPIC, task_id)
+
+
+PUBLIC_BUGS = [
+    *[("kl.diag", body, concepts) for body, concepts in DIAG_CASES.values()],
+    ("kl.diag", "    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p)**2)"
+                " / logvar_p.exp()).sum(-1)\n", ("'- 1'",)),
+    ("kl.diag", "    vq, vp = torch.exp(0.5 * logvar_q), torch.exp(0.5 * logvar_p)  # std\n"
+                "    d2 = (mu_q - mu_p) ** 2\n"
+                "    return 0.5 * (vp.log() - vq.log() + (vq + d2) / vp - 1).sum(-1)\n",
+     ("variance/std",)),
+    *[("kl.mvn", body, concepts) for body, concepts in MVN_CASES.values()],
+    *[("kl.monte_carlo", body, concepts) for body, concepts in MC_CASES.values()],
+]
+
+
+@pytest.mark.parametrize("task_id,body,concepts", PUBLIC_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
+def test_public_checks_name_realistic_bugs(task_id: str, body: str, concepts: tuple[str, ...]
+                                           ) -> None:
+    grade_id, head = PUBLIC_TASKS[task_id]
+    assert_public_catch(public_outcomes(TOPIC, task_id, {grade_id: head + body}), *concepts)
+
+
+def test_public_diag_properties_need_no_closed_form() -> None:
+    """A KL that is right on the hand-worked example can still fail the properties check:
+    here the last dimension is dropped, which only the sum over dimensions reveals."""
+    body = ("    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()\n"
+            "    terms = 0.5 * (logvar_p - logvar_q + ratio - 1.0)\n"
+            "    return terms[..., :2].sum(-1)\n")
+    outcomes = public_outcomes(TOPIC, "kl.diag", {"kl_diag_gaussians_solution": DIAG_HEAD + body})
+    assert [status for status, _ in outcomes.values()] == ["passed", "failed"], outcomes
+    assert "sum of the 5 one-dimensional KLs" in list(outcomes.values())[1][1]
+
+
+def test_hand_worked_values_agree_with_the_grader_closed_forms() -> None:
+    """The public judges' hand-computed KLs, bug values and Monte Carlo variances are the
+    trusted formulas' on the same inputs."""
+    from autograder.checks.api import CheckFailed, Judgement
+    from autograder.topics import t02_gaussian_kl as t02
+    from autograder.trusted.gaussian_kl import diag_kl, mvn_kl
+
+    def judged(judge, inputs, got) -> str:
+        try:
+            judge(Judgement(inputs, got, None, False, "cpu"))
+        except CheckFailed as exc:
+            return str(exc)
+        return "passed"
+
+    diag = t02.diag_mock()
+    args = t02._diag_args(diag)
+    assert judged(t02.judge_diag_mock, diag, diag_kl(*args).sum(-1)) == "passed"
+    for concept, wrong in t02.diag_hints(*args).items():
+        if not torch.allclose(wrong, diag_kl(*args).sum(-1)):
+            assert concept in judged(t02.judge_diag_mock, diag, wrong), concept
+    mvn = t02.mvn_mock()
+    assert judged(t02.judge_mvn_mock, mvn, mvn_kl(*t02._mvn_args(mvn))) == "passed"
+    for concept, wrong in t02.mvn_hints(*t02._mvn_args(mvn)).items():
+        assert concept in judged(t02.judge_mvn_mock, mvn, wrong), concept
+    torch.manual_seed(0)
+    scaled = t02.mvn_scaled()
+    exact = mvn_kl(*t02._mvn_args(scaled)).float()
+    assert judged(t02.judge_mvn_scaled, scaled, (exact, torch.zeros(3))) == "passed"
+    stats = t02.log_ratio_stats(t02.mc_normal_inputs())
+    for hand, trusted in zip(t02.mc_normal_exact(), stats, strict=True):
+        assert torch.allclose(hand, trusted)

@@ -6,9 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.in_process import (
+    assert_public_catch,
+    assert_public_pass,
+    assert_reference_passes_and_stub_is_missing,
+    public_outcomes,
+)
 
 TOPIC = "03_elbo_jensen"
 
@@ -69,11 +76,14 @@ def test_log_mean_exp_mean_of_logs(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ elbo_mc
 
 
+# exact entropy instead of -log q(z): a lower-variance estimator of the same ELBO
+MC_EXACT_ENTROPY = ("def elbo_mc(x, log_joint, q, n_samples):\n"
+                    "    z = q.rsample(torch.Size([n_samples]))\n"
+                    "    return log_joint(x, z).mean(dim=0) + q.entropy()\n")
+
+
 @pytest.mark.parametrize("source", [
-    # exact entropy instead of -log q(z): a lower-variance estimator of the same ELBO
-    "def elbo_mc(x, log_joint, q, n_samples):\n"
-    "    z = q.rsample(torch.Size([n_samples]))\n"
-    "    return log_joint(x, z).mean(dim=0) + q.entropy()\n",
+    MC_EXACT_ENTROPY,
     # chunked over samples, with log q at detached samples (a different, unbiased gradient)
     "def elbo_mc(x, log_joint, q, n_samples):\n"
     "    z = q.rsample((n_samples,))\n"
@@ -111,15 +121,20 @@ def test_elbo_mc_averages_batch(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ ppca_elbo
 
 
-def test_ppca_elbo_alternative_passes(tmp_path: Path) -> None:
-    source = '''
+ELBO_VIA_KL = '''
 def ppca_elbo(x, W, b, sigma2, q_mean, q_cov):
     p_mean, p_cov = ppca_posterior(x, W, b, sigma2)
     q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)
     p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)
     return ppca_log_marginal(x, W, b, sigma2) - torch.distributions.kl_divergence(q, p)
 '''
-    assert_full(run(tmp_path, ELBO, source, "elbo.ppca"))
+ELBO_SIGMA2_AS_STD = edit(ELBO, (
+    "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)",
+    "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device) ** 2"))
+
+
+def test_ppca_elbo_alternative_passes(tmp_path: Path) -> None:
+    assert_full(run(tmp_path, ELBO, ELBO_VIA_KL, "elbo.ppca"))
 
 
 def test_ppca_elbo_missing_trace(tmp_path: Path) -> None:
@@ -133,18 +148,27 @@ def test_ppca_elbo_missing_entropy(tmp_path: Path) -> None:
 
 
 def test_ppca_elbo_sigma2_as_std(tmp_path: Path) -> None:
-    source = edit(ELBO, (
-        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device)",
-        "s2 = torch.as_tensor(sigma2, dtype=W.dtype, device=W.device) ** 2"))
-    assert_caught(run(tmp_path, ELBO, source, "elbo.ppca"), "variance/std")
+    assert_caught(run(tmp_path, ELBO, ELBO_SIGMA2_AS_STD, "elbo.ppca"), "variance/std")
 
 
 # ------------------------------------------------------------------ elbo_gap
 
 
+GAP_VIA_ELBO = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+                "    return ppca_log_marginal(x, W, b, sigma2) - "
+                "ppca_elbo(x, W, b, sigma2, q_mean, q_cov)\n")
+GAP_REVERSED = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+                "    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)\n"
+                "    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)\n"
+                "    p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)\n"
+                "    return torch.distributions.kl_divergence(p, q)\n")
+GAP_NEGATED = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
+               "    return ppca_elbo(x, W, b, sigma2, q_mean, q_cov) - "
+               "ppca_log_marginal(x, W, b, sigma2)\n")
+
+
 @pytest.mark.parametrize("source", [
-    "def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
-    "    return ppca_log_marginal(x, W, b, sigma2) - ppca_elbo(x, W, b, sigma2, q_mean, q_cov)\n",
+    GAP_VIA_ELBO,
     "def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
     "    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)\n"
     "    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)\n"
@@ -156,16 +180,83 @@ def test_elbo_gap_alternatives_pass(tmp_path: Path, source: str) -> None:
 
 
 def test_elbo_gap_wrong_direction(tmp_path: Path) -> None:
-    source = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
-              "    p_mean, p_cov = ppca_posterior(x, W, b, sigma2)\n"
-              "    q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)\n"
-              "    p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=p_cov)\n"
-              "    return torch.distributions.kl_divergence(p, q)\n")
-    assert_caught(run(tmp_path, GAP, source, "elbo.gap"), "direction")
+    assert_caught(run(tmp_path, GAP, GAP_REVERSED, "elbo.gap"), "direction")
 
 
 def test_elbo_gap_wrong_sign(tmp_path: Path) -> None:
-    source = ("def elbo_gap(x, W, b, sigma2, q_mean, q_cov):\n"
-              "    return ppca_elbo(x, W, b, sigma2, q_mean, q_cov) - "
-              "ppca_log_marginal(x, W, b, sigma2)\n")
-    assert_caught(run(tmp_path, GAP, source, "elbo.gap"), "sign")
+    assert_caught(run(tmp_path, GAP, GAP_NEGATED, "elbo.gap"), "sign")
+
+
+# ------------------------------------------------------------ public checks (student kit)
+# They run without grader-only code: the 1-D model and the mock exam are worked by hand.
+TASK_CELL = {"elbo.log_mean_exp": LME, "elbo.mc": MC, "elbo.ppca": ELBO, "elbo.gap": GAP}
+
+
+@pytest.mark.parametrize("task_id", sorted(TASK_CELL))
+def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id: str) -> None:
+    assert_reference_passes_and_stub_is_missing(TOPIC, task_id)
+
+
+PUBLIC_BUGS = [
+    ("elbo.log_mean_exp", "def log_mean_exp(a, dim):\n    return a.exp().mean(dim).log()\n",
+     "overflow"),
+    ("elbo.log_mean_exp", "def log_mean_exp(a, dim):\n    return torch.logsumexp(a, dim)\n",
+     "log n"),
+    ("elbo.log_mean_exp", "def log_mean_exp(a, dim):\n    return a.mean(dim)\n", "jensen"),
+    ("elbo.mc", edit(MC, (" - q.log_prob(z)", "")), "entropy of q is lost"),
+    ("elbo.mc", edit(MC, (" - q.log_prob(z)", " + q.log_prob(z)")), "sign of the entropy"),
+    ("elbo.mc", edit(MC, (".mean(0)", ".sum(0)")), "summed"),
+    ("elbo.mc", edit(MC, ("q.rsample", "q.sample")), "rsample"),
+    ("elbo.ppca", edit(ELBO, (" + torch.trace(W.T @ W @ q_cov)", "")), "tr(WᵀW"),
+    ("elbo.ppca", edit(ELBO, ("recon + prior + entropy", "recon + prior")), "entropy"),
+    ("elbo.ppca", ELBO_SIGMA2_AS_STD, "variance/std"),
+    ("elbo.gap", edit(GAP, ("diff = p_mean - q_mean", "diff = 2 * (p_mean - q_mean)")), "gap"),
+    ("elbo.gap", GAP_NEGATED, "sign"),
+    ("elbo.gap", GAP_REVERSED, "direction"),
+]
+
+
+@pytest.mark.parametrize("task_id,source,concept", PUBLIC_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
+def test_public_checks_name_realistic_bugs(task_id: str, source: str, concept: str) -> None:
+    assert_public_catch(public_outcomes(TOPIC, task_id, {TASK_CELL[task_id]: source}), concept)
+
+
+@pytest.mark.parametrize("task_id,source", [
+    ("elbo.mc", MC_EXACT_ENTROPY),
+    ("elbo.mc", "def elbo_mc(x, log_joint, q, n_samples):\n"
+                "    z = q.rsample((n_samples,))\n"
+                "    return (log_joint(x, z) - q.log_prob(z.detach())).mean(0)\n"),
+    ("elbo.ppca", ELBO_VIA_KL),
+    ("elbo.gap", GAP_VIA_ELBO),
+])
+def test_public_checks_accept_answers_written_differently(task_id: str, source: str) -> None:
+    assert_public_pass(public_outcomes(TOPIC, task_id, {TASK_CELL[task_id]: source}))
+
+
+def test_hand_worked_mock_values_agree_with_the_grader_closed_forms() -> None:
+    """The public judges' hand-computed ELBO, gap and bug values are the trusted formulas'."""
+    from autograder.checks.api import CheckFailed, Judgement
+    from autograder.topics import t03_elbo_jensen as t03
+    from autograder.trusted.ppca import Ppca
+
+    inputs = t03.mock_exam()
+    model = Ppca.of(inputs)
+    x, mu, cov = inputs["x"], inputs["q_mean"], inputs["q_cov"]
+    post_mean, post_cov = model.posterior(x)
+    mock = t03.mock_with_posterior()
+    assert torch.allclose(mock["post_mean"], post_mean) and torch.allclose(mock["post_cov"],
+                                                                           post_cov)
+    t03.judge_elbo_mock(Judgement(inputs, model.elbo(x, mu, cov), None, False, "cpu"))
+    for concept, wrong in t03._elbo_hints(model, x, mu, cov).items():
+        with pytest.raises(CheckFailed, match="Likely cause") as caught:
+            t03.judge_elbo_mock(Judgement(inputs, wrong, None, False, "cpu"))
+        assert concept in str(caught.value)
+    gap = model.kl_to_posterior(x, mu, cov)
+    t03.judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), gap), None, False,
+                                 "cpu"))
+    for concept, wrong in t03._gap_hints(model, x, mu, cov).items():
+        with pytest.raises(CheckFailed) as caught:
+            t03.judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), wrong),
+                                         None, False, "cpu"))
+        assert concept in str(caught.value)

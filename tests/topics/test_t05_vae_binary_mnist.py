@@ -3,10 +3,19 @@ with a message that names the concept, and correct alternatives pass."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+import torch
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.in_process import (
+    assert_public_catch,
+    assert_public_pass,
+    assert_reference_passes_and_stub_is_missing,
+    public_outcomes,
+)
 
 TOPIC = "05_vae_binary_mnist"
 
@@ -187,8 +196,7 @@ def test_forward_sums_over_batch(tmp_path):
     assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "mean")
 
 
-def test_elbo_alternative_monte_carlo_kl_passes(tmp_path):
-    src = '''
+VAE_MC_KL = '''
 class VAE(nn.Module):
     def __init__(self, prior, decoder, encoder):
         super().__init__()
@@ -208,8 +216,11 @@ class VAE(nn.Module):
     def forward(self, x):
         return -torch.mean(self.elbo(x))
 '''
-    assert_full(run(tmp_path, VAE_ID, src, "vae.elbo"))
-    assert_full(run(tmp_path / "s", VAE_ID, src, "vae.sample"))
+
+
+def test_elbo_alternative_monte_carlo_kl_passes(tmp_path):
+    assert_full(run(tmp_path, VAE_ID, VAE_MC_KL, "vae.elbo"))
+    assert_full(run(tmp_path / "s", VAE_ID, VAE_MC_KL, "vae.sample"))
 
 
 def test_sample_returns_probabilities(tmp_path):
@@ -240,3 +251,114 @@ def test_training_catches_kl_sign(tmp_path):
 def test_training_alternative_monte_carlo_kl_passes(tmp_path):
     src = edit(VAE_ID, (KL, "(q.log_prob(z) - self.prior().log_prob(z))"))
     assert_full(run(tmp_path, VAE_ID, src, "vae.training"))
+
+
+# ------------------------------------------------------------ public checks (student kit)
+# They run without grader-only code: models whose ELBO, gradients and marginals are known by
+# hand, and a smoke test of training on one batch of random binary images.
+PUBLIC_TASKS = ("vae.decoder", "vae.elbo", "vae.sample", "vae.training")
+
+
+@pytest.mark.parametrize("task_id", PUBLIC_TASKS)
+def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id):
+    assert_reference_passes_and_stub_is_missing(TOPIC, task_id)
+
+
+PUBLIC_BUGS = [
+    ("vae.decoder", DEC, (("logits=self.decoder_net(z)",
+                           "logits=torch.sigmoid(self.decoder_net(z))"),),
+     "probabilities as logits"),
+    ("vae.decoder", DEC, (("self.decoder_net(z)), 2)", "self.decoder_net(z)), 1)"),),
+     "td.Independent(..., 2)"),
+    ("vae.decoder", DEC, (("td.Independent(td.Bernoulli(logits=self.decoder_net(z)), 2)",
+                           "td.Bernoulli(probs=torch.sigmoid(self.decoder_net(z)))"),),
+     "Independent"),
+    ("vae.elbo", VAE_ID, (("log_prob(x) - td.kl", "log_prob(x) + td.kl"),), "wrong sign"),
+    ("vae.elbo", VAE_ID, ((f" - {KL}", ""),), "KL term is missing"),
+    ("vae.elbo", VAE_ID, ((KL, "(q.base_dist.mean ** 2 + q.base_dist.variance - 1"
+                               " - q.base_dist.variance.log()).mean(-1) / 2"),), "averaged"),
+    ("vae.elbo", VAE_ID, ((f"return self.decoder(z).log_prob(x) - {KL}",
+                           f"return (self.decoder(z).log_prob(x) - {KL}).mean()"),
+                          ("return -self.elbo(x).mean()", "return -self.elbo(x)")),
+     "one ELBO per example"),
+    ("vae.elbo", VAE_ID, (("return -self.elbo(x).mean()", "return -self.elbo(x).sum()"),),
+     "batch MEAN"),
+    ("vae.elbo", VAE_ID, (("return -self.elbo(x).mean()", "return self.elbo(x).mean()"),),
+     "NEGATIVE ELBO"),
+    ("vae.elbo", VAE_ID, (("z = q.rsample()", "z = q.sample()"),), "rsample"),
+    ("vae.elbo", VAE_ID, ((KL, "(q.log_prob(z.detach()) - self.prior().log_prob(z.detach()))"),),
+     "KL term passes no gradient"),
+    ("vae.sample", VAE_ID, (("return self.decoder(z).sample()", "return self.decoder(z).mean"),),
+     "probabilities"),
+    ("vae.sample", VAE_ID, (("z = self.prior().sample(torch.Size([n]))",
+                             "z = self.prior().mean.expand(n, -1)"),), "prior().sample()"),
+    ("vae.sample", VAE_ID, (("z = self.prior().sample(torch.Size([n]))",
+                             "z = 2 * self.prior().sample(torch.Size([n]))"),), "marginal"),
+    ("vae.training", VAE_ID, (("return -self.elbo(x).mean()", "return self.elbo(x).mean()"),),
+     "NEGATIVE ELBO"),
+    ("vae.training", ENC, (("self.encoder_net(x), 2", "self.encoder_net(x).detach(), 2"),),
+     "no gradient to the encoder"),
+    ("vae.training", DEC, (("logits=self.decoder_net(z)", "logits=self.decoder_net(z).detach()"),),
+     "no gradient to the decoder"),
+]
+
+
+@pytest.mark.parametrize("task_id,grade_id,pairs,concept", PUBLIC_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
+def test_public_checks_name_realistic_bugs(task_id, grade_id, pairs, concept):
+    assert_public_catch(public_outcomes(TOPIC, task_id, {grade_id: edit(grade_id, *pairs)}),
+                        concept)
+
+
+@pytest.mark.parametrize("task_id", ["vae.elbo", "vae.sample", "vae.training"])
+def test_public_checks_accept_a_monte_carlo_kl_and_hand_made_sampling(task_id):
+    assert_public_pass(public_outcomes(TOPIC, task_id, {VAE_ID: VAE_MC_KL}))
+
+
+def test_hand_worked_values_agree_with_the_grader_quadrature():
+    """The public judges' hand-computed ELBO terms, draw variance, gradients, log-probabilities
+    and pixel marginals are what the trusted exact computations give on the same inputs."""
+    import autograder.topics.t05_vae_binary_mnist as t05
+    from autograder.trusted.linear_bernoulli import (
+        bernoulli_log_prob,
+        draw_moments,
+        exact_terms,
+        expected_grads,
+        linear_logits,
+        pixel_marginals,
+    )
+
+    torch.manual_seed(0)
+    inputs = t05.elbo_hand_inputs()
+    hand, var = t05.elbo_hand_terms()
+    exact = exact_terms(inputs)
+    for key in ("rec", "kl", "rkl", "rec_prior"):
+        assert math.isclose(hand[key], exact[key], rel_tol=1e-9), key
+    assert math.isclose(var, max(v for v, _ in draw_moments(inputs).values()), rel_tol=1e-9)
+
+    grads = expected_grads(t05.grad_hand_inputs())["elbo"]
+    assert grads[0] > 80  # the judge asks for more than 20
+    q = t05.grad_hand_inputs()
+    v2 = math.exp(float(q["q_logvar"][1]))
+    assert math.isclose(grads[1], -float(q["q_mean"][1]), rel_tol=1e-6)
+    assert math.isclose(grads[3], -0.5 * (v2 - 1), rel_tol=1e-6)
+
+    dec = t05.decoder_hand_inputs()
+    logits = linear_logits(dec["z"], dec["W"], dec["c"])
+    probs = torch.tensor([0.5, 0.75, 0.25])
+    assert torch.allclose(torch.sigmoid(logits), probs[:, None, None].expand(3, 28, 28))
+    ones = dec["x"].sum((-2, -1))
+    by_hand = ones * probs.log() + (784 - ones) * (1 - probs).log()
+    assert torch.allclose(bernoulli_log_prob(dec["x"], logits).float(), by_hand, rtol=1e-5)
+
+    # pixel marginals E_z[sigmoid(200 (z - a))] by fine quadrature: P(z > a) to about 1e-5
+    z = torch.linspace(-12.0, 12.0, 480_001, dtype=torch.float64)
+    density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    for a in (1.0, -0.5):
+        smooth = float(torch.trapezoid(torch.sigmoid(t05.SHARP * (z - a)) * density, z))
+        assert abs(smooth - 0.5 * math.erfc(a / math.sqrt(2))) < 3e-5
+    sample = t05.sample_hand_inputs()
+    third = 784 // 3
+    assert (sample["W"][:third, 0] == t05.SHARP).all() and (sample["c"][:third] == -t05.SHARP).all()
+    assert torch.allclose(pixel_marginals(sample["W"], sample["c"]).reshape(-1)[2 * third:],
+                          torch.tensor(0.75, dtype=torch.float64))
