@@ -22,14 +22,22 @@ class NotPublic(Exception):
     """The rewritten module still holds something a student must not get."""
 
 
-def public_source(source: str, filename: str = "<topic>") -> str:
-    """The source of a topic module without hidden checks or the code only they need."""
+TOPICS_PACKAGE = "autograder.topics."
+
+
+def public_source(source: str, filename: str = "<topic>",
+                  keep: frozenset[str] = frozenset()) -> str:
+    """The source of a topic module without hidden checks or the code only they need.
+
+    ``keep`` names definitions other topic modules import from this one (they stay).
+    """
     tree = ast.parse(source, filename)
     grader_only = _grader_only_names(tree)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Tuple, ast.List)):
             node.elts = [e for e in node.elts if not _is_private_check(e, grader_only)]
-    _drop_unused_definitions(tree)
+    _drop_unused_definitions(tree, EXPORTED | keep)
+    _drop_unused_topic_imports(tree)
     _add_to_docstring(tree, "Student kit: hidden checks and the code only they use removed.")
     return ast.unparse(tree) + "\n"
 
@@ -119,14 +127,37 @@ def _is_private_check(node: ast.expr, grader_only: set[str]) -> bool:
     return hidden or bool(_names(node) & grader_only) or _imports_grader_only(node)
 
 
-def _drop_unused_definitions(tree: ast.Module) -> None:
+def topic_imports(source: str) -> dict[str, set[str]]:
+    """The names ``source`` imports from other topic modules, by module stem."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(TOPICS_PACKAGE):
+            stem = node.module.removeprefix(TOPICS_PACKAGE)
+            found.setdefault(stem, set()).update(a.name for a in node.names)
+    return found
+
+
+def _drop_unused_topic_imports(tree: ast.Module) -> None:
+    """Remove top-level imports from other topic modules that nothing uses any more."""
+    used = set().union(*(_names(n) for n in tree.body if not isinstance(n, ast.ImportFrom)))
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(TOPICS_PACKAGE):
+            node.names = [a for a in node.names if (a.asname or a.name) in used]
+            if not node.names:
+                continue
+        body.append(node)
+    tree.body = body
+
+
+def _drop_unused_definitions(tree: ast.Module, exported: frozenset[str]) -> None:
     """Remove top-level definitions no other code refers to, until none is left."""
     while True:
         definitions = _definitions(tree)
         unused = []
         for node in tree.body:
             bound = {n for n, d in definitions.items() if d is node}
-            if not bound or bound & EXPORTED or any(n.startswith("__") for n in bound):
+            if not bound or bound & exported or any(n.startswith("__") for n in bound):
                 continue
             elsewhere = set().union(*(_names(other) for other in tree.body if other is not node))
             if not bound & elsewhere:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.paths import TOPICS, course_root
-from autograder.public_checks import NotPublic, public_source, verify_public
+from autograder.public_checks import NotPublic, public_source, topic_imports, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
                       "authoring.py", "public_checks.py", "classgrade", "__pycache__"})
@@ -47,37 +47,50 @@ def build_kit(out: str | Path, topics: list[str] | None = None) -> list[str]:
     shutil.copy2(root / "exercises" / "conftest.py", out / "exercises" / "conftest.py")
     shutil.copytree(root / "vaelib", out / "vaelib", ignore=ignore)
     unchecked = _copy_autograder(root / "autograder", out / "autograder")
-    for topic in chosen:  # a topic whose checks could not be made public is left out whole
-        if not (out / "autograder" / "topics" / f"t{topic}.py").is_file():
-            shutil.rmtree(out / "exercises" / topic, ignore_errors=True)
     (out / "pyproject.toml").write_text(pyproject(root / "pyproject.toml"))
     shutil.copy2(root / KIT_README, out / "README.md")
     _refuse_private_content(out)
-    shipped = [t for t in chosen if (out / "exercises" / t).is_dir()]
-    return [f"exercises: {', '.join(shipped)}", "course library: vaelib",
+    return [f"exercises: {', '.join(chosen)}", "course library: vaelib",
             "public checks: autograder (hidden checks and grader-only code left out)",
             *([f"warning: no self-check in the kit for {', '.join(unchecked)} (their checks "
                "need grader-only code)"] if unchecked else []),
             f"install: pip install -e {out}", f"student kit ready in {out}"]
 
 
+def public_topic_sources(topics_dir: Path) -> dict[str, str]:
+    """Every topic module rewritten public, keeping what the others' public code imports."""
+    originals = {p.stem: p.read_text() for p in sorted(topics_dir.glob("t*.py"))}
+    keep: dict[str, set[str]] = {stem: set() for stem in originals}
+    while True:
+        public = {stem: public_source(text, stem, frozenset(keep[stem]))
+                  for stem, text in originals.items()}
+        grown = False
+        for text in public.values():
+            for stem, names in topic_imports(text).items():
+                if stem in keep and not names <= keep[stem]:
+                    keep[stem] |= names
+                    grown = True
+        if not grown:
+            return public
+
+
 def _copy_autograder(source: Path, dest: Path) -> list[str]:
     """The autograder package minus the lecturer's parts, topic modules rewritten public;
     returns the tasks left without any public check."""
     unchecked: list[str] = []
+    public = public_topic_sources(source / "topics")
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if set(relative.parts) & LEFT_OUT or path.is_dir() or path.suffix == ".pyc":
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative.parts[0] == "topics" and path.suffix == ".py" and path.stem != "__init__":
-            text = public_source(path.read_text(), str(path))
+        if relative.parts[0] == "topics" and path.stem in public:
+            text = public[path.stem]
             try:
                 unchecked += verify_public(text, f"kit_{path.stem}")
-            except NotPublic as exc:  # this topic's public checks need grader-only code
-                unchecked.append(f"topic {path.stem[1:]} ({exc})")
-                continue
+            except NotPublic as exc:
+                raise KitError(f"topic {path.stem[1:]} cannot be shipped: {exc}") from None
             target.write_text(text)
         else:
             shutil.copy2(path, target)
