@@ -732,9 +732,26 @@ TRAIN_LR = 3e-3
 TRAIN_BATCH = 100
 TRAIN_SUBSET = 10_000
 TEST_SUBSET = 1_000
-ELBO_THRESHOLD = -150.0
+ELBO_THRESHOLD = -122.0
 MIN_ACTIVE_Z1 = TRAIN_M1 // 2
+AU_TOLERANCE = 2
 TRAIN_SEED = 0
+# Measured for issue 13 with this probe and judge on the reference solution and its Monte Carlo
+# KL variant (105 correct runs: TRAIN_SEED 0-74 and 0-29, one thread each; table and sweep in
+# lectures_notes/08_hierarchical_vae.md):
+# - top-down test ELBO: mean -115.5 nats, sd 1.0, worst -117.8. False failures of
+#   ELBO_THRESHOLD: about 1e-11 per run (normal approximation, z = -6.6); 0 of 105 measured.
+#   Below it (grader seed 0 and others): beta on the reconstruction term (-129 to -152, 10 of 10
+#   seeds), z1's KL against N(0, I) (-158 to -202, 3 of 3), .sample() on z1 (-201 to -203,
+#   3 of 3), q(z1|.) ignoring x (-124.5 to -127.3, 8 of 8).
+# - active z1 units: 32 of 32 in BOTH models in all 105 runs. No bottom-up z1 unit collapses at
+#   this budget (nor reliably at any CPU budget swept: ReLU/tanh, 1-3 hidden layers, lr 1e-3 to
+#   1e-2, 600-2000 steps), so the issue's strict "more than bottom-up" is not graded. The
+#   comparison allows AU_TOLERANCE fewer units: the k-th weakest top-down unit's variance
+#   (threshold 0.01) fits a log-normal with P(< 0.01) = 7e-5 (k = 1, 82 runs, smallest 0.014),
+#   7e-8 (k = 2) and 2e-10 (k = 3, 45 runs): false failures about 2e-10 per run (log-normal
+#   approximation); 0 of 105 measured. What it catches: .sample() on z2 leaves 11-22 active
+#   z1 units against 32 (15 of 15 seeds, test ELBO -119 to -125, above the threshold).
 
 
 def _mlp(*sizes: int) -> list[nn.Module]:
@@ -842,18 +859,22 @@ def judge_training(j: Judgement) -> None:
         raise CheckFailed(
             f"after {TRAIN_STEPS} Adam steps with a {TRAIN_WARMUP}-step warm-up, the top-down "
             f"model's test ELBO is {elbo:.1f} nats; a correct one reaches above "
-            f"{ELBO_THRESHOLD:.0f}. Usual causes: .sample() instead of .rsample(), beta on the "
-            f"reconstruction term, a KL against the wrong prior. (KL weights used every 100 "
-            f"steps: {[round(b, 2) for b in betas]}.)")
+            f"{ELBO_THRESHOLD:.0f} (measured over 105 seeds: -117.8 at worst). Usual causes: "
+            ".sample() instead of .rsample(), beta on the reconstruction term, a KL against the "
+            "wrong prior (z1's prior is p(z1|z2), not N(0, I)), a q(z1|z2, x) that ignores x, "
+            f"no KL warm-up. (KL weights used every 100 steps: {[round(b, 2) for b in betas]}.)")
     au_td, au_bu = active_units(top_down, x), active_units(bottom_up, x)
-    if au_td[0] < max(au_bu[0], MIN_ACTIVE_Z1):
+    if au_td[0] < max(au_bu[0] - AU_TOLERANCE, MIN_ACTIVE_Z1):
         raise CheckFailed(
-            f"the top-down model with warm-up has {au_td[0]} active z1 units (of {TRAIN_M1}), "
-            f"the bottom-up model without warm-up {au_bu[0]}; a correct top-down model with "
-            f"warm-up keeps at least as many, and at least {MIN_ACTIVE_Z1} (measured over "
-            f"seeds: all {TRAIN_M1} in both). Check the warm-up schedule (KL weights used every "
-            f"100 steps: {[round(b, 2) for b in betas]}) and that q(z1|z2, x) merges the "
-            "bottom-up estimate with p(z1|z2).")
+            f"posterior collapse in z1: the top-down model with KL warm-up has {au_td[0]} "
+            f"active z1 units (of {TRAIN_M1}; z2: {au_td[1]} of {TRAIN_M2}), the bottom-up "
+            f"model without warm-up {au_bu[0]} (z2: {au_bu[1]}). Top-down inference with "
+            f"warm-up keeps at least as many z1 units active (measured over 105 seeds: all "
+            f"{TRAIN_M1} in both models; allowed: {AU_TOLERANCE} fewer, and at least "
+            f"{MIN_ACTIVE_Z1}). Units collapse onto their prior when the reconstruction "
+            "gradient does not reach the encoder: check .rsample() on BOTH layers, that "
+            "q(z1|z2, x) merges the bottom-up estimate with p(z1|z2), and the warm-up schedule "
+            f"(KL weights used every 100 steps: {[round(b, 2) for b in betas]}).")
 
 
 # ------------------------------------------------------------------------- tasks
@@ -897,8 +918,8 @@ TASKS = (
               seed=19),
     ), timeout_s=120.0, description="active units (Burda et al., 2016)"),
     Task("hvae.training", TOPIC, ("TopDownHVAE", "BottomUpHVAE"), 3.0, (
-        Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and at least as many active "
-              f"z1 units as bottom-up without warm-up", probe_training, judge_training,
+        Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and no z1 posterior collapse "
+              f"beyond bottom-up without warm-up", probe_training, judge_training,
               mnist_root_inputs),
     ), timeout_s=600.0, extra_symbols=("GaussianConditional", "kl_warmup"),
         description="warm-up and top-down inference keep z1 units active"),
