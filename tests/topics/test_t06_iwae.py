@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
+from autograder.registry import all_tasks
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.topics.public_run import run_public
 
 TOPIC = "06_iwae"
 LW, BOUND, MODEL = ("log_importance_weights_solution", "iwae_bound_solution", "IWAE_solution")
@@ -219,3 +221,74 @@ def dreg_surrogate(model, x, k):
 @pytest.mark.usefixtures("mnist_root")
 def test_training_catches_samples_grouped_across_examples(tmp_path):
     assert_caught(run(tmp_path, LW, MIXED_PAIRS, "iwae.training"), "grouped across examples")
+
+
+# ------------------------------------------------- public checks (shipped in the student kit)
+PUBLIC = [(t.id, c.name) for t in all_tasks().values() if t.topic == TOPIC
+          for c in t.checks if not c.hidden]
+NO_DECODER = ("return model.decoder(z).log_prob(x) + model.prior()", "return model.prior()")
+BOUND_CALL = "return iwae_bound(log_importance_weights(self, x, self.k))"
+PUBLIC_BUGS = [
+    ("iwae.log_weights", "[K, B] log weights equal", LW, (NO_DECODER,), "log p(x|z) is missing"),
+    ("iwae.log_weights", "[K, B] log weights equal", LW,
+     (("- q.log_prob(z)\n", "- q.log_prob(z)).T\n"),
+      ("return model.decoder", "return (model.decoder")), "[K, B]"),
+    ("iwae.log_weights", "under PPCA's exact posterior", LW, MIXED_PAIRS,
+     "grouped across examples"),
+    ("iwae.log_weights", "E[d log w / d q]", LW, (("q.rsample(", "q.sample("),), "rsample"),
+    ("iwae.bound", "log of the mean weight", BOUND, (("- math.log(log_w.shape[0])", ""),), "log K"),
+    ("iwae.bound", "log of the mean weight", BOUND,
+     (("torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])", "log_w.mean(0)"),), "ELBO"),
+    ("iwae.bound", "log of the mean weight", BOUND,
+     (("torch.logsumexp(log_w, dim=0)", "torch.log(log_w.exp().sum(0))"),), "overflows"),
+    ("iwae.model", "elbo(x) is log p(x)", MODEL,
+     ((BOUND_CALL, "return torch.logsumexp(log_importance_weights(self, x, self.k), 0)"),),
+     "-log K is missing"),
+    ("iwae.model", "E[bound] is the ELBO", MODEL,
+     ((BOUND_CALL, "return log_importance_weights(self, x, self.k).mean(0)"),),
+     "does not grow with K"),
+    ("iwae.loglik", "k = 5000 in chunks", LL, '''
+@torch.no_grad()
+def estimate_log_likelihood(model, x, k, chunk):
+    return iwae_bound(log_importance_weights(model, x, k))
+''', "memory grows with k"),
+    ("iwae.loglik", "the estimate does not depend", LL, '''
+@torch.no_grad()
+def estimate_log_likelihood(model, x, k, chunk):
+    parts = [iwae_bound(log_importance_weights(model, x, min(chunk, k - s)))
+             for s in range(0, k, chunk)]
+    return torch.stack(parts).mean(0)
+''', "per-chunk estimates are averaged"),
+    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+     (("return torch.exp(2 *", "return 1 / torch.exp(2 *"),), "not sum w^2 / (sum w)^2"),
+    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+     "def effective_sample_size(log_w):\n    w = log_w.exp()\n"
+     "    return w.sum(0) ** 2 / (w ** 2).sum(0)\n", "overflows"),
+    ("iwae.dreg", "no score term", DREG,
+     "def dreg_surrogate(model, x, k):\n"
+     "    return iwae_bound(log_importance_weights(model, x, k)).mean()\n", "score term"),
+    ("iwae.dreg", "no score term", DREG, ((HOOK, ""),), "SQUARED normalised weights w~_k^2"),
+    ("iwae.dreg", "no score term", DREG,
+     ((HOOK, ""), ("return (w * log_w)", "return (w ** 2 * log_w)")), "decoder got the SQUARED"),
+    ("iwae.training", "gradients reach encoder", MODEL,
+     ((BOUND_CALL, "return -" + BOUND_CALL[7:]),), "NEGATIVE bound"),
+]
+
+
+@pytest.mark.parametrize(("task_id", "name"), PUBLIC, ids=[f"{t}-{n[:30]}" for t, n in PUBLIC])
+def test_public_check_passes_the_reference(task_id, name):
+    outcome = run_public(task_id, name)
+    assert outcome.status == "passed", outcome.message
+
+
+def test_every_task_keeps_a_public_check():
+    assert {t.id for t in all_tasks().values() if t.topic == TOPIC} == {t for t, _ in PUBLIC}
+
+
+@pytest.mark.parametrize(("task_id", "name", "grade_id", "edit", "concept"), PUBLIC_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
+def test_public_check_names_the_bug(tmp_path, task_id, name, grade_id, edit, concept):
+    source = edit if isinstance(edit, str) else edited_solution_cell(TOPIC, grade_id, *edit)
+    outcome = run_public(task_id, name, tmp_path, {grade_id: source})
+    assert outcome.status == "failed", (outcome.status, outcome.message)
+    assert concept in outcome.message, outcome.message
