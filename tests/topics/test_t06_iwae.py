@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
-from autograder.registry import all_tasks
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
-from tests.topics.public_run import run_public
+from tests.topics.public_run import public_check_tests
 
 TOPIC = "06_iwae"
 LW, BOUND, MODEL = ("log_importance_weights_solution", "iwae_bound_solution", "IWAE_solution")
@@ -224,8 +223,6 @@ def test_training_catches_samples_grouped_across_examples(tmp_path):
 
 
 # ------------------------------------------------- public checks (shipped in the student kit)
-PUBLIC = [(t.id, c.name) for t in all_tasks().values() if t.topic == TOPIC
-          for c in t.checks if not c.hidden]
 NO_DECODER = ("return model.decoder(z).log_prob(x) + model.prior()", "return model.prior()")
 BOUND_CALL = "return iwae_bound(log_importance_weights(self, x, self.k))"
 PUBLIC_BUGS = [
@@ -275,20 +272,10 @@ def estimate_log_likelihood(model, x, k, chunk):
 ]
 
 
-@pytest.mark.parametrize(("task_id", "name"), PUBLIC, ids=[f"{t}-{n[:30]}" for t, n in PUBLIC])
-def test_public_check_passes_the_reference(task_id, name):
-    outcome = run_public(task_id, name)
-    assert outcome.status == "passed", outcome.message
+def source_of(grade_id: str, edit: str | tuple[tuple[str, str], ...]) -> str:
+    """A whole cell, or the reference cell with (old, new) replacements."""
+    return edit if isinstance(edit, str) else edited_solution_cell(TOPIC, grade_id, *edit)
 
 
-def test_every_task_keeps_a_public_check():
-    assert {t.id for t in all_tasks().values() if t.topic == TOPIC} == {t for t, _ in PUBLIC}
-
-
-@pytest.mark.parametrize(("task_id", "name", "grade_id", "edit", "concept"), PUBLIC_BUGS,
-                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
-def test_public_check_names_the_bug(tmp_path, task_id, name, grade_id, edit, concept):
-    source = edit if isinstance(edit, str) else edited_solution_cell(TOPIC, grade_id, *edit)
-    outcome = run_public(task_id, name, tmp_path, {grade_id: source})
-    assert outcome.status == "failed", (outcome.status, outcome.message)
-    assert concept in outcome.message, outcome.message
+(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
+ test_public_check_names_the_bug) = public_check_tests(TOPIC, PUBLIC_BUGS, source_of)
