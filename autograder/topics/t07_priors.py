@@ -3,8 +3,9 @@ Monte Carlo-KL ELBO, the aggregate posterior, the hole fraction and a training r
 
 Everything a judge computes beyond the raw outputs of the student's functions (mixture and
 aggregate densities, exact ELBOs, hole fractions, the test ELBO of trained models) comes from
-``autograder.trusted.priors``, imported inside the judges. Mixture checks compare behaviour
-(log densities at the grader's points, moments of samples), never parameters by position, so
+the grader-only ``autograder/trusted/priors.py``, imported inside hidden judges; public checks
+use closed forms of tiny cases. Mixture checks compare behaviour (log densities at the
+grader's points, moments of samples), never parameters by position, so
 any component order, softmax or log_softmax weights, ``MixtureSameFamily`` or a hand-written
 logsumexp, and any pseudo-input parameterisation that stays in [0, 1] pass.
 """

@@ -7,8 +7,9 @@ merge of a bottom-up estimate of z1 and p(z1|z2) (Ladder VAE).
 The model checks drive the student's classes with fixed modules defined here (one free
 parameter row per example for the inference modules, an affine p(z1|z2), a linear Bernoulli
 decoder over 2-D latents). The judge computes the expected ELBO terms and gradients with the
-grader's own implementation (``autograder.trusted.hvae``, float64, 40 000 draws) and tests the
-student's draws statistically; analytic and Monte Carlo KL terms both pass. The training check
+grader's own implementation (``autograder/trusted/hvae.py``, float64, 40 000 draws; public
+checks: exact expectations of a tiny linear-Gaussian case) and tests the student's draws
+statistically; analytic and Monte Carlo KL terms both pass. The training check
 trains the grader's fixed networks with the student's classes and warm-up; the judge rebuilds
 them from the returned weights and evaluates test ELBO and active units on test images the
 child never receives.
