@@ -7,8 +7,9 @@ N(W z + b, s^2 I)) whose columns of W are orthogonal, so the exact posterior is 
 Gaussian: with it as q every log weight equals log p(x) (zero variance), and with a poorer q
 the ELBO and its gradient are analytic. The judges' reference numbers (exact log p(x), Monte
 Carlo expectations of the bound and of gradient estimators, the trained model's test bound)
-come from ``autograder.trusted.iwae``, imported inside judges only. Statistical checks state
-their false-failure rate (``FALSE_FAILURE_RATE``).
+come from the grader-only ``autograder/trusted/iwae.py``, imported inside hidden judges only;
+public checks use closed forms of tiny cases (a decoder that ignores z, weights whose means are
+known). Statistical checks state their false-failure rate (``FALSE_FAILURE_RATE``).
 """
 
 from __future__ import annotations
@@ -243,9 +244,8 @@ def probe_log_weights_grad(ns: dict[str, Any], inputs: dict[str, Any], ctx: Prob
     return encoder.theta.grad
 
 
-def judge_log_weights_grad(j: Judgement) -> None:
-    from autograder.trusted.iwae import ppca_elbo_gradient
-
+def _encoder_grad(j: Judgement) -> torch.Tensor:
+    """The per-example gradient of log_w.sum() w.r.t. q's [mean, logvar], [GRAD_ROWS, 2M]."""
     if j.got is None:
         raise CheckFailed("no gradient reached q's parameters: draw z with q.rsample() (the "
                           "reparameterisation trick), not q.sample(), and keep the graph (no "
@@ -253,6 +253,13 @@ def judge_log_weights_grad(j: Judgement) -> None:
     grad = expect_tensor(j.got, "the gradient of log_w.sum() w.r.t. q's parameters",
                          shape=(GRAD_ROWS, 2 * M)).to(F64)
     expect_finite(grad, "the encoder's gradient")
+    return grad
+
+
+def judge_log_weights_grad(j: Judgement) -> None:
+    from autograder.trusted.iwae import ppca_elbo_gradient
+
+    grad = _encoder_grad(j)
     theta = j.inputs["theta"][0]
     expected = GRAD_K * ppca_elbo_gradient(j.inputs["x"][:1], j.inputs["W"], j.inputs["b"],
                                            NOISE, theta[:M], theta[M:])
@@ -323,6 +330,16 @@ def judge_bound(j: Judgement) -> None:
     from autograder.trusted.iwae import bound
 
     log_w = j.inputs["log_w"]
+    k = log_w.shape[0]
+    _judge_bound_values(j, bound(log_w), "iwae_bound(log_w)", {
+        "the max is taken per sample instead of per example (logsumexp over dim 0)":
+            torch.logsumexp(log_w - log_w.max(), 0) + log_w.max() - math.log(k)})
+
+
+def _judge_bound_values(j: Judgement, expected: torch.Tensor, what: str,
+                        extra_hints: dict[str, torch.Tensor] | None = None) -> None:
+    """iwae_bound(log_w) is ``expected`` ([B], stable) and iwae_bound(log_w[:1]) is log_w[0]."""
+    log_w = j.inputs["log_w"]
     k, n = log_w.shape
     got = j.got.get("full") if isinstance(j.got, dict) else j.got
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (k,):
@@ -331,13 +348,12 @@ def judge_bound(j: Judgement) -> None:
     got = expect_tensor(got, "iwae_bound(log_w)", shape=(n,), dtype=log_w.dtype,
                         device=j.device)
     expect_stable_bound(got)
-    expect_close(got, bound(log_w), "iwae_bound(log_w)", reveal=True, hints={
+    expect_close(got, expected, what, reveal=True, hints={
         "the mean of the log weights is the ELBO, not the IWAE bound: take the log of the "
         "mean of the weights, logsumexp(log_w, 0) - log K": log_w.mean(0),
         "the -log K is missing: the bound is log of the MEAN of the weights, "
-        "logsumexp(log_w, 0) - log K": torch.logsumexp(log_w, 0),
-        "the max is taken per sample instead of per example (logsumexp over dim 0)":
-            torch.logsumexp(log_w - log_w.max(), 0) + log_w.max() - math.log(k),
+        "logsumexp(log_w, 0) - log K": expected + math.log(k),
+        **(extra_hints or {}),
     })
     one = expect_tensor(j.got.get("one"), "iwae_bound(log_w[:1])", shape=(n,))
     expect_close(one, log_w[0], "iwae_bound for K = 1 (it equals the single log weight, the "
@@ -365,6 +381,11 @@ def probe_model_exact(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeCont
 
 
 def judge_model_exact(j: Judgement) -> None:
+    _judge_model_values(j, exact_log_px(j.inputs), "with the exact posterior as q")
+
+
+def _judge_model_values(j: Judgement, log_px: torch.Tensor, setting: str) -> None:
+    """elbo(x) [B] equals log_px (every weight is p(x)); forward is -elbo.mean(); sample(3)."""
     x = j.inputs["x"]
     n = x.shape[0]
     got = j.got if isinstance(j.got, dict) else {}
@@ -373,10 +394,10 @@ def judge_model_exact(j: Judgement) -> None:
         raise CheckFailed("IWAE.elbo(x) returned one number: return one bound per example, "
                           f"shape [B] = [{n}] (forward() takes the batch mean).")
     elbo = expect_tensor(elbo, "IWAE.elbo(x)", shape=(n,), dtype=x.dtype, device=j.device)
-    log_px = exact_log_px(j.inputs).to(x.dtype)
-    expect_close(elbo, log_px, f"IWAE(..., k={MODEL_K}).elbo(x) with the exact posterior as q "
-                 "(every weight equals p(x), so the bound is log p(x))", reveal=True,
-                 rtol=1e-6, atol=1e-6)
+    log_px = log_px.to(x.dtype)
+    expect_close(elbo, log_px, f"IWAE(..., k={MODEL_K}).elbo(x) {setting} (every weight equals "
+                 "p(x), so the bound is log p(x))", reveal=True, rtol=1e-6, atol=1e-6,
+                 hints={"the -log K is missing": log_px + math.log(MODEL_K)})
     loss = expect_tensor(got.get("loss"), "IWAE(...)(x)", device=j.device)
     if loss.numel() != 1 or abs(float(loss) + float(log_px.mean())) > 1e-6 * (
             1 + abs(float(log_px.mean()))):
@@ -542,9 +563,8 @@ def probe_ess(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> 
     return detached(ns["effective_sample_size"](inputs["log_w"]))
 
 
-def judge_ess(j: Judgement) -> None:
-    from autograder.trusted.iwae import ess
-
+def _ess_got(j: Judgement) -> torch.Tensor:
+    """The ESS per example, [B], of the right dtype/device and finite (bugs named)."""
     log_w = j.inputs["log_w"]
     k, n = log_w.shape
     got = j.got
@@ -557,6 +577,14 @@ def judge_ess(j: Judgement) -> None:
         raise CheckFailed("the ESS is not finite for log weights around -800 and +800: "
                           "exponentiating raw log weights overflows; compute it from normalised "
                           "weights (softmax over dim 0) or with logsumexp.")
+    return got
+
+
+def judge_ess(j: Judgement) -> None:
+    from autograder.trusted.iwae import ess
+
+    log_w = j.inputs["log_w"]
+    got = _ess_got(j)
     expect_close(got, ess(log_w), "effective_sample_size(log_w)", reveal=True, hints={
         "the ESS is (sum w)^2 / sum w^2, not sum w^2 / (sum w)^2 (it lies between 1 and K)":
             1 / ess(log_w),
@@ -631,7 +659,7 @@ def _trusted_runs(inputs: dict[str, Any], estimator: str) -> dict[str, torch.Ten
     return _TRUSTED_RUNS[key]
 
 
-def _dreg_got(j: Judgement) -> dict[str, torch.Tensor]:
+def _dreg_got(j: Judgement, calls: int = DREG_CALLS) -> dict[str, torch.Tensor]:
     got = j.got if isinstance(j.got, dict) else {}
     error = got.get("error")
     if error == "shape":
@@ -646,9 +674,8 @@ def _dreg_got(j: Judgement) -> dict[str, torch.Tensor]:
         raise CheckFailed(f"dreg_surrogate passes no gradient to the {', '.join(which)}: the "
                           "encoder's gradient flows through z = q.rsample(), the decoder's "
                           "through log p(x|z).")
-    enc = expect_tensor(got.get("enc"), "encoder gradients",
-                        shape=(DREG_CALLS * DREG_ROWS, 2 * M))
-    dec = expect_tensor(got.get("dec"), "decoder gradients", shape=(DREG_CALLS, D * M + D))
+    enc = expect_tensor(got.get("enc"), "encoder gradients", shape=(calls * DREG_ROWS, 2 * M))
+    dec = expect_tensor(got.get("dec"), "decoder gradients", shape=(calls, D * M + D))
     expect_finite(enc, "the encoder's gradient")
     expect_finite(dec, "the decoder's gradient")
     return {"enc": enc.to(F64), "dec": dec.to(F64)}
@@ -839,53 +866,406 @@ def judge_training(j: Judgement) -> None:
             ".sample() instead of .rsample(), or +bound as the loss instead of -bound.")
 
 
+# ----------------------------------------------------------------- public checks
+# Students read these checks: they use closed forms of tiny cases, never a reference
+# implementation. With W = 0 the decoder ignores z, p(x|z) = N(x; b, s^2 I), so log p(x) is
+# that Gaussian's log-density, and with q(z|x) = N(mu, I) every log weight is
+# log p(x) - |mu|^2 / 2 - mu . eps with eps ~ N(0, I): q = p(z) (mu = 0) gives log p(x) exactly.
+
+
+def flat_inputs(n: int = 4, q_mean: tuple[float, float] = (0.0, 0.0),
+                q_logvar: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
+    """A decoder that ignores z (W = 0) and q(z|x) = N(q_mean, diag exp(q_logvar)) for every x;
+    ``theta`` holds the same q as one row per example (for the row encoder)."""
+    b = torch.randn(D, dtype=F64)
+    x = b + (1.0 + torch.arange(n, dtype=F64)[:, None]) * torch.randn(n, D, dtype=F64)
+    mean, logvar = torch.tensor(q_mean, dtype=F64), torch.tensor(q_logvar, dtype=F64)
+    return {"W": torch.zeros(D, M, dtype=F64), "b": b, "x": x.reshape(n, *IMG),
+            "A": torch.zeros(M, D, dtype=F64), "c": mean, "logvar": logvar,
+            "theta": torch.cat([mean, logvar]).expand(n, 2 * M).clone()}
+
+
+def _flat_log_px(inputs: dict[str, Any]) -> torch.Tensor:
+    """log p(x_b) when the decoder ignores z: sum over pixels of log N(x; b, s^2), [B]."""
+    x = inputs["x"].reshape(inputs["x"].shape[0], D).to(F64)
+    return td.Normal(inputs["b"].to(F64), NOISE).log_prob(x).sum(-1)
+
+
+def judge_log_weights_flat(j: Judgement) -> None:
+    x = j.inputs["x"]
+    n = x.shape[0]
+    got = expect_kb(j.got, LW_K, n, f"log_importance_weights(model, x, {LW_K})", x.dtype,
+                    j.device)
+    log_px = _flat_log_px(j.inputs).expand(LW_K, n)
+    expect_close(got, log_px, "log w with a decoder that ignores z and q(z|x) = p(z) (then "
+                 "log w = log p(x|z) + log p(z) - log q(z|x) = log p(x|z) exactly)", reveal=True,
+                 hints={"log p(x|z) is missing from log w": torch.zeros_like(log_px)})
+
+
+def judge_log_weights_constant(j: Judgement) -> None:
+    x = j.inputs["x"]
+    n = x.shape[0]
+    got = expect_kb(j.got, LW_K, n, f"log_importance_weights(model, x, {LW_K})", x.dtype,
+                    j.device).to(F64)
+    spread = got.max(0).values - got.min(0).values
+    if bool((spread > 1e-6 * (1 + got.abs().max(0).values)).any()):
+        raise CheckFailed("q is the exact posterior of a PPCA model, so the K log weights of an "
+                          "example must all be the same number, log p(x_b), whatever z is; "
+                          f"they differ by up to {float(spread.max()):.3g}. Likely cause: "
+                          f"{MIXED}; or a term of log w = log p(x|z) + log p(z) - log q(z|x) "
+                          "is missing or has the wrong sign.")
+    if float(got[0].max() - got[0].min()) < 1e-3:
+        raise CheckFailed("the log weights are the same for every example, but the examples "
+                          "have very different log p(x): log w must be evaluated at each x_b.")
+
+
+FLAT_GRAD_Q = ((0.5, -1.0), (0.0, math.log(2.0)))
+
+
+def judge_log_weights_grad_flat(j: Judgement) -> None:
+    grad = _encoder_grad(j)
+    # The decoder ignores z, so E[log w] = log p(x) - KL(q || N(0, I)); for q = N((0.5, -1),
+    # diag(1, 2)): d/dmean = -mean = (-0.5, 1), d/dlogvar = (1 - var) / 2 = (0, -0.5), per sample.
+    expected = GRAD_K * torch.tensor([-0.5, 1.0, 0.0, -0.5], dtype=F64)
+    mean, se = grad.mean(0), grad.std(0) / math.sqrt(GRAD_ROWS)
+    limit = normal_threshold(FALSE_FAILURE_RATE / (2 * M))
+    z = (mean - expected).abs() / (se + 1e-9)
+    if bool((z <= limit).all()):
+        return
+    cause = ("z must be drawn with q.rsample(), not q.sample(), which detaches z"
+             if bool(((mean.abs() / (se + 1e-9)) <= limit).all()) else
+             "log w = log p(x|z) + log p(z) - log q(z|x), all three at the same "
+             "reparameterised z")
+    raise CheckFailed(f"with a decoder that ignores z, the expected gradient of log_w.sum() "
+                      f"w.r.t. q's [mean, logvar] is K x d(-KL(q || p(z))) = "
+                      f"{[round(v, 3) for v in expected.tolist()]}, but the average over "
+                      f"{GRAD_ROWS} examples is {[round(v, 3) for v in mean.tolist()]} (max z = "
+                      f"{float(z.max()):.1f}, threshold {limit:.1f}, false-failure rate "
+                      f"{FALSE_FAILURE_RATE:g}). Likely cause: {cause}.")
+
+
+def bound_known_inputs() -> dict[str, Any]:
+    """K = 4 weights per example whose means are 3, 4 and 2, shifted by -800, +800 and 0."""
+    weights = torch.tensor([[1.0, 4.0, 1.0], [2.0, 4.0, 1.0], [3.0, 4.0, 1.0],
+                            [6.0, 4.0, 5.0]], dtype=F64)
+    return {"log_w": weights.log() + torch.tensor([-800.0, 800.0, 0.0], dtype=F64)}
+
+
+def judge_bound_known(j: Judgement) -> None:
+    # log of the mean weight of each example: log 3 - 800, log 4 + 800, log 2.
+    expected = torch.tensor([math.log(3) - 800, math.log(4) + 800, math.log(2)], dtype=F64)
+    _judge_bound_values(j, expected, "iwae_bound(log_w) for weights whose means are known")
+
+
+def judge_model_flat(j: Judgement) -> None:
+    _judge_model_values(j, _flat_log_px(j.inputs), "with a decoder that ignores z and q(z|x) = "
+                        "p(z)")
+
+
+FLAT_MONO_ROWS = 1500
+
+
+def judge_model_grows_with_k(j: Judgement) -> None:
+    """K = 1: E = log p(x) - KL = log p(x) - 1 exactly; K = 64: between log p(x) - 0.5 and
+    log p(x) (its expectation is about log p(x) - 0.04, over 60 standard errors inside)."""
+    got = j.got if isinstance(j.got, list) else []
+    if len(got) != len(MONO_KS):
+        raise CheckFailed("IWAE.elbo(x) did not return a bound for every K tried.")
+    log_px = _flat_log_px(j.inputs)
+    limit = normal_threshold(FALSE_FAILURE_RATE / 2)
+    draws = {}
+    for k, values in zip(MONO_KS, got, strict=True):
+        values = expect_tensor(values, f"IWAE(..., k={k}).elbo(x)", shape=(FLAT_MONO_ROWS,))
+        expect_finite(values, f"IWAE(..., k={k}).elbo(x)")
+        draws[k] = values.to(F64) - log_px
+    # q = N((1, -1), I) and p(z) = N(0, I): log w - log p(x) = -1 - (1, -1) . eps, variance 2.
+    gap1 = float(draws[1].mean())
+    se1 = math.sqrt(2.0 / FLAT_MONO_ROWS)
+    if abs(gap1 + 1.0) > limit * se1:
+        raise CheckFailed(f"with k = 1 the IWAE bound is the ELBO, log p(x) - KL(q || p(z)) = "
+                          f"log p(x) - 1 here, but the average of elbo(x) - log p(x) over "
+                          f"{FLAT_MONO_ROWS} examples is {gap1:.3f} ± {se1:.3f} (threshold "
+                          f"{limit:.1f} standard errors, false-failure rate "
+                          f"{FALSE_FAILURE_RATE:g}).")
+    top = MONO_KS[-1]
+    gap = float(draws[top].mean())
+    se = float(draws[top].std()) / math.sqrt(FLAT_MONO_ROWS) + 1e-9
+    if gap < -0.5 - limit * se or gap > limit * se:
+        hint = (" The bound does not grow with K: average the weights, not the log weights "
+                "(the mean of log weights is the ELBO for every K)."
+                if abs(gap + 1.0) <= limit * se else "")
+        raise CheckFailed(f"with k = {top} the expected bound is about log p(x) - 0.04 (it "
+                          f"rises with K from the ELBO, log p(x) - 1, towards log p(x) and "
+                          f"never above), but the average of elbo(x) - log p(x) is "
+                          f"{gap:.3f} ± {se:.3f}.{hint}")
+
+
+def judge_loglik_flat(j: Judgement) -> None:
+    value = _loglik_value(j)
+    log_px = _flat_log_px(j.inputs).to(value.dtype)
+    k = LL_K
+    expect_close(value, log_px, f"estimate_log_likelihood(model, x, k={k}, chunk={LL_CHUNK}) "
+                 "with a decoder that ignores z and q(z|x) = p(z) (every weight is p(x))",
+                 reveal=True, rtol=1e-6, atol=1e-6, hints={
+                     "the chunks are combined with the wrong count: the estimate is "
+                     "logsumexp over all k log weights minus log k (the last chunk may be "
+                     "smaller)": log_px + math.log(k) - math.log(math.ceil(k / LL_CHUNK)
+                                                                   * LL_CHUNK),
+                     "the -log k is missing": log_px + math.log(k),
+                 })
+
+
+CHUNK_K, CHUNK_SIZE, CHUNK_ROWS = 400, 20, 250
+
+
+def probe_loglik_chunks(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    model = linear_model(inputs, ctx)
+    fn = ns["estimate_log_likelihood"]
+    return {"whole": detached(fn(model, inputs["x"], CHUNK_K, CHUNK_K)),
+            "chunked": detached(fn(model, inputs["x"], CHUNK_K, CHUNK_SIZE))}
+
+
+def judge_loglik_chunks(j: Judgement) -> None:
+    got = j.got if isinstance(j.got, dict) else {}
+    runs = {}
+    for key, chunk in (("whole", CHUNK_K), ("chunked", CHUNK_SIZE)):
+        what = f"estimate_log_likelihood(model, x, {CHUNK_K}, {chunk})"
+        runs[key] = expect_tensor(got.get(key), what, shape=(CHUNK_ROWS,))
+        expect_finite(runs[key], what)
+    # Both runs estimate the same log p(x_b): their difference has mean 0 for every example.
+    diff = (runs["chunked"] - runs["whole"]).to(F64)
+    mean, se = float(diff.mean()), float(diff.std()) / math.sqrt(CHUNK_ROWS) + 1e-9
+    z = abs(mean) / se
+    limit = normal_threshold(FALSE_FAILURE_RATE)
+    if z > limit:
+        raise CheckFailed(f"the estimate depends on the chunk size: with chunk = {CHUNK_SIZE} it "
+                          f"is on average {mean:.3f} ± {se:.3f} away from the estimate with one "
+                          f"chunk of {CHUNK_K} (z = {z:.1f}, threshold {limit:.1f}, "
+                          f"false-failure rate {FALSE_FAILURE_RATE:g}). Likely cause: the "
+                          "per-chunk estimates are averaged; that is a mean of looser bounds. "
+                          "Keep a running logsumexp of all log weights and subtract log k once "
+                          "at the end.")
+
+
+def ess_known_inputs() -> dict[str, Any]:
+    """K = 4 weights per example: equal, one non-zero, two or three equal non-zero, and
+    (1, 2, 3, 6)."""
+    weights = torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 1.0, 2.0, 1.0],
+                            [1.0, 0.0, 0.0, 3.0, 1.0], [1.0, 0.0, 0.0, 6.0, 0.0]], dtype=F64)
+    log_w = weights.log().clamp_min(-1000.0)
+    return {"log_w": log_w + torch.tensor([800.0, -800.0, 0.0, 3.0, -5.0], dtype=F64)}
+
+
+def judge_ess_known(j: Judgement) -> None:
+    got = _ess_got(j)
+    # (sum w)^2 / sum w^2: 16/4, 1/1, 4/2, 144/50 and 9/3.
+    expected = torch.tensor([4.0, 1.0, 2.0, 2.88, 3.0], dtype=F64)
+    expect_close(got, expected, "effective_sample_size(log_w) for weights (1, 1, 1, 1), "
+                 "(1, 0, 0, 0), (1, 1, 0, 0), (1, 2, 3, 6) and (1, 1, 1, 0)", reveal=True,
+                 hints={
+                     "the ESS is (sum w)^2 / sum w^2, not sum w^2 / (sum w)^2 (it lies between "
+                     "1 and K)": 1 / expected,
+                     "the ESS is (sum w)^2 / sum w^2, not 1 / sum w_normalised (that is not "
+                     "the ESS)": torch.ones_like(expected),
+                 })
+
+
+def dreg_flat_inputs() -> dict[str, Any]:
+    """A decoder that ignores z; q = p(z) for the first run, q = N((1, -1), I) for the second."""
+    inputs = flat_inputs(DREG_ROWS)
+    inputs["theta_shift"] = torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=F64).expand(
+        DREG_ROWS, 2 * M).clone()
+    return inputs
+
+
+def probe_dreg_flat(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    return {"prior": gradient_runs(ns["dreg_surrogate"], inputs, ctx, 1),
+            "shift": gradient_runs(ns["dreg_surrogate"], dict(inputs, theta=inputs[
+                "theta_shift"]), ctx, 1)}
+
+
+def _dreg_flat_run(j: Judgement, key: str) -> dict[str, torch.Tensor]:
+    got = j.got.get(key) if isinstance(j.got, dict) else None
+    return _dreg_got(Judgement(j.inputs, got, None, j.hidden, j.device), calls=1)
+
+
+def judge_dreg_flat(j: Judgement) -> None:
+    """q = p(z), decoder ignoring z: every log w is log p(x) whatever z, so with q's parameters
+    under a stop-gradient the encoder's gradient is exactly 0 (the plain IWAE gradient keeps
+    the score term, which is not); for q = N(mu, I) each example's encoder gradient w.r.t. the
+    mean is -mu sum_k w~_k^2, between -mu / K and -mu. In both, the decoder's bias gets
+    sum_k w~_k (x - b) / s^2 = (x - b) / s^2 per example, averaged over the batch."""
+    x = j.inputs["x"].reshape(DREG_ROWS, D).to(F64)
+    bias_grad = ((x - j.inputs["b"].to(F64)) / NOISE**2).mean(0)
+    for key in ("prior", "shift"):
+        run = _dreg_flat_run(j, key)
+        expect_close(run["dec"][0, -D:], bias_grad, "the decoder bias's gradient of "
+                     "dreg_surrogate with a decoder that ignores z: sum_k w~_k (x - b) / s^2, "
+                     "averaged over the batch", reveal=True, hints={
+                         "the decoder got the SQUARED normalised weights; w~_k^2 is for the "
+                         "encoder's path only": bias_grad / DREG_K,
+                         "the surrogate sums over the batch; take the mean":
+                             bias_grad * DREG_ROWS})
+    enc = _dreg_flat_run(j, "prior")["enc"]
+    if float(enc.abs().max()) > 1e-6:
+        raise CheckFailed("with q = p(z) and a decoder that ignores z every log weight is log "
+                          "p(x), so the DReG encoder gradient is exactly 0, but it is not (max "
+                          f"{float(enc.abs().max()):.3g}): the score term is still there. Put "
+                          "q's parameters under a stop-gradient in log q(z|x) (detach its mean "
+                          "and std); only the path through z = q.rsample() remains.")
+    mu = torch.tensor([1.0, -1.0], dtype=F64)
+    g = _dreg_flat_run(j, "shift")["enc"][:, :M]
+    factor = -(g @ mu) / float(mu @ mu)
+    off_line = float((g + factor[:, None] * mu).abs().max())
+    if off_line > 1e-5 or bool((factor < 1 / DREG_K - 1e-6).any()) or bool(
+            (factor > 1 + 1e-6).any()):
+        raise CheckFailed(f"for q = N(mu, I) and a decoder that ignores z, each example's DReG "
+                          f"gradient w.r.t. q's mean must be -mu * sum_k w~_k^2, a factor "
+                          f"between 1/K and 1 of -mu; got factors from {float(factor.min()):.3g} "
+                          f"to {float(factor.max()):.3g}. Check the normalised weights "
+                          "w~ = softmax(log_w, 0) (detached) and the batch mean.")
+    if bool((factor > 1 - 1e-6).all()):
+        raise CheckFailed("every example's DReG gradient w.r.t. q's mean is exactly -mu, i.e. "
+                          "the path term is weighted by w~_k (which sum to 1), not by the "
+                          "SQUARED normalised weights w~_k^2.")
+
+
+SMOKE_STEPS = 40
+
+
+def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """Adam on IWAE(...)(x) for a tiny PPCA batch: the decoder's bias before and after, and
+    whether the first step's gradients arrived."""
+    model, encoder = row_model(inputs, ctx, learn=True)
+    iwae = ns["IWAE"](model.prior, model.decoder, encoder, 5).to(ctx.device)
+    optimizer = torch.optim.Adam(iwae.parameters(), lr=0.1)
+    out: dict[str, Any] = {"b_before": detached(model.decoder.b).clone()}
+    for step in range(SMOKE_STEPS):
+        loss = iwae(inputs["x"])
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
+            return {"error": f"forward(x) returned {type(loss).__name__} "
+                             f"{list(getattr(loss, 'shape', []))}"}
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            out["reached"] = {name: p.grad is not None and bool((p.grad != 0).any())
+                              for name, p in (("encoder", encoder.theta),
+                                              ("decoder W", model.decoder.W),
+                                              ("decoder b", model.decoder.b))}
+        optimizer.step()
+        if not bool(torch.isfinite(loss)):
+            return {"error": f"the loss became {float(loss)} at step {step}"}
+    out["b_after"] = detached(model.decoder.b).clone()
+    return out
+
+
+def smoke_inputs() -> dict[str, Any]:
+    """A tiny PPCA batch; the decoder starts with a bias 2 away from the data's mean."""
+    inputs = ppca_inputs(torch.float32, 16, exact=False)
+    mean, logvar = q_params(inputs)
+    inputs["theta"] = torch.cat([mean, logvar.expand(16, M)], -1).float()
+    inputs["W"] = 0.3 * inputs["W"]
+    inputs["b"] = inputs["x"].reshape(16, D).mean(0) + 2.0
+    return inputs
+
+
+def judge_training_smoke(j: Judgement) -> None:
+    """Maximising the bound moves the decoder's bias (the mean image when z = 0) towards the
+    data: the distance to the data's mean must at least halve."""
+    got = j.got if isinstance(j.got, dict) else {}
+    if "error" in got:
+        raise CheckFailed(f"IWAE's forward(x) must return the scalar loss -elbo(x).mean() with "
+                          f"its graph, finite on a tiny batch; {got['error']}.")
+    missing = [name for name, ok in (got.get("reached") or {}).items() if not ok]
+    if missing or not got.get("reached"):
+        raise CheckFailed(f"the loss passes no gradient to the {', '.join(missing) or 'model'}: "
+                          "z = q.rsample() and the decoder must stay in the graph.")
+    target = j.inputs["x"].reshape(j.inputs["x"].shape[0], D).mean(0).to(F64)
+    before, after = (expect_tensor(got.get(k), "the decoder's bias", shape=(D,)).to(F64)
+                     for k in ("b_before", "b_after"))
+    start, end = float((before - target).norm()), float((after - target).norm())
+    if not end < 0.5 * start:
+        raise CheckFailed(f"{SMOKE_STEPS} Adam steps on a tiny batch did not fit the decoder to "
+                          f"the data (distance of its bias to the data's mean {start:.2f} -> "
+                          f"{end:.2f}): forward(x) must be -elbo(x).mean(), the NEGATIVE bound, "
+                          "so that minimising it maximises the bound.")
+
+
 # ------------------------------------------------------------------------- tasks
 RATE = f"false-failure rate {FALSE_FAILURE_RATE:g}"
 TASKS = (
     Task("iwae.log_weights", TOPIC, ("log_importance_weights",), 3.0, (
         Check("[K, B] log weights equal log p(x) under PPCA's exact posterior",
-              probe_log_weights, judge_log_weights_exact, ppca_inputs),
+              probe_log_weights, judge_log_weights_exact, ppca_inputs, hidden=True),
         Check(f"gradients reach q through a reparameterised z ({RATE})",
-              probe_log_weights_grad, judge_log_weights_grad, grad_inputs),
+              probe_log_weights_grad, judge_log_weights_grad, grad_inputs, hidden=True),
+        Check("[K, B] log weights equal log p(x) for a decoder that ignores z and q = p(z)",
+              probe_log_weights, judge_log_weights_flat, flat_inputs),
+        Check("under PPCA's exact posterior the K log weights of an example are equal",
+              probe_log_weights, judge_log_weights_constant, ppca_inputs),
+        Check(f"E[d log w / d q] = -d KL(q || p(z)) when the decoder ignores z: z is "
+              f"reparameterised ({RATE})", probe_log_weights_grad, judge_log_weights_grad_flat,
+              lambda: flat_inputs(GRAD_ROWS, *FLAT_GRAD_Q)),
         Check(f"E[log w] is the ELBO in float32 ({RATE})", probe_log_weights,
               judge_log_weights_mean, lw_mean_inputs, hidden=True, seed=3),
     ), timeout_s=90.0, description="log p(x|z_k) + log p(z_k) - log q(z_k|x), [K, B]"),
     Task("iwae.bound", TOPIC, ("iwae_bound",), 2.0, (
         Check("stable logsumexp - log K, for log weights near -800 and +800", probe_bound,
-              judge_bound, bound_inputs),
+              judge_bound, bound_inputs, hidden=True),
+        Check("log of the mean weight, for weights with known means near e^-800 and e^800",
+              probe_bound, judge_bound_known, bound_known_inputs),
         Check("matches the reference in float32", probe_bound, judge_bound_reference,
               lambda: bound_inputs(torch.float32), hidden=True, seed=5),
     ), description="log (1/K) sum_k w_k from [K, B] log weights"),
     Task("iwae.model", TOPIC, ("IWAE",), 3.0, (
         Check("elbo(x) is log p(x) under the exact posterior; forward and sample unchanged",
-              probe_model_exact, judge_model_exact, ppca_inputs),
+              probe_model_exact, judge_model_exact, ppca_inputs, hidden=True),
         Check(f"k = 1 is the ELBO in expectation ({RATE})", probe_model_exact, judge_model_k1,
-              k1_inputs),
+              k1_inputs, hidden=True),
+        Check("elbo(x) is log p(x) for a decoder that ignores z and q = p(z); forward and "
+              "sample unchanged", probe_model_exact, judge_model_flat, flat_inputs),
+        Check(f"E[bound] is the ELBO for k = 1 and rises towards log p(x) for k = "
+              f"{MONO_KS[-1]} ({RATE})", probe_model_mono, judge_model_grows_with_k,
+              lambda: flat_inputs(FLAT_MONO_ROWS, (1.0, -1.0))),
         Check(f"E[bound] increases with K = {', '.join(map(str, MONO_KS))} ({RATE})",
               probe_model_mono, judge_model_mono, mono_inputs, hidden=True, seed=9),
     ), timeout_s=90.0, description="a VAE whose elbo is the K-sample bound"),
     Task("iwae.loglik", TOPIC, ("estimate_log_likelihood",), 2.0, (
         Check(f"k = {LL_K} in chunks of {LL_CHUNK}: exact under the exact posterior, memory "
               "bounded by the chunk", probe_loglik, judge_loglik_exact,
-              lambda: ppca_inputs(F64, 4)),
+              lambda: ppca_inputs(F64, 4), hidden=True),
         Check(f"chunks combined exactly, not averaged ({RATE})", probe_loglik,
-              judge_loglik_combined, bias_inputs),
+              judge_loglik_combined, bias_inputs, hidden=True),
+        Check(f"k = {LL_K} in chunks of {LL_CHUNK}: exact for a decoder that ignores z and "
+              "q = p(z), memory bounded by the chunk", probe_loglik, judge_loglik_flat,
+              flat_inputs),
+        Check(f"the estimate does not depend on the chunk size ({RATE})", probe_loglik_chunks,
+              judge_loglik_chunks, lambda: flat_inputs(CHUNK_ROWS, (1.5, -1.5))),
     ), timeout_s=90.0, description="importance-sampled log p(x), chunked over k"),
     Task("iwae.ess", TOPIC, ("effective_sample_size",), 1.0, (
-        Check("(sum w)^2 / sum w^2, stable, between 1 and K", probe_ess, judge_ess, ess_inputs),
+        Check("(sum w)^2 / sum w^2, stable, between 1 and K", probe_ess, judge_ess, ess_inputs,
+              hidden=True),
+        Check("(sum w)^2 / sum w^2 for weights with known ESS, near e^-800 and e^800",
+              probe_ess, judge_ess_known, ess_known_inputs),
         Check("matches the reference in float32", probe_ess, judge_ess_reference,
               lambda: ess_inputs(torch.float32), hidden=True, seed=13),
     ), description="effective sample size of [K, B] log weights"),
     Task("iwae.dreg", TOPIC, ("dreg_surrogate",), 3.0, (
         Check(f"decoder gradient has the IWAE gradient's expectation ({RATE})", probe_dreg,
-              judge_dreg_decoder, dreg_inputs),
+              judge_dreg_decoder, dreg_inputs, hidden=True),
         Check(f"encoder gradient is unbiased ({RATE})", probe_dreg, judge_dreg_encoder_mean,
-              dreg_inputs),
+              dreg_inputs, hidden=True),
         Check(f"encoder gradient variance below {VAR_RATIO:g} x IWAE's ({RATE})", probe_dreg,
-              judge_dreg_variance, dreg_inputs),
+              judge_dreg_variance, dreg_inputs, hidden=True),
+        Check("no score term, squared weights on the encoder's path, plain weights for the "
+              "decoder (a decoder that ignores z)", probe_dreg_flat, judge_dreg_flat,
+              dreg_flat_inputs),
     ), timeout_s=120.0, description="doubly reparameterised gradient surrogate"),
     Task("iwae.training", TOPIC, ("IWAE",), 3.0, (
         Check(f"K = {TRAIN_K} trains on MNIST: test bound > {BOUND_THRESHOLD:g} after "
-              f"{TRAIN_STEPS} steps", probe_training, judge_training, training_inputs),
+              f"{TRAIN_STEPS} steps", probe_training, judge_training, training_inputs,
+              hidden=True),
+        Check("gradients reach encoder and decoder; Adam fits the decoder to a tiny batch",
+              probe_training_smoke, judge_training_smoke, smoke_inputs),
     ), timeout_s=420.0, description="the IWAE trains the grader's fixed networks"),
 )

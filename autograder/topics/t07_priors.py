@@ -3,8 +3,9 @@ Monte Carlo-KL ELBO, the aggregate posterior, the hole fraction and a training r
 
 Everything a judge computes beyond the raw outputs of the student's functions (mixture and
 aggregate densities, exact ELBOs, hole fractions, the test ELBO of trained models) comes from
-``autograder.trusted.priors``, imported inside the judges. Mixture checks compare behaviour
-(log densities at the grader's points, moments of samples), never parameters by position, so
+the grader-only ``autograder/trusted/priors.py``, imported inside hidden judges; public checks
+use closed forms of tiny cases. Mixture checks compare behaviour (log densities at the
+grader's points, moments of samples), never parameters by position, so
 any component order, softmax or log_softmax weights, ``MixtureSameFamily`` or a hand-written
 logsumexp, and any pseudo-input parameterisation that stays in [0, 1] pass.
 """
@@ -204,9 +205,7 @@ def _mixture_log_prob_and_moments(parts: dict[str, torch.Tensor], z: torch.Tenso
     tp = _trusted()
     probs, means, stds = (parts[k].to(F64) for k in ("probs", "means", "stds"))
     log_prob = tp.mixture_log_density(z.to(F64), means, 2 * stds.log(), probs.log())
-    mean = probs @ means
-    var = probs @ (stds**2 + means**2) - mean**2
-    return log_prob, mean, var
+    return (log_prob, *_moments(parts))
 
 
 def judge_mixture_samples(samples: Any, mean: torch.Tensor, var: torch.Tensor, m: int,
@@ -232,12 +231,26 @@ def judge_mixture_samples(samples: Any, mean: torch.Tensor, var: torch.Tensor, m
                       f"{FALSE_FAILURE_RATE:g}).{hint}")
 
 
-def judge_mog(j: Judgement) -> None:
+def _mog_parts(j: Judgement) -> dict[str, torch.Tensor]:
+    """The MoG prior's validated parts; its weights sum to 1."""
     m, k, z = j.inputs["M"], j.inputs["K"], j.inputs["z"]
     parts = expect_mixture(j.got, f"MoGPrior({m}, {k})()", m, k, j.device, z.dtype)
     if abs(float(parts["probs"].sum()) - 1) > 1e-4 or bool((parts["probs"] < 0).any()):
         raise CheckFailed("the mixture weights do not sum to 1: use "
                           "td.Categorical(logits=...) (or softmax the logits).")
+    return parts
+
+
+def _moments(parts: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and per-dimension variance of a mixture from its weights, means and stds."""
+    probs, means, stds = (parts[k].to(F64) for k in ("probs", "means", "stds"))
+    mean = probs @ means
+    return mean, probs @ (stds**2 + means**2) - mean**2
+
+
+def judge_mog(j: Judgement) -> None:
+    m, k, z = j.inputs["M"], j.inputs["K"], j.inputs["z"]
+    parts = _mog_parts(j)
     log_prob, mean, var = _mixture_log_prob_and_moments(parts, z)
     expect_close(j.got.get("log_prob"), log_prob.to(z.dtype),
                  "log_prob(z) of your mixture (against the density of its own weights, means "
@@ -245,7 +258,15 @@ def judge_mog(j: Judgement) -> None:
     judge_mixture_samples(j.got.get("sample"), mean, var, m, f"MoGPrior({m}, {k})()")
 
 
-def judge_mog_fit(j: Judgement) -> None:
+def judge_mog_structure(j: Judgement) -> None:
+    """A MixtureSameFamily over R^M whose samples have its own weights' mean and variance."""
+    m, k = j.inputs["M"], j.inputs["K"]
+    mean, var = _moments(_mog_parts(j))
+    judge_mixture_samples(j.got.get("sample"), mean, var, m, f"MoGPrior({m}, {k})()")
+
+
+def _mog_learned(j: Judgement) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The MoG prior's parts before and after Adam; each kind of parameter must have moved."""
     got = j.got if isinstance(j.got, dict) else {}
     m, k = j.inputs["M"], j.inputs["K"]
     if got.get("n_params") == 0:
@@ -263,6 +284,16 @@ def judge_mog_fit(j: Judgement) -> None:
                               f"component {name} have not changed: they are not learnable "
                               "(make them nn.Parameter, and build the distribution from them "
                               "in forward(), not once in __init__).")
+    return before, after
+
+
+def judge_mog_learnable(j: Judgement) -> None:
+    _mog_learned(j)
+
+
+def judge_mog_fit(j: Judgement) -> None:
+    m, k = j.inputs["M"], j.inputs["K"]
+    before, after = _mog_learned(j)
     tp = _trusted()
     with torch.random.fork_rng():
         torch.manual_seed(7)
@@ -396,7 +427,9 @@ def _seen_pseudo_inputs(value: Any, inputs: dict[str, Any], what: str) -> torch.
     return u
 
 
-def judge_vamp(j: Judgement) -> None:
+def _vamp_parts(j: Judgement) -> dict[str, torch.Tensor]:
+    """The VampPrior's validated parts: a uniform mixture of the encoder's Gaussians at the
+    pseudo-inputs it was called on, which start at pseudo_init."""
     m, k = j.inputs["M"], j.inputs["K"]
     got = j.got if isinstance(j.got, dict) else {}
     u = _seen_pseudo_inputs(got.get("seen"), j.inputs, "the pseudo-inputs")
@@ -418,13 +451,27 @@ def judge_vamp(j: Judgement) -> None:
     expect_close(parts["stds"].to(F64), torch.exp(0.5 * logvar), "the component standard "
                  "deviations (encoder stds at the pseudo-inputs)", reveal=not j.hidden,
                  rtol=tol, atol=tol)
+    return parts
+
+
+def judge_vamp_structure(j: Judgement) -> None:
+    """Components are the shared encoder's Gaussians at the pseudo-inputs, uniform weights,
+    samples with the mixture's mean and variance."""
+    mean, var = _moments(_vamp_parts(j))
+    judge_mixture_samples(j.got.get("sample"), mean, var, j.inputs["M"], "VampPrior()")
+
+
+def judge_vamp(j: Judgement) -> None:
+    got = j.got if isinstance(j.got, dict) else {}
+    init = j.inputs["pseudo_init"]
+    parts = _vamp_parts(j)
     log_prob, mix_mean, var = _mixture_log_prob_and_moments(parts, j.inputs["z"])
     expect_close(got.get("log_prob"), log_prob.to(init.dtype), "log_prob(z) of the VampPrior",
                  reveal=not j.hidden)
     if j.hidden:
         expect_close(got.get("log_prob"), j.ref["log_prob"], "log_prob(z) of the VampPrior",
                      reveal=False, rtol=1e-5, atol=1e-6)
-    judge_mixture_samples(got.get("sample"), mix_mean, var, m, "VampPrior()")
+    judge_mixture_samples(got.get("sample"), mix_mean, var, j.inputs["M"], "VampPrior()")
 
 
 def judge_vamp_learning(j: Judgement) -> None:
@@ -536,13 +583,18 @@ def exact_elbo_terms(inputs: dict[str, Any], mean: torch.Tensor | None = None,
     return {"rec": rec, "prior": prior, "entropy": entropy, "kl_std": kl_std}
 
 
-def judge_elbo(j: Judgement) -> None:
-    got = j.got if isinstance(j.got, dict) else {}
+def _expect_no_kl_error(got: dict[str, Any]) -> None:
     if "kl_error" in got:
         raise CheckFailed("td.kl_divergence(q, prior) has no closed form when the prior is a "
                           "mixture (torch raised NotImplementedError): estimate the KL by "
                           "Monte Carlo, elbo = log p(x|z) + log p(z) - log q(z|x) at the same "
                           "reparameterised z.")
+
+
+def _elbo_values(j: Judgement) -> torch.Tensor:
+    """The ELBO draws, one per example ([ELBO_N], the inputs' dtype, finite)."""
+    got = j.got if isinstance(j.got, dict) else {}
+    _expect_no_kl_error(got)
     value = got.get("elbo")
     if isinstance(value, torch.Tensor) and value.dim() == 0:
         raise CheckFailed(f"elbo_mc_kl returned one number: it must return one ELBO per "
@@ -550,6 +602,11 @@ def judge_elbo(j: Judgement) -> None:
     values = expect_tensor(value, "elbo_mc_kl(model, x)", shape=(ELBO_N,),
                            dtype=j.inputs["W"].dtype, device=j.device)
     expect_finite(values, "elbo_mc_kl(model, x)")
+    return values
+
+
+def judge_elbo(j: Judgement) -> None:
+    values = _elbo_values(j)
     t = {k: float(v) for k, v in exact_elbo_terms(j.inputs).items()}
     expected = t["rec"] + t["prior"] + t["entropy"]
     mean, se, z = z_statistic(values, expected)
@@ -588,29 +645,30 @@ def expected_elbo_grad(inputs: dict[str, Any]) -> torch.Tensor:
 
 
 def judge_elbo_grad(j: Judgement) -> None:
+    _judge_elbo_grads(j, expected_elbo_grad(j.inputs), "the exact ELBO's gradient")
+
+
+def _judge_elbo_grads(j: Judgement, expected: torch.Tensor, what: str) -> None:
+    """Gradients reach the prior and the encoder; their mean over the rows is ``expected``."""
     got = j.got if isinstance(j.got, dict) else {}
-    if "kl_error" in got:
-        judge_elbo(j)
+    _expect_no_kl_error(got)
+    prior_grads = got.get("prior_grads") or []
+    if not any(isinstance(g, torch.Tensor) and bool((g != 0).any()) for g in prior_grads):
+        raise CheckFailed("the prior's parameters receive no gradient from elbo_mc_kl: "
+                          "evaluate log p(z) with model.prior() (a learned prior is trained by "
+                          "the ELBO), not a fixed N(0, I) or a detached copy.")
     grad = got.get("encoder_grad")
     if not isinstance(grad, torch.Tensor) or not bool((grad[:, :2] != 0).any()):
         raise CheckFailed("no gradient reaches the encoder's mean: z must be drawn with "
                           "q.rsample() (reparameterised), not q.sample().")
-    prior_grads = got.get("prior_grads") or []
-    if not prior_grads or not all(isinstance(g, torch.Tensor) and bool((g != 0).any())
-                                  for g in prior_grads):
-        raise CheckFailed("the prior's parameters receive no gradient from elbo_mc_kl: "
-                          "evaluate log p(z) with model.prior() (a learned prior is trained by "
-                          "the ELBO), not a fixed N(0, I) or a detached copy.")
-    grad = expect_tensor(grad, "the encoder's gradient", shape=(ELBO_N, 4))
-    expected = expected_elbo_grad(j.inputs)
-    g = grad.to(F64)
+    g = expect_tensor(grad, "the encoder's gradient", shape=(ELBO_N, 4)).to(F64)
     mean, se = g.mean(0), g.std(0) / math.sqrt(ELBO_N)
     limit = normal_threshold(FALSE_FAILURE_RATE / 4)
     z = (mean - expected).abs() / (se + 1e-6)
     if bool((z <= limit).all()):
         return
     raise CheckFailed(f"the average gradient of elbo_mc_kl with respect to q's [mean, logvar] "
-                      f"is {[round(v, 3) for v in mean.tolist()]}, expected "
+                      f"is {[round(v, 3) for v in mean.tolist()]}, expected {what} "
                       f"{[round(v, 3) for v in expected.tolist()]} (max z = "
                       f"{float(z.max()):.1f}, threshold {limit:.1f}): use one z = q.rsample() "
                       "for all three terms.")
@@ -940,28 +998,257 @@ def judge_training(j: Judgement) -> None:
                               "learned prior does not follow the aggregate posterior.")
 
 
+# ----------------------------------------------------------------- public checks
+# Students read these checks: they use closed forms of tiny cases, never a reference
+# implementation.
+
+FAR_Z = ((0.0, 0.0), (40.0, 0.0), (20.0, 0.0), (-200.0, 0.0))
+
+
+def _two_far_components(var1: float, w1: float, w2: float) -> torch.Tensor:
+    """log(w1 N(z; 0, var1 I) + w2 N(z; (40, 0), I)) in 2-D at the four points FAR_Z: the
+    other component is negligible at each (by more than e^-40)."""
+    head = math.log(w1) - math.log(2 * math.pi * var1)
+    return torch.tensor([head, math.log(w2) - math.log(2 * math.pi), head - 200.0 / var1,
+                         head - 20_000.0 / var1], dtype=F64)
+
+
+def two_component_inputs() -> dict[str, Any]:
+    """Components N(0, 4 I) and N((40, 0), I) with weights 1/4 and 3/4, at FAR_Z."""
+    return {"z": torch.tensor(FAR_Z), "means": torch.tensor([[0.0, 0.0], [40.0, 0.0]]),
+            "logvars": torch.tensor([[math.log(4.0)] * 2, [0.0, 0.0]]),
+            "logits": torch.tensor([0.0, math.log(3.0)])}
+
+
+def _expect_no_underflow(got: torch.Tensor, what: str) -> None:
+    if bool(torch.isneginf(got).any()):
+        raise CheckFailed(f"{what} is -inf at a point 100 standard deviations from every "
+                          "component: exp(log N) underflows to 0 there (a naive "
+                          "log(sum(exp(...)))). Use torch.logsumexp (or MixtureSameFamily, "
+                          "which computes it stably).")
+
+
+def judge_mixture_known(j: Judgement) -> None:
+    got = expect_tensor(j.got, "log_mixture_density(z, means, logvars, logits)", shape=(4,),
+                        dtype=torch.float32, device=j.device)
+    _expect_no_underflow(got, "log_mixture_density")
+    expect_close(got, _two_far_components(4.0, 0.25, 0.75).float(),
+                 "log p(z) for components N(0, 4 I), N((40, 0), I) with weights 1/4, 3/4, at "
+                 "z = (0, 0), (40, 0), (20, 0), (-200, 0)", reveal=True, hints={
+                     "unnormalised weights: the logits were used as log pi; normalise them "
+                     "with log_softmax": _two_far_components(4.0, 1.0, 3.0).float(),
+                     "std/log-variance confusion: exp(logvar) was used as the standard "
+                     "deviation; std = exp(logvar / 2)":
+                         _two_far_components(16.0, 0.25, 0.75).float(),
+                     "std/log-variance confusion: exp(logvar / 2) was used as the variance; "
+                     "the variance is exp(logvar)": _two_far_components(2.0, 0.25, 0.75).float(),
+                 })
+
+
+def elbo_known_inputs() -> dict[str, Any]:
+    """Logits 0 (log p(x|z) = 784 log 1/2 for any z), q = N((1, -1), I) and a mixture prior
+    whose two components are both N((1, 1), I)."""
+    return {"W": torch.zeros(D, 2), "c": torch.zeros(D),
+            "x": torch.bernoulli(torch.full(IMG, 0.3)),
+            "q_mean": torch.tensor([1.0, -1.0]), "q_logvar": torch.zeros(2),
+            "p_logits": torch.tensor([0.3, -0.2]), "p_means": torch.ones(2, 2),
+            "p_logvars": torch.zeros(2, 2)}
+
+
+def judge_elbo_known(j: Judgement) -> None:
+    """E[elbo] = D log 1/2 - KL(N((1, -1), I) || N((1, 1), I)) = -784 log 2 - 2; one draw is
+    that plus -(0, -2) . eps, variance 4 (exactly)."""
+    values = _elbo_values(j).to(F64)
+    rec = -D * math.log(2.0)
+    expected = rec - 2.0
+    mean, se = float(values.mean()), math.sqrt(4.0 / ELBO_N)
+    limit = normal_threshold()
+    slack = limit * se + 1e-5 * abs(expected)
+    if abs(mean - expected) <= slack:
+        return
+    # E[log p(z)] = -log 2 pi - (4 + 2) / 2; E[-log q(z|x)] = log 2 pi + 1 (the entropy).
+    hints = {
+        "an analytic td.kl_divergence against the wrong prior, N(0, I): the model's prior is "
+        "a mixture; use the Monte Carlo estimate log p(z) - log q(z|x) with model.prior()":
+            rec - 1.0,
+        "the KL term has the wrong sign: elbo = log p(x|z) + log p(z) - log q(z|x)": rec + 2.0,
+        "log p(z) is missing": rec + math.log(2 * math.pi) + 1.0,
+        "log q(z|x) is missing (it must be subtracted)": rec - math.log(2 * math.pi) - 3.0,
+    }
+    named = [text for text, v in hints.items() if abs(mean - v) <= limit * float(
+        values.std()) / math.sqrt(ELBO_N) + 1e-5 * abs(v)]
+    raise CheckFailed(f"the average of {ELBO_N} draws of elbo_mc_kl is {mean:.3f}, but with "
+                      f"decoder logits 0, q = N((1, -1), I) and a prior whose components are "
+                      f"both N((1, 1), I) the ELBO is 784 log(1/2) - 2 = {expected:.3f} "
+                      f"(threshold {slack:.3f}, false-failure rate {FALSE_FAILURE_RATE:g})."
+                      + (f" Likely cause: {named[0]}." if named else ""))
+
+
+def judge_elbo_grad_known(j: Judgement) -> None:
+    """d E[elbo] / d [mean, logvar] = (-(mean - (1, 1)), (1 - var) / 2) = (0, 2, 0, 0)."""
+    _judge_elbo_grads(j, torch.tensor([0.0, 2.0, 0.0, 0.0], dtype=F64), "-d KL(q || p(z)) =")
+
+
+def aggregate_known_inputs() -> dict[str, Any]:
+    """Two encoded points, N(0, 4 I) and N((40, 0), I), at FAR_Z."""
+    inputs = two_component_inputs()
+    return {"z": inputs["z"], "q_means": inputs["means"], "q_logvars": inputs["logvars"]}
+
+
+def judge_aggregate_known(j: Judgement) -> None:
+    got = expect_tensor(j.got, "aggregate_posterior_log_density(z, q_means, q_logvars)",
+                        shape=(4,), dtype=torch.float32, device=j.device)
+    _expect_no_underflow(got, "the aggregate log-density")
+    expect_close(got, _two_far_components(4.0, 0.5, 0.5).float(),
+                 "log q(z) for the posteriors N(0, 4 I) and N((40, 0), I), at z = (0, 0), "
+                 "(40, 0), (20, 0), (-200, 0)", reveal=True, hints={
+                     "the -log n is missing: q(z) is the MEAN of the n posteriors, log q(z) = "
+                     "logsumexp_i log N(z; mu_i, sigma_i^2) - log n":
+                         _two_far_components(4.0, 1.0, 1.0).float(),
+                     "std/log-variance confusion: exp(logvar) was used as the standard "
+                     "deviation; std = exp(logvar / 2)":
+                         _two_far_components(16.0, 0.5, 0.5).float(),
+                     "std/log-variance confusion: exp(logvar / 2) was used as the variance":
+                         _two_far_components(2.0, 0.5, 0.5).float(),
+                 })
+
+
+def holes_known_inputs() -> dict[str, Any]:
+    """Prior N(0, I_2); five encoded points, all N(0, I / 4); ratio 0.1."""
+    return {"q_means": torch.zeros(5, 2), "q_logvars": torch.full((5, 2), math.log(0.25)),
+            "n": HOLE_N, "ratio": 0.1, "p_logits": torch.zeros(0)}
+
+
+def judge_holes_known(j: Judgement) -> None:
+    """q(z) < r p(z) iff |z|^2 > (log 4 - log r) / 1.5, and |z|^2 ~ chi2(2) under the prior:
+    the fraction is exp(-(log 4 - log r) / 3) = 40^(-1/3) for r = 0.1."""
+    got = j.got
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = float(got)
+    if not isinstance(got, (float, int)) or isinstance(got, bool):
+        raise CheckFailed(f"hole_fraction should return a float, but returned {describe(got)}.")
+    got, n = float(got), j.inputs["n"]
+    expected = 40.0 ** (-1 / 3)
+    limit = normal_threshold()
+    if abs(got - expected) <= limit * math.sqrt(expected * (1 - expected) / n):
+        return
+    hints = {
+        "the comparison is reversed: a hole is where q(z) < ratio * p(z)": 1 - expected,
+        "the ratio is ignored: compare log q(z) with log p(z) + log(ratio)": 4.0 ** (-1 / 3),
+        "the ratio is inverted: the threshold is log p(z) + log(ratio)": 1.0,
+        "the aggregate density misses its -log n (q is a mean, not a sum)": 200.0 ** (-1 / 3),
+        "the points were drawn from the aggregate posterior; draw them from the prior":
+            40.0 ** (-4 / 3),
+    }
+    named = [text for text, v in hints.items()
+             if abs(got - v) <= limit * math.sqrt(max(v * (1 - v), 1e-4) / n)]
+    raise CheckFailed(f"hole_fraction = {got:.4f}, but for the prior N(0, I) and an aggregate "
+                      f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 "
+                      f"p(z) is 40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard "
+                      f"errors, false-failure rate {FALSE_FAILURE_RATE:g})."
+                      + (f" Likely cause: {named[0]}." if named else ""))
+
+
+SMOKE_STEPS = 30
+
+
+def smoke_inputs() -> dict[str, Any]:
+    """32 binary images whose pixels are on with probabilities between 0.1 and 0.9."""
+    freq = torch.empty(IMG).uniform_(0.1, 0.9)
+    return {"x": torch.bernoulli(freq.expand(32, *IMG)),
+            "pseudo_init": torch.rand(4, *IMG)}
+
+
+def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                         ) -> Any:
+    """Adam on -elbo_mc_kl with small fixed networks and each learned prior: whether the first
+    step's gradients reached encoder, decoder and prior; the decoder's output bias after."""
+    out = {}
+    x = inputs["x"].to(ctx.device)
+    for kind in ("mog", "vamp"):
+        torch.manual_seed(0)
+        enc_net, dec_net = train_nets(TRAIN_M, 32)
+        encoder = ns["GaussianEncoder"](enc_net)
+        prior = ns["MoGPrior"](TRAIN_M, 3) if kind == "mog" else ns["VampPrior"](
+            TRAIN_M, 4, encoder, inputs["pseudo_init"])
+        model = _Holder(encoder, ns["BernoulliDecoder"](dec_net), prior).to(ctx.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        reached: dict[str, bool] = {}
+        for step in range(SMOKE_STEPS):
+            loss = -ns["elbo_mc_kl"](model, x).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            if step == 0:
+                shared = {id(p) for p in enc_net.parameters()}
+                parts = {"encoder": list(enc_net.parameters()),
+                         "decoder": list(dec_net.parameters()),
+                         "prior": [p for p in prior.parameters() if id(p) not in shared]}
+                reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
+                                     for p in params) for name, params in parts.items()}
+            optimizer.step()
+            if not bool(torch.isfinite(loss)):
+                return {**out, kind: {"error": step, "reached": reached}}
+        out[kind] = {"reached": reached, "bias": _detach(dec_net[2].bias)}
+    return out
+
+
+def judge_training_smoke(j: Judgement) -> None:
+    """Maximising the ELBO moves each pixel's decoder bias towards the data's log-odds."""
+    x = j.inputs["x"].reshape(-1, D).to(F64)
+    target = x.mean(0).clamp(0.02, 0.98)
+    got = j.got if isinstance(j.got, dict) else {}
+    for kind, name in (("mog", "MoGPrior"), ("vamp", "VampPrior")):
+        run = got.get(kind) if isinstance(got.get(kind), dict) else {}
+        missing = [part for part, ok in (run.get("reached") or {}).items() if not ok]
+        if missing or not run.get("reached"):
+            raise CheckFailed(f"with the {name}, the ELBO passes no gradient to the "
+                              f"{', '.join(missing) or 'model'}: z = q.rsample(), and log p(z) "
+                              "from model.prior().")
+        if "error" in run:
+            raise CheckFailed(f"with the {name} the loss -elbo_mc_kl(model, x).mean() became "
+                              f"NaN/inf at step {run['error']} on a tiny batch.")
+        bias = expect_tensor(run.get("bias"), "the decoder's output bias", shape=(D,)).to(F64)
+        start = float((0.5 - target).abs().mean())
+        end = float((torch.sigmoid(bias) - target).abs().mean())
+        if not end < 0.8 * start:
+            raise CheckFailed(f"with the {name}, {SMOKE_STEPS} Adam steps on "
+                              "-elbo_mc_kl(model, x).mean() did not fit the decoder to a tiny "
+                              f"batch (mean |sigmoid(bias) - pixel frequency| {start:.3f} -> "
+                              f"{end:.3f}): elbo_mc_kl must be the ELBO, log p(x|z) + log p(z) "
+                              "- log q(z|x), maximised by training.")
+
+
 # ------------------------------------------------------------------------- tasks
 TASKS = (
     Task("priors.mixture", TOPIC, ("log_mixture_density",), 2.0, (
         Check("log sum_k pi_k N(z; mu_k, diag exp(logvar_k))", probe_mixture, judge_mixture,
-              mixture_inputs),
+              mixture_inputs, hidden=True),
         Check("stable 40 standard deviations from every component", probe_mixture,
-              judge_mixture_far, far_mixture_inputs),
+              judge_mixture_far, far_mixture_inputs, hidden=True),
+        Check("known log-densities of two far-apart components, stable 100 standard "
+              "deviations away", probe_mixture, judge_mixture_known, two_component_inputs),
         Check("matches the reference in float64", probe_mixture, judge_mixture_reference,
               lambda: mixture_inputs(F64, n=9, k=5, m=4), hidden=True, seed=3),
     ), timeout_s=180.0, description="log-density of a diagonal Gaussian mixture"),
     Task("priors.mog", TOPIC, ("MoGPrior",), 2.0, (
         Check("a MixtureSameFamily whose log_prob and samples agree with its parameters",
-              probe_mog, judge_mog, mog_inputs),
+              probe_mog, judge_mog, mog_inputs, hidden=True),
         Check("weights, means and variances are learnable", probe_mog_fit, judge_mog_fit,
-              mog_inputs),
+              mog_inputs, hidden=True),
+        Check("a MixtureSameFamily over R^M whose samples have its own mean and variance",
+              probe_mog, judge_mog_structure, mog_inputs),
+        Check("weights, means and variances change under Adam", probe_mog_fit,
+              judge_mog_learnable, mog_inputs),
         Check("parameters follow .to(float64)", probe_mog_dtype, judge_mog_dtype),
         Check("log_prob and samples agree with its parameters in float64 (M = 5, K = 7)",
               probe_mog, judge_mog, lambda: mog_inputs(F64, m=5, k=7), hidden=True, seed=9),
     ), timeout_s=180.0, description="learnable mixture-of-Gaussians prior"),
     Task("priors.vamp", TOPIC, ("VampPrior",), 3.0, (
         Check("a uniform mixture of the shared encoder's posteriors at the pseudo-inputs; "
-              "samples from it", probe_vamp, judge_vamp, vamp_inputs),
+              "samples from it", probe_vamp, judge_vamp, vamp_inputs, hidden=True),
+        Check("uniform weights, the shared encoder's Gaussians at the pseudo-inputs as "
+              "components, samples with the mixture's mean and variance", probe_vamp,
+              judge_vamp_structure, vamp_inputs),
         Check("gradients reach the shared encoder and the pseudo-inputs, which move",
               probe_vamp_learning, judge_vamp_learning, vamp_inputs),
         Check("matches the reference in float64", probe_vamp, judge_vamp,
@@ -969,31 +1256,45 @@ TASKS = (
     ), timeout_s=180.0, description="VampPrior: mixture of q(z|u_k) at learned pseudo-inputs"),
     Task("priors.elbo", TOPIC, ("elbo_mc_kl",), 2.0, (
         Check(f"E[elbo] is the exact ELBO under a mixture prior (false-failure rate "
-              f"{FALSE_FAILURE_RATE:g})", probe_elbo, judge_elbo, elbo_inputs),
+              f"{FALSE_FAILURE_RATE:g})", probe_elbo, judge_elbo, elbo_inputs, hidden=True),
         Check("gradients reach the encoder (rsample) and the prior", probe_elbo,
-              judge_elbo_grad, elbo_inputs),
+              judge_elbo_grad, elbo_inputs, hidden=True),
+        Check(f"E[elbo] = log p(x) - 2 for a decoder that ignores z and a prior N((1, 1), I) "
+              f"written as a mixture (false-failure rate {FALSE_FAILURE_RATE:g})", probe_elbo,
+              judge_elbo_known, elbo_known_inputs),
+        Check("gradients reach the encoder (rsample, -d KL known) and the prior", probe_elbo,
+              judge_elbo_grad_known, elbo_known_inputs),
         Check("exact in float64 for another posterior", probe_elbo, judge_elbo,
               lambda: elbo_inputs(F64, (-1.0, 0.5), (-2.5, -0.5)), hidden=True, seed=17),
     ), timeout_s=180.0, description="ELBO with a Monte Carlo KL"),
     Task("priors.aggregate", TOPIC, ("aggregate_posterior_log_density",), 2.0, (
         Check("log (1/n) sum_i N(z; mu_i, sigma_i^2)", probe_aggregate, judge_aggregate,
-              aggregate_inputs),
+              aggregate_inputs, hidden=True),
         Check("stable far from every encoded point", probe_aggregate, judge_aggregate,
-              lambda: aggregate_inputs(shift=30.0)),
+              lambda: aggregate_inputs(shift=30.0), hidden=True),
         Check(f"N = n = {BIG_N} fits in memory (chunked)", probe_aggregate_big,
-              judge_aggregate_big, big_aggregate_inputs),
+              judge_aggregate_big, big_aggregate_inputs, hidden=True),
+        Check("known log-densities for two far-apart posteriors, stable 100 standard "
+              "deviations away", probe_aggregate, judge_aggregate_known,
+              aggregate_known_inputs),
         Check("matches the reference in float64", probe_aggregate, judge_aggregate,
               lambda: aggregate_inputs(F64, n_z=11, n=50, m=4), hidden=True, seed=19),
     ), timeout_s=240.0, description="log-density of the aggregate posterior"),
     Task("priors.holes", TOPIC, ("hole_fraction",), 1.0, (
         Check(f"fraction of N(0, I) samples in holes (false-failure rate "
-              f"{FALSE_FAILURE_RATE:g})", probe_holes, judge_holes, hole_inputs),
+              f"{FALSE_FAILURE_RATE:g})", probe_holes, judge_holes, hole_inputs, hidden=True),
+        Check(f"40^(-1/3) of N(0, I) samples in the holes of N(0, I / 4) at ratio 0.1 "
+              f"(false-failure rate {FALSE_FAILURE_RATE:g})", probe_holes, judge_holes_known,
+              holes_known_inputs),
         Check("fraction for a mixture prior and another ratio", probe_holes, judge_holes,
               lambda: hole_inputs(F64, 0.5, mixture=True), hidden=True, seed=29),
     ), timeout_s=180.0, description="prior mass the aggregate posterior leaves empty"),
     Task("priors.training", TOPIC, ("MoGPrior", "VampPrior", "elbo_mc_kl"), 3.0, (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probe_training, judge_training,
-              mnist_root_inputs),
+              mnist_root_inputs, hidden=True),
+        Check("with each learned prior, gradients reach encoder, decoder and prior, and Adam "
+              "fits the decoder to a tiny batch", probe_training_smoke, judge_training_smoke,
+              smoke_inputs),
     ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs"),
 )

@@ -7,8 +7,9 @@ merge of a bottom-up estimate of z1 and p(z1|z2) (Ladder VAE).
 The model checks drive the student's classes with fixed modules defined here (one free
 parameter row per example for the inference modules, an affine p(z1|z2), a linear Bernoulli
 decoder over 2-D latents). The judge computes the expected ELBO terms and gradients with the
-grader's own implementation (``autograder.trusted.hvae``, float64, 40 000 draws) and tests the
-student's draws statistically; analytic and Monte Carlo KL terms both pass. The training check
+grader's own implementation (``autograder/trusted/hvae.py``, float64, 40 000 draws; public
+checks: exact expectations of a tiny linear-Gaussian case) and tests the student's draws
+statistically; analytic and Monte Carlo KL terms both pass. The training check
 trains the grader's fixed networks with the student's classes and warm-up; the judge rebuilds
 them from the returned weights and evaluates test ELBO and active units on test images the
 child never receives.
@@ -375,11 +376,19 @@ def _model_kind(j: Judgement) -> str:
     return "top_down" if "top_down" in j.inputs["kind"] else "bottom_up"
 
 
+def _grader_moments(j: Judgement) -> dict[str, torch.Tensor]:
+    """The grader's own Monte Carlo moments for the check's model."""
+    return expected_moments({k: v for k, v in j.inputs.items() if k != "kind"}, _model_kind(j))
+
+
 def judge_terms(j: Judgement) -> None:
+    _judge_terms(j, _grader_moments(j))
+
+
+def _judge_terms(j: Judgement, exp: dict[str, torch.Tensor]) -> None:
     """E[rec], E[kl1], E[kl2] match the grader's, with bugs named."""
     kind = _model_kind(j)
     terms = _terms(j)
-    exp = expected_moments({k: v for k, v in j.inputs.items() if k != "kind"}, kind)
     limit = normal_threshold(FALSE_FAILURE_RATE / 3)
     kl1 = terms["kl1"]
     if kind == "top_down" and bool((kl1.abs() < 1e-6).all()):
@@ -410,9 +419,11 @@ def judge_terms(j: Judgement) -> None:
 
 
 def judge_gradients(j: Judgement) -> None:
+    _judge_gradients(j, _grader_moments(j))
+
+
+def _judge_gradients(j: Judgement, exp: dict[str, torch.Tensor]) -> None:
     """E[d elbo / d theta] of both inference layers matches: z1 and z2 are reparameterised."""
-    kind = _model_kind(j)
-    exp = expected_moments({k: v for k, v in j.inputs.items() if k != "kind"}, kind)
     elbo = j.got.get("elbo") if isinstance(j.got, dict) else None
     if isinstance(elbo, torch.Tensor) and elbo.dim() == 0:
         raise CheckFailed(f"elbo(x) returned a single number: it must return one ELBO per "
@@ -446,10 +457,12 @@ def judge_gradients(j: Judgement) -> None:
 
 
 def judge_forward(j: Judgement) -> None:
+    _judge_forward(j, _grader_moments(j))
+
+
+def _judge_forward(j: Judgement, exp: dict[str, torch.Tensor]) -> None:
     """forward(x) = -mean(rec - kl1 - kl2); forward(x, beta) weights only the KL terms."""
-    kind = _model_kind(j)
     terms = _terms(j)
-    exp = expected_moments({k: v for k, v in j.inputs.items() if k != "kind"}, kind)
     rec, kl = float(exp["rec"][0]), float(exp["kl1"][0] + exp["kl2"][0])
     limit = normal_threshold(FALSE_FAILURE_RATE / 2)
     for key, beta in (("loss", 1.0), ("loss_beta", BETA)):
@@ -494,6 +507,70 @@ def judge_terms_reference(j: Judgement) -> None:
                           + cause) from None
 
 
+# ------------------------------------------------- public checks: bottom-up and top-down
+# Students read these checks: closed forms of one tiny linear-Gaussian case, never a reference
+# implementation. Decoder logits 0 (rec = 784 log 1/2 whatever z1), q(z1|x) = N(mu1, I),
+# q(z2|.) = N(A2 z1 + mu2, I) bottom-up or N(mu2, I) top-down, p(z1|z2) = N(Ap z2 + bp, I).
+KNOWN_MU1, KNOWN_MU2 = (1.0, -1.0), (0.5, 0.0)
+KNOWN_AP, KNOWN_BP = ((1.0, 0.0), (0.5, 1.0)), (0.0, 0.5)
+KNOWN_A2 = ((0.5, 0.0), (0.0, -0.5))
+
+
+def known_model_inputs(kind: str) -> dict[str, Any]:
+    """The tiny linear-Gaussian model above, as model_probe's inputs."""
+    zeros = torch.zeros(2)
+    return {"x": torch.bernoulli(torch.full(IMG, 0.3)), "A1": torch.zeros(M1, D),
+            "t1": torch.cat([torch.tensor(KNOWN_MU1), zeros]),
+            "A2_bottom_up": torch.tensor(KNOWN_A2), "A2_top_down": torch.zeros(M2, D),
+            "t2": torch.cat([torch.tensor(KNOWN_MU2), zeros]), "Ap": torch.tensor(KNOWN_AP),
+            "bp": torch.tensor(KNOWN_BP), "lvp": zeros, "W": torch.zeros(D, M1),
+            "c": torch.zeros(D), "kind": kind}
+
+
+def _known_moments(j: Judgement) -> dict[str, torch.Tensor]:
+    """Exact expectations of the terms and of the gradients w.r.t. [mu, logvar] of both
+    inference layers (standard error 0), derived by hand for the tiny model (unit variances:
+    the Gaussian KL terms reduce to squared distances)."""
+    mu1, mu2, ap, bp, a2 = (torch.tensor(v, dtype=F64) for v in (
+        KNOWN_MU1, KNOWN_MU2, KNOWN_AP, KNOWN_BP, KNOWN_A2))
+    eye = torch.eye(2, dtype=F64)
+    cols = lambda a: (a**2).sum(0)  # noqa: E731 - squared norms of the columns
+    if _model_kind(j) == "bottom_up":
+        # z1 - Ap z2 - bp = (I - Ap A2) z1 - Ap mu2 - bp - Ap eps2, with z1 = mu1 + eps1.
+        b, m = eye - ap @ a2, (eye - ap @ a2) @ mu1 - ap @ mu2 - bp
+        kl1 = -1 + 0.5 * (m @ m + (b**2).sum() + (ap**2).sum())
+        kl2 = 0.5 * ((a2 @ mu1 + mu2) @ (a2 @ mu1 + mu2) + (a2**2).sum())
+        kl1_std = 0.5 * mu1 @ mu1
+        grad1 = torch.cat([-b.T @ m - a2.T @ (a2 @ mu1 + mu2),
+                           0.5 - 0.5 * cols(b) - 0.5 * cols(a2)])
+        grad2 = torch.cat([ap.T @ m - (a2 @ mu1 + mu2), -0.5 * cols(ap)])
+    else:
+        # q(z1|z2, x) = N((mu1 + a) / 2, I / 2) with a = Ap z2 + bp, z2 = mu2 + eps2.
+        d, s = mu1 - ap @ mu2 - bp, mu1 + ap @ mu2 + bp
+        kl1 = math.log(2) - 0.5 + (d @ d + (ap**2).sum()) / 8
+        kl2 = 0.5 * mu2 @ mu2
+        kl1_std = math.log(2) - 0.5 + (s @ s + (ap**2).sum()) / 8
+        grad1 = torch.cat([-d / 4, 0.125 + (d**2 + (ap**2).sum(1)) / 8])
+        grad2 = torch.cat([ap.T @ d / 4 - mu2, -cols(ap) / 8])
+    rec = torch.tensor(-D * math.log(2.0), dtype=F64)
+    return {name: torch.stack([torch.as_tensor(v, dtype=F64), torch.zeros((), dtype=F64)])
+            if torch.as_tensor(v).dim() == 0 else torch.stack([v, torch.zeros_like(v)])
+            for name, v in (("rec", rec), ("kl1", kl1), ("kl2", kl2), ("kl1_std", kl1_std),
+                            ("grad1", grad1), ("grad2", grad2))}
+
+
+def judge_terms_known(j: Judgement) -> None:
+    _judge_terms(j, _known_moments(j))
+
+
+def judge_gradients_known(j: Judgement) -> None:
+    _judge_gradients(j, _known_moments(j))
+
+
+def judge_forward_known(j: Judgement) -> None:
+    _judge_forward(j, _known_moments(j))
+
+
 def model_checks(symbol: str) -> tuple[Check, ...]:
     kind = KINDS[symbol]
     probe = model_probe(symbol)
@@ -504,11 +581,17 @@ def model_checks(symbol: str) -> tuple[Check, ...]:
     rate = f"false-failure rate {FALSE_FAILURE_RATE:g}"
     return (
         Check(f"E[rec], E[kl1], E[kl2] match the model's ({rate})", probe, judge_terms, inputs,
-              weight=2.0),
+              weight=2.0, hidden=True),
         Check(f"elbo = rec - kl1 - kl2; gradients reach both layers ({rate})", probe,
-              judge_gradients, inputs, weight=2.0),
+              judge_gradients, inputs, weight=2.0, hidden=True),
         Check("forward(x, beta) = -(rec - beta (kl1 + kl2)).mean()", probe, judge_forward,
-              inputs),
+              inputs, hidden=True),
+        Check(f"E[rec], E[kl1], E[kl2] of a tiny linear-Gaussian model, known exactly ({rate})",
+              probe, judge_terms_known, lambda: known_model_inputs(kind)),
+        Check(f"elbo = rec - kl1 - kl2; gradients of both layers have their exact expectations "
+              f"({rate})", probe, judge_gradients_known, lambda: known_model_inputs(kind)),
+        Check("forward(x, beta) = -(rec - beta (kl1 + kl2)).mean() on the tiny model", probe,
+              judge_forward_known, lambda: known_model_inputs(kind)),
         Check("terms and gradients for other parameters, float64", probe,
               judge_terms_reference, lambda: inputs(F64, 0.7), hidden=True, seed=31),
     )
@@ -554,16 +637,25 @@ def frequency_stat(freq: torch.Tensor, p: torch.Tensor) -> float:
 
 def judge_sample(j: Judgement) -> None:
     A, var = j.inputs["Ap"].to(F64), j.inputs["lvp"].to(F64).exp()
-    p = pixel_marginal(j.inputs, A @ A.T + torch.diag(var))
-    limit = normal_threshold(FALSE_FAILURE_RATE / (2 * D))
+    _judge_pixel_frequencies(j, lambda cov: pixel_marginal(j.inputs, cov), A @ A.T, var)
+
+
+def _judge_pixel_frequencies(j: Judgement, marginal: Callable[[torch.Tensor], torch.Tensor],
+                             spread: torch.Tensor, var: torch.Tensor,
+                             pixels: tuple[int, ...] = IMG) -> None:
+    """Both models' pixel frequencies (of ``pixels``: the image, or its first row) match
+    ``marginal`` at z1's covariance, spread (from z2) + diag(var) (from p(z1|z2)); the classic
+    sampling bugs are named."""
+    p = marginal(spread + torch.diag(var))
+    limit = normal_threshold(FALSE_FAILURE_RATE / (2 * math.prod(pixels)))
     hints = {"z2 is not drawn from p(z2): every sample uses z2 = 0 (the prior mean)":
-             pixel_marginal(j.inputs, torch.diag(var)),
-             "z1 is the mean of p(z1|z2), not a draw from it": pixel_marginal(
-                 j.inputs, A @ A.T + 1e-9 * torch.eye(M1, dtype=F64))}
+             marginal(torch.diag(var)),
+             "z1 is the mean of p(z1|z2), not a draw from it":
+                 marginal(spread + 1e-9 * torch.eye(M1, dtype=F64))}
     for symbol in KINDS:
         got = j.got.get(symbol) if isinstance(j.got, dict) else None
-        x = expect_tensor(got, f"{symbol}.sample({SAMPLE_N})", shape=(SAMPLE_N, *IMG),
-                          device=j.device)
+        what = f"{symbol}.sample({SAMPLE_N})" + ("" if pixels == IMG else "[:, 0]")
+        x = expect_tensor(got, what, shape=(SAMPLE_N, *pixels), device=j.device)
         if not torch.all((x == 0) | (x == 1)):
             raise CheckFailed(f"{symbol}.sample(n) returned non-binary values: return draws x ~ "
                               "p(x|z1) (self.decoder(z1).sample()), not pixel probabilities.")
@@ -576,6 +668,46 @@ def judge_sample(j: Judgement) -> None:
                           f"errors, threshold {limit:.1f}): draw z2 ~ p(z2), z1 ~ p(z1|z2), "
                           "x ~ p(x|z1)."
                           + (f" Likely cause: {named[0]}." if named else ""))
+
+
+SAMPLE_PIXELS = ((0, -1.0), (0, 0.5), (0, 2.0), (1, -1.0), (1, 0.0), (1, 1.5))
+"""(latent unit i, threshold t) of the first pixels of the public sampling check: their logits
+are 1000 (z1_i - t), so each is on when z1_i > t; the other pixels have logits 0."""
+
+
+def known_sample_inputs() -> dict[str, Any]:
+    """The tiny model of the public checks with lvp = (0, log 2) and step-like pixels."""
+    inputs = known_model_inputs("bottom_up")
+    inputs["lvp"] = torch.tensor([0.0, math.log(2.0)])
+    W, c = torch.zeros(D, M1), torch.zeros(D)
+    for pixel, (unit, threshold) in enumerate(SAMPLE_PIXELS):
+        W[pixel, unit], c[pixel] = 1000.0, -1000.0 * threshold
+    inputs.update(W=W, c=c)
+    del inputs["kind"]
+    return inputs
+
+
+def judge_sample_known(j: Judgement) -> None:
+    """z1 = Ap z2 + bp + noise is Gaussian with covariance Ap Ap^T + diag(exp(lvp)), so a
+    step pixel is on with probability Phi((bp_i - t) / sd_i), the others with 1/2."""
+    bp = j.inputs["bp"].to(F64)
+
+    def marginal(cov: torch.Tensor) -> torch.Tensor:
+        p = torch.full((D,), 0.5, dtype=F64)
+        for pixel, (unit, threshold) in enumerate(SAMPLE_PIXELS):
+            u = float((bp[unit] - threshold) / cov[unit, unit].sqrt())
+            p[pixel] = 0.5 * (1 + math.erf(u / math.sqrt(2)))
+        return p[:IMG[1]]
+
+    A = j.inputs["Ap"].to(F64)
+    _judge_pixel_frequencies(j, marginal, A @ A.T, j.inputs["lvp"].to(F64).exp(), (IMG[1],))
+
+
+def probe_sample_row(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """The first image row of each model's samples (the step pixels; keeps results small)."""
+    out = probe_sample(ns, inputs, ctx)
+    return {k: v[:, 0] if isinstance(v, torch.Tensor) and tuple(v.shape[1:]) == IMG else v
+            for k, v in out.items()}
 
 
 # ------------------------------------------------------------------ hvae.warmup
@@ -686,17 +818,25 @@ def _count(value: Any, what: str) -> int:
     return value
 
 
+def _active_counts(j: Judgement) -> list[tuple[str, float, str, list[int]]]:
+    """(key, threshold, call, the two counts as ints) for the default and the low threshold."""
+    got = j.got if isinstance(j.got, dict) else {}
+    out = []
+    for key, thr in (("default", 0.01), ("low", 0.002)):
+        call_text = "active_units(model, data)" if key == "default" else \
+            f"active_units(model, data, threshold={thr})"
+        pair = expect_sequence(got.get(key), 2, call_text)
+        out.append((key, thr, call_text, [_count(v, f"{call_text}[{i}]")
+                                           for i, v in enumerate(pair)]))
+    return out
+
+
 def judge_active(j: Judgement) -> None:
     from autograder.trusted.hvae import count_active
 
     model = FixedPosterior(j.inputs["s1"], j.inputs["s2"], j.inputs["std"])
     m1, m2 = model.means(j.inputs["data"])
-    got = j.got if isinstance(j.got, dict) else {}
-    for key, thr in (("default", 0.01), ("low", 0.002)):
-        call_text = "active_units(model, data)" if key == "default" else \
-            f"active_units(model, data, threshold={thr})"
-        pair = expect_sequence(got.get(key), 2, call_text)
-        counts = [_count(v, f"{call_text}[{i}]") for i, v in enumerate(pair)]
+    for key, thr, call_text, counts in _active_counts(j):
         expected = [count_active(m1, thr), count_active(m2, thr)]
         if counts == expected:
             continue
@@ -713,6 +853,30 @@ def judge_active(j: Judgement) -> None:
         else:
             cause = "count units u with Var over the data of E_q[z_u|x] > threshold"
         raise CheckFailed(f"{call_text} = {tuple(counts)}, expected {tuple(expected)}: {cause}.")
+
+
+def judge_active_designed(j: Judgement) -> None:
+    """Each unit's posterior mean is a pixel (uniform on [0, 1], variance 1/12) scaled to a
+    chosen variance; every chosen variance is at least 1.5x away from both thresholds, more
+    than 13 standard errors of the variance over 600 images: the counts are known."""
+    for key, thr, call_text, counts in _active_counts(j):
+        expected = [sum(v > thr for v in AU_VAR1), sum(v > thr for v in AU_VAR2)]
+        if counts == expected:
+            continue
+        if counts == [len(AU_VAR1), len(AU_VAR2)]:
+            cause = ("every unit looks active: were units measured on SAMPLES z ~ q (whose "
+                     "noise has variance std^2 = 0.16)? Use the posterior MEANS q.mean")
+        elif counts[0] > len(AU_VAR1) or counts[1] > len(AU_VAR2):
+            cause = ("more active units than units: the variance was taken over latent "
+                     "dimensions; take it over DATA POINTS (dim 0), one value per unit")
+        elif key == "low" and counts == [sum(v > 0.01 for v in AU_VAR1),
+                                         sum(v > 0.01 for v in AU_VAR2)]:
+            cause = "the threshold argument is ignored"
+        else:
+            cause = "count units u with Var over the data of E_q[z_u|x] > threshold"
+        raise CheckFailed(f"{call_text} = {tuple(counts)}, expected {tuple(expected)} (the "
+                          f"means' variances over the data are about {list(AU_VAR1)} for z1 "
+                          f"and {list(AU_VAR2)} for z2): {cause}.")
 
 
 def judge_active_reference(j: Judgement) -> None:
@@ -877,11 +1041,80 @@ def judge_training(j: Judgement) -> None:
             f"(KL weights used every 100 steps: {[round(b, 2) for b in betas]}).")
 
 
+SMOKE_STEPS = 30
+
+
+def smoke_inputs() -> dict[str, Any]:
+    """32 binary images whose pixels are on with probabilities between 0.1 and 0.9."""
+    freq = torch.empty(IMG).uniform_(0.1, 0.9)
+    return {"x": torch.bernoulli(freq.expand(32, *IMG))}
+
+
+def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                         ) -> Any:
+    """Adam on each model's loss (beta from kl_warmup) with small fixed networks: whether
+    the first step's gradients reached every network; the decoder's output bias after."""
+    out: dict[str, Any] = {}
+    x = inputs["x"].to(ctx.device)
+    for kind, symbol in (("top_down", "TopDownHVAE"), ("bottom_up", "BottomUpHVAE")):
+        torch.manual_seed(0)
+        nets = training_nets(kind, 4, 2, 32, 16)
+        cond = ns["GaussianConditional"]
+        model = ns[symbol](cond(nets["enc1"]), cond(nets["enc2"]), cond(nets["p1"]),
+                           nets["dec"], 2).to(ctx.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        reached: dict[str, bool] = {}
+        for step in range(SMOKE_STEPS):
+            try:
+                loss = model(x, beta=ns["kl_warmup"](step + 5, 10))  # beta from 1/2 to 1
+            except ValueError as exc:
+                if not nan_parameters(exc):
+                    raise
+                loss = torch.tensor(math.nan)
+            if not bool(torch.isfinite(loss)):
+                out[kind] = {"error": step, "reached": reached}
+                break
+            optimizer.zero_grad()
+            loss.backward()
+            if step == 0:
+                reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
+                                     for p in net.parameters()) for name, net in nets.items()}
+            optimizer.step()
+        else:
+            out[kind] = {"reached": reached, "bias": _detached(nets["dec"][2].bias).clone()}
+    return out
+
+
+def judge_training_smoke(j: Judgement) -> None:
+    """Maximising the ELBO moves each pixel's decoder bias towards the data's log-odds."""
+    target = j.inputs["x"].reshape(-1, D).to(F64).mean(0).clamp(0.02, 0.98)
+    got = j.got if isinstance(j.got, dict) else {}
+    names = {"enc1": "q_z1", "enc2": "q_z2", "p1": "p_z1", "dec": "decoder"}
+    for kind, symbol in (("top_down", "TopDownHVAE"), ("bottom_up", "BottomUpHVAE")):
+        run = got.get(kind) if isinstance(got.get(kind), dict) else {}
+        missing = [names[k] for k, ok in (run.get("reached") or {}).items() if not ok]
+        if missing or not run.get("reached"):
+            raise CheckFailed(f"{symbol}(x, beta) passes no gradient to "
+                              f"{', '.join(missing) or 'the model'}: z1 and z2 must be drawn "
+                              "with .rsample(), and every term of the ELBO kept in the graph.")
+        if "error" in run:
+            raise CheckFailed(f"the loss of {symbol} became NaN/inf at step {run['error']} on a "
+                              "tiny batch.")
+        bias = expect_tensor(run.get("bias"), "the decoder's output bias", shape=(D,)).to(F64)
+        start = float((0.5 - target).abs().mean())
+        end = float((torch.sigmoid(bias) - target).abs().mean())
+        if not end < 0.8 * start:
+            raise CheckFailed(f"{SMOKE_STEPS} Adam steps on {symbol}(x, beta) did not fit the "
+                              f"decoder to a tiny batch (mean |sigmoid(bias) - pixel frequency| "
+                              f"{start:.3f} -> {end:.3f}): forward must return the NEGATIVE "
+                              "(weighted) ELBO, -(rec - beta (kl1 + kl2)).mean().")
+
+
 # ------------------------------------------------------------------------- tasks
 TASKS = (
     Task("hvae.merge", TOPIC, ("precision_weighted_merge",), 2.0, (
         Check("closed form: precisions add, means weighted by precision", PROBE_MERGE,
-              judge_merge_closed_form, merge_inputs),
+              judge_merge_closed_form, merge_inputs, hidden=True),
         Check("matches the product of Gaussians derived with sympy (float64)", PROBE_MERGE,
               judge_merge_sympy, lambda: merge_inputs(F64), seed=3),
         Check("matches the reference with broadcasting (float64)", PROBE_MERGE,
@@ -900,7 +1133,10 @@ TASKS = (
          timeout_s=240.0, description="q(z2|x) q(z1|z2, x): ELBO terms, gradients, loss"),
     Task("hvae.sample", TOPIC, ("BottomUpHVAE", "TopDownHVAE"), 1.0, (
         Check("pixel frequencies match the model's marginal (both models)", probe_sample,
-              judge_sample, sample_inputs),
+              judge_sample, sample_inputs, hidden=True),
+        Check("step-like pixels are on as often as z1 ~ N(bp, Ap Ap^T + diag(exp(lvp))) says "
+              f"(both models; false-failure rate {FALSE_FAILURE_RATE:g})", probe_sample_row,
+              judge_sample_known, known_sample_inputs),
         Check("pixel frequencies match in float64 for other parameters", probe_sample,
               judge_sample, lambda: sample_inputs(F64), hidden=True, seed=13),
     ), timeout_s=120.0, description="ancestral sampling z2, z1, x"),
@@ -912,7 +1148,9 @@ TASKS = (
     ), timeout_s=120.0, description="KL warm-up schedule"),
     Task("hvae.active_units", TOPIC, ("active_units",), 2.0, (
         Check("variance over data of posterior means, per unit", probe_active, judge_active,
-              active_inputs),
+              active_inputs, hidden=True),
+        Check("counts of units whose means were given known variances over the data",
+              probe_active, judge_active_designed, active_inputs),
         Check("matches the reference for other means", probe_active, judge_active_reference,
               lambda: active_inputs((0.02, 0.0, 3.0, 2e-4, 0.5), (0.0, 0.05)), hidden=True,
               seed=19),
@@ -920,7 +1158,9 @@ TASKS = (
     Task("hvae.training", TOPIC, ("TopDownHVAE", "BottomUpHVAE"), 3.0, (
         Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and no z1 posterior collapse "
               f"beyond bottom-up without warm-up", probe_training, judge_training,
-              mnist_root_inputs),
+              mnist_root_inputs, hidden=True),
+        Check("gradients reach all four networks of both models, and Adam fits the decoder to "
+              "a tiny batch", probe_training_smoke, judge_training_smoke, smoke_inputs),
     ), timeout_s=600.0, extra_symbols=("GaussianConditional", "kl_warmup"),
         description="warm-up and top-down inference keep z1 units active"),
 )

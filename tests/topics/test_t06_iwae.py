@@ -7,6 +7,7 @@ import pytest
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.topics.public_run import public_check_tests
 
 TOPIC = "06_iwae"
 LW, BOUND, MODEL = ("log_importance_weights_solution", "iwae_bound_solution", "IWAE_solution")
@@ -219,3 +220,62 @@ def dreg_surrogate(model, x, k):
 @pytest.mark.usefixtures("mnist_root")
 def test_training_catches_samples_grouped_across_examples(tmp_path):
     assert_caught(run(tmp_path, LW, MIXED_PAIRS, "iwae.training"), "grouped across examples")
+
+
+# ------------------------------------------------- public checks (shipped in the student kit)
+NO_DECODER = ("return model.decoder(z).log_prob(x) + model.prior()", "return model.prior()")
+BOUND_CALL = "return iwae_bound(log_importance_weights(self, x, self.k))"
+PUBLIC_BUGS = [
+    ("iwae.log_weights", "[K, B] log weights equal", LW, (NO_DECODER,), "log p(x|z) is missing"),
+    ("iwae.log_weights", "[K, B] log weights equal", LW,
+     (("- q.log_prob(z)\n", "- q.log_prob(z)).T\n"),
+      ("return model.decoder", "return (model.decoder")), "[K, B]"),
+    ("iwae.log_weights", "under PPCA's exact posterior", LW, MIXED_PAIRS,
+     "grouped across examples"),
+    ("iwae.log_weights", "E[d log w / d q]", LW, (("q.rsample(", "q.sample("),), "rsample"),
+    ("iwae.bound", "log of the mean weight", BOUND, (("- math.log(log_w.shape[0])", ""),), "log K"),
+    ("iwae.bound", "log of the mean weight", BOUND,
+     (("torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])", "log_w.mean(0)"),), "ELBO"),
+    ("iwae.bound", "log of the mean weight", BOUND,
+     (("torch.logsumexp(log_w, dim=0)", "torch.log(log_w.exp().sum(0))"),), "overflows"),
+    ("iwae.model", "elbo(x) is log p(x)", MODEL,
+     ((BOUND_CALL, "return torch.logsumexp(log_importance_weights(self, x, self.k), 0)"),),
+     "-log K is missing"),
+    ("iwae.model", "E[bound] is the ELBO", MODEL,
+     ((BOUND_CALL, "return log_importance_weights(self, x, self.k).mean(0)"),),
+     "does not grow with K"),
+    ("iwae.loglik", "k = 5000 in chunks", LL, '''
+@torch.no_grad()
+def estimate_log_likelihood(model, x, k, chunk):
+    return iwae_bound(log_importance_weights(model, x, k))
+''', "memory grows with k"),
+    ("iwae.loglik", "the estimate does not depend", LL, '''
+@torch.no_grad()
+def estimate_log_likelihood(model, x, k, chunk):
+    parts = [iwae_bound(log_importance_weights(model, x, min(chunk, k - s)))
+             for s in range(0, k, chunk)]
+    return torch.stack(parts).mean(0)
+''', "per-chunk estimates are averaged"),
+    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+     (("return torch.exp(2 *", "return 1 / torch.exp(2 *"),), "not sum w^2 / (sum w)^2"),
+    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+     "def effective_sample_size(log_w):\n    w = log_w.exp()\n"
+     "    return w.sum(0) ** 2 / (w ** 2).sum(0)\n", "overflows"),
+    ("iwae.dreg", "no score term", DREG,
+     "def dreg_surrogate(model, x, k):\n"
+     "    return iwae_bound(log_importance_weights(model, x, k)).mean()\n", "score term"),
+    ("iwae.dreg", "no score term", DREG, ((HOOK, ""),), "SQUARED normalised weights w~_k^2"),
+    ("iwae.dreg", "no score term", DREG,
+     ((HOOK, ""), ("return (w * log_w)", "return (w ** 2 * log_w)")), "decoder got the SQUARED"),
+    ("iwae.training", "gradients reach encoder", MODEL,
+     ((BOUND_CALL, "return -" + BOUND_CALL[7:]),), "NEGATIVE bound"),
+]
+
+
+def source_of(grade_id: str, edit: str | tuple[tuple[str, str], ...]) -> str:
+    """A whole cell, or the reference cell with (old, new) replacements."""
+    return edit if isinstance(edit, str) else edited_solution_cell(TOPIC, grade_id, *edit)
+
+
+(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
+ test_public_check_names_the_bug) = public_check_tests(TOPIC, PUBLIC_BUGS, source_of)

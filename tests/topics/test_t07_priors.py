@@ -7,6 +7,7 @@ import pytest
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.topics.public_run import public_check_tests
 
 TOPIC = "07_priors"
 
@@ -391,3 +392,69 @@ def test_training_catches_a_broken_elbo(tmp_path):
     src = edit(ELBO, (ELBO_BODY, "return model.decoder(z).log_prob(x) + "
                                  "model.prior().log_prob(z) + q.log_prob(z)"))
     assert_caught(run(tmp_path, ELBO, src, "priors.training"), "diverged", "does not train")
+
+
+# ------------------------------------------------- public checks (shipped in the student kit)
+PUBLIC_BUGS = [
+    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["unnormalised"][0],),
+     "unnormalised"),
+    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["std_logvar"][0],),
+     "std/log-variance"),
+    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["naive_underflow"][0],),
+     "underflow"),
+    ("priors.mog", "a MixtureSameFamily over", MOG, (
+        ("components = td.Independent(td.Normal(self.means, torch.exp(0.5 * self.logvars)), 1)",
+         "components = td.Normal(self.means.T, torch.exp(0.5 * self.logvars.T))"),
+        ("return td.MixtureSameFamily(td.Categorical(logits=self.logits), components)",
+         "mix = td.Categorical(logits=self.logits.expand(self.M, self.K))\n"
+         "        return td.Independent(td.MixtureSameFamily(mix, components), 1)")),
+     "per-dimension"),
+    ("priors.mog", "weights, means and variances change", MOG, (
+        ("self.means = nn.Parameter(torch.randn(K, M))",
+         'self.register_buffer("means", torch.randn(K, M))'),), "not learnable"),
+    ("priors.vamp", "uniform weights", VAMP, (
+        ("logits = torch.zeros(self.K", "logits = torch.arange(self.K"),), "not uniform"),
+    ("priors.vamp", "uniform weights", VAMP, (
+        ("return td.MixtureSameFamily(td.Categorical(logits=logits), components)",
+         "class StdNormalSampling(td.MixtureSameFamily):\n"
+         "            def sample(self, sample_shape=torch.Size()):\n"
+         "                return torch.randn(*sample_shape, *self.event_shape)\n"
+         "        return StdNormalSampling(td.Categorical(logits=logits), components)"),),
+     "N(0, I)"),
+    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO, ((ELBO_BODY, ELBO_BUGS["kl_sign"][0]),),
+     "wrong sign"),
+    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO,
+     ((ELBO_BODY, ELBO_BUGS["analytic_wrong_prior"][0]),), "wrong prior, N(0, I)"),
+    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO,
+     ((ELBO_BODY, ELBO_BUGS["analytic_mixture"][0]),), "no closed form"),
+    ("priors.elbo", "gradients reach the encoder", ELBO,
+     (("z = q.rsample()", "z = q.sample()"),), "rsample"),
+    ("priors.elbo", "gradients reach the encoder", ELBO,
+     ((ELBO_BODY, ELBO_BUGS["detached_prior"][0]),), "prior's parameters"),
+    ("priors.aggregate", "known log-densities", AGG,
+     (("return torch.cat(out) - math.log(q_means.shape[0])", "return torch.cat(out)"),),
+     "-log n"),
+    ("priors.aggregate", "known log-densities", AGG,
+     (("std = torch.exp(0.5 * q_logvars)", "std = torch.exp(q_logvars)"),), "std/log-variance"),
+    ("priors.aggregate", "known log-densities", AGG,
+     (("out.append(torch.logsumexp(log_n, dim=1))",
+       "out.append(torch.log(torch.exp(log_n).sum(1)))"),), "underflow"),
+    ("priors.holes", "40^(-1/3)", HOLES,
+     ((COMPARE, "(log_q > prior.log_prob(z) + math.log(ratio))"),), "reversed"),
+    ("priors.holes", "40^(-1/3)", HOLES, ((COMPARE, "(log_q < prior.log_prob(z))"),),
+     "ratio is ignored"),
+    ("priors.holes", "40^(-1/3)", HOLES,
+     (("z = prior.sample(torch.Size([n]))",
+       "i = torch.randint(0, q_means.shape[0], (n,))\n"
+       "        z = q_means[i] + torch.exp(0.5 * q_logvars[i]) * "
+       "torch.randn(n, q_means.shape[1], dtype=q_means.dtype)"),), "from the prior"),
+    ("priors.training", "with each learned prior", ELBO,
+     ((ELBO_BODY, ELBO_BUGS["detached_prior"][0]),), "no gradient to the prior"),
+    ("priors.training", "with each learned prior", ELBO,
+     ((ELBO_BODY, "return -(" + ELBO_BODY[7:] + ")"),), "did not fit the decoder"),
+]
+
+
+(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
+ test_public_check_names_the_bug) = public_check_tests(
+    TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))

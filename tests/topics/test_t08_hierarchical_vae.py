@@ -7,6 +7,7 @@ import pytest
 
 from autograder.paths import solution_notebook
 from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.topics.public_run import public_check_tests
 
 TOPIC = "08_hierarchical_vae"
 MERGE = "precision_weighted_merge_solution"
@@ -249,3 +250,49 @@ def test_training_top_down_sample_on_z2_collapses_z1(tmp_path):
     assert result.status == "failed", result.message
     assert_caught(result, "posterior collapse in z1:")
     assert ".rsample() on BOTH layers" in result.message
+
+
+# ------------------------------------------------- public checks (shipped in the student kit)
+STANDARD_KL1 = ("td.kl_divergence(q1, td.Independent(td.Normal(torch.zeros_like(q1.mean), "
+                "torch.ones_like(q1.mean)), 1))")
+BETA_ON_REC = (('-(t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()',
+                '-(beta * t["rec"] - (t["kl1"] + t["kl2"])).mean()'),)
+PUBLIC_BUGS = [
+    ("hvae.bottom_up", "E[rec], E[kl1], E[kl2] of a tiny", BU, ((KL1_BU, STANDARD_KL1),),
+     "N(0, I)"),
+    ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
+     (("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2"),),
+     "rsample"),
+    ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
+     (("z2 = q2.rsample()", "z2 = q2.sample()"),), "rsample"),
+    ("hvae.bottom_up", "forward(x, beta)", BU, BETA_ON_REC, "reconstruction term"),
+    ("hvae.top_down", "E[rec], E[kl1], E[kl2] of a tiny", TD, ((KL1_TD, STANDARD_KL1),),
+     "N(0, I)"),
+    ("hvae.top_down", "E[rec], E[kl1], E[kl2] of a tiny", TD, (IGNORES_X,),
+     "ignores x"),
+    ("hvae.top_down", "elbo = rec - kl1 - kl2; gradients", TD,
+     (("        z2 = q2.rsample()\n        q1", "        z2 = q2.sample()\n        q1"),),
+     "rsample"),
+    ("hvae.top_down", "forward(x, beta)", TD, BETA_ON_REC, "reconstruction term"),
+    ("hvae.sample", "step-like pixels", BU,
+     (("z2 = self.prior_z2().sample(torch.Size([n]))",
+       "z2 = self.prior_z2().mean.expand(n, -1)"),), "z2 is not drawn"),
+    ("hvae.sample", "step-like pixels", TD,
+     (("z1 = self.p_z1(z2).sample()", "z1 = self.p_z1(z2).mean"),), "z1 is the mean"),
+    ("hvae.active_units", "counts of units", AU,
+     (("means1.append(q1.mean)", "means1.append(q1.sample())"),
+      ("means2.append(q2.mean)", "means2.append(q2.sample())")), "SAMPLES"),
+    ("hvae.active_units", "counts of units", AU,
+     (("torch.cat(means1).var(dim=0)", "torch.cat(means1).var(dim=1)"),
+      ("torch.cat(means2).var(dim=0)", "torch.cat(means2).var(dim=1)")), "latent dimensions"),
+    ("hvae.active_units", "counts of units", AU,
+     (("(var1 > threshold)", "(var1 > 0.01)"), ("(var2 > threshold)", "(var2 > 0.01)")),
+     "threshold argument is ignored"),
+    ("hvae.training", "gradients reach all four", TD,
+     (('return -(t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()',
+       'return (t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()'),), "TopDownHVAE"),
+]
+
+(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
+ test_public_check_names_the_bug) = public_check_tests(
+    TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))
