@@ -92,7 +92,8 @@ class RowEncoder(nn.Module):
             raise ValueError("the encoder was called on a batch of the wrong size")
         theta = self.theta.repeat(x.shape[0] // n, 1)
         mean, logvar = theta.chunk(2, dim=-1)
-        return td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+        scale = (0.5 * logvar).exp()
+        return td.Independent(td.Normal(mean, scale), 1)
 
 
 class Model(nn.Module):

@@ -219,7 +219,8 @@ class RowGaussian(nn.Module):
                              f"inputs; expected {self.theta.shape[0]} (one per example)")
         mean, logvar = self.theta.chunk(2, dim=-1)
         mean = u.reshape(u.shape[0], -1) @ self.A.T + mean
-        return td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+        scale = (0.5 * logvar).exp()
+        return td.Independent(td.Normal(mean, scale), 1)
 
 
 class AffineGaussian(nn.Module):

@@ -289,7 +289,9 @@ def test_unsimplified_sympy_answers_with_constants_are_read_back() -> None:
 
 # ------------------------------------------------------------ public checks (student kit)
 # They run without grader-only code: hand-worked values and properties of the KL.
-PUBLIC_TASKS = {"kl.diag": ("kl_diag_gaussians_solution", DIAG_HEAD),
+PUBLIC_TASKS = {"kl.sympy": ("kl_normal_sympy_solution", SYMPY_HEAD),
+                "kl.standard_normal": ("kl_standard_normal_solution", STD_HEAD),
+                "kl.diag": ("kl_diag_gaussians_solution", DIAG_HEAD),
                 "kl.mvn": ("kl_mvn_solution", MVN_HEAD),
                 "kl.monte_carlo": ("kl_monte_carlo_solution", MC_HEAD)}
 
@@ -300,6 +302,10 @@ def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id: str) -> N
 
 
 PUBLIC_BUGS = [
+    *[("kl.sympy", body, concepts) for body, concepts in SYMPY_CASES.values()],
+    ("kl.sympy", "    return -(sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2)**2) / (2 * s2**2) - "
+                 "sympy.Rational(1, 2))\n", ("sign",)),
+    *[("kl.standard_normal", body, concepts) for body, concepts in STD_CASES.values()],
     *[("kl.diag", body, concepts) for body, concepts in DIAG_CASES.values()],
     ("kl.diag", "    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p)**2)"
                 " / logvar_p.exp()).sum(-1)\n", ("'- 1'",)),
