@@ -428,11 +428,13 @@ def test_cli_batch_survives_every_attack(full_sandbox, batch, tmp_path):
     tasks = {t["id"]: t for t in notebooks["a_attacker"]["tasks"]}
     assert tasks["ppca.marginal"]["status"] == "error"  # the reference was unreadable
     assert "PermissionError" in tasks["ppca.marginal"]["message"]
-    # A slow machine stops the judge at --judge-timeout; a fast one finishes simplifying and
-    # finds the answer wrong. Either way the task fails and the batch goes on.
-    assert tasks["ppca.marginal_sympy"]["status"] == "failed"
-    assert any(s in tasks["ppca.marginal_sympy"]["message"]
-               for s in ("took longer than", "should be"))
+    # A slow machine stops the expansion at --timeout or the judge at --judge-timeout; a fast
+    # one finishes simplifying and finds the answer wrong. Either way the task gets no points
+    # and the batch goes on.
+    slow = tasks["ppca.marginal_sympy"]
+    assert slow["points"] == 0 and slow["status"] in ("failed", "timeout"), slow
+    assert any(s in slow["message"] for s in ("took longer than", "should be", "stopped after")), \
+        slow["message"]
     flood = {t["id"]: t for t in notebooks["b_attacker"]["tasks"]}
     assert "MiB of results" in flood["ppca.marginal"]["message"]
     report_before = report.read_bytes()
