@@ -29,6 +29,7 @@ def test_peak_memory_sees_a_large_tensor_held_during_the_phase():
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # ~2 min of training
 def test_small_benchmark_reports_both_pipelines_the_floor_and_the_targets(mnist_root, tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(course_root() / "bench" / "train_vae.py"),

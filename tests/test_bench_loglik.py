@@ -28,6 +28,7 @@ def test_cuda_without_a_gpu_fails_with_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # ~2 min of training
 def test_tiny_train_and_chunked_evaluation(mnist_root, tmp_path):
     model, report = tmp_path / "iwae.pt", tmp_path / "eval.json"
     common = [sys.executable, SCRIPT, "--root", str(mnist_root)]

@@ -233,6 +233,7 @@ def test_killed_run_resumes_without_losing_or_double_counting(graded, tmp_path):
     assert not list(resumed.rglob("*.partial"))
 
 
+@pytest.mark.exhaustive  # ~2 min; nbgrader parity of the grades is also in test_nbgrader_e2e
 def test_csv_and_gradebook_agree_with_nbgrader_autograde_and_export(tmp_path):
     """Per task, grade-class's points equal the scores ``nbgrader autograde`` stores; its
     gradebook, exported by ``nbgrader export``, equals its own CSV.

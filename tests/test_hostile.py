@@ -503,6 +503,7 @@ def test_scores_are_identical_with_the_sandbox_on_and_off(full_sandbox, tmp_path
     assert 0 < sum(p for _, p, _ in scores["off"][2]) < 12
 
 
+@pytest.mark.exhaustive  # ~4 min; the CLI batch test above runs the same attacks by default
 def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     from nbgrader.api import Gradebook
 

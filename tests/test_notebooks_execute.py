@@ -12,10 +12,13 @@ from autograder.paths import TOPICS, solution_notebook
 from tests.helpers import skip_without_data
 
 AUTHORED = [t for t in TOPICS if solution_notebook(t).is_file()]
+LONGEST = ("06_iwae", "07_priors", "08_hierarchical_vae")
+"""Run under ``pytest -m exhaustive`` only (1-2 min each even in fast mode)."""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("topic", AUTHORED)
+@pytest.mark.parametrize("topic", [pytest.param(t, marks=pytest.mark.exhaustive)
+                                   if t in LONGEST else t for t in AUTHORED])
 def test_solution_notebook_runs_top_to_bottom(topic, monkeypatch):
     skip_without_data(topic)
     monkeypatch.setenv("VAE_COURSE_FAST", "1")
