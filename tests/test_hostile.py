@@ -542,3 +542,43 @@ def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     _check_aftermath(before, victim, outside, [])
     with Gradebook(f"sqlite:///{gradebook}") as gb:
         assert gb.find_submission(TOPIC, "victim").score == 12
+
+
+TAMPER_FROM_TMP = '''
+def ppca_marginal(W, b, sigma2):
+    import os
+    with open(os.path.join(COURSE, "vaelib", "__init__.py")) as handle:  # the library: readable
+        handle.read()
+    for name in ("autograder/topics/t01_ppca.py", "solutions/SHA256SUMS"):
+        try:
+            with open(os.path.join(COURSE, name), "a") as handle:
+                handle.write("# tampered")
+        except OSError:
+            pass
+    eye = torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+    return b.clone(), W @ W.T + torch.as_tensor(sigma2, dtype=W.dtype) * eye
+'''
+
+
+def test_a_course_under_tmp_is_readable_but_not_writable_in_the_sandbox(full_sandbox, tmp_path):
+    """The sandbox's private /tmp must not hide a course kept under /tmp (pytest's tmp_path
+    is there), nor make it writable."""
+    course = tmp_path / "course"
+    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+    for part in ("autograder", "vaelib", "solutions"):
+        shutil.copytree(course_root() / part, course / part, ignore=ignore)
+    protected = [course / "autograder" / "topics" / "t01_ppca.py",
+                 course / "solutions" / "SHA256SUMS"]
+    before = [p.read_bytes() for p in protected]
+    attacker = variant(TOPIC, tmp_path / "submitted", {"ppca_marginal_solution":
+                       f"COURSE = {str(course)!r}\n" + TAMPER_FROM_TMP}, name="attacker")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(attacker), "--json", str(report),
+         "--sandbox", "require"], capture_output=True, text=True, cwd=course,
+        env={**tool_env(), "PYTHONPATH": str(course)}, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(report.read_text())
+    assert data["score"] == data["max_score"] == 12, [
+        (t["id"], t["status"], t["message"]) for t in data["notebooks"][0]["tasks"]]
+    assert [p.read_bytes() for p in protected] == before

@@ -77,7 +77,8 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
         or course == notebook_dir else [notebook_dir]
     pid_handle = open(pid_file, "w") if pid_file else None  # noqa: SIM115 - before /tmp moves
     if policy.namespaces:
-        enter_namespaces(policy.tmp_mb, policy.shm_mb, network=True)
+        enter_namespaces(policy.tmp_mb, policy.shm_mb, network=True,
+                         keep=[*policy.read_trees, *policy.list_only, *readable_dirs])
         child = os.fork()
         if child:
             if pid_handle:

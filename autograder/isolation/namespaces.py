@@ -15,7 +15,9 @@ from functools import cache
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 1 << 14, 1 << 18
+PRIVATE_TREES = ("/tmp", "/dev/shm")
 FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
 
 
@@ -48,10 +50,13 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
-def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False) -> None:
+def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False,
+                     keep: tuple[str, ...] | list[str] = ()) -> None:
     """Unshare namespaces, map our own ids, and mount private, size-capped /tmp and /dev/shm.
 
     ``network=True`` keeps the host network (the kernel wrapper needs loopback TCP).
+    ``keep``: paths the child must still read (Python, the course, the data); those inside
+    /tmp or /dev/shm are bound read-only into the private mounts at the same place.
     """
     uid, gid = os.getuid(), os.getgid()
     flags = FLAGS | (0 if network else CLONE_NEWNET)
@@ -60,9 +65,33 @@ def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False) -> None:
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    held = _hold(keep)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+    _bind_read_only(held)
+
+
+def _hold(paths: tuple[str, ...] | list[str]) -> list[tuple[str, int]]:
+    """O_PATH handles on the outermost existing ``paths`` under the trees about to be hidden."""
+    inside = sorted({os.path.realpath(p) for p in paths
+                     if any(os.path.realpath(p).startswith(t + "/") for t in PRIVATE_TREES)
+                     and os.path.exists(p)})
+    outermost = [p for p in inside if not any(p.startswith(q + "/") for q in inside if q != p)]
+    return [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in outermost]
+
+
+def _bind_read_only(held: list[tuple[str, int]]) -> None:
+    """Bind each held path read-only at its old place inside the new private mounts."""
+    for path, fd in held:
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()  # noqa: SIM115 - a mount point for a file
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
 
 
 def mount_private_proc() -> None:
