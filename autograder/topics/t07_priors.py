@@ -22,7 +22,7 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import describe, expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold, z_statistic
-from autograder.checks.training import nan_parameters
+from autograder.checks.training import finite_loss
 from autograder.payload import DistributionInfo
 from autograder.topics.t05_vae_binary_mnist import (
     IMG,
@@ -875,13 +875,8 @@ def _train_one(ns: dict[str, Any], kind: str, train: Any, device: torch.device
     while step < TRAIN_STEPS:
         for x in train.batches(TRAIN_BATCH, generator=gen):
             encoder.seen.clear()
-            try:
-                loss = -ns["elbo_mc_kl"](model, x).mean()
-            except ValueError as exc:
-                if nan_parameters(exc):
-                    return {"diverged_at": step}
-                raise
-            if not torch.isfinite(loss):
+            loss = finite_loss(lambda: -ns["elbo_mc_kl"](model, x).mean())  # noqa: B023
+            if loss is None:
                 return {"diverged_at": step}
             optimizer.zero_grad()
             loss.backward()

@@ -37,7 +37,7 @@ from autograder.checks.compare import (
     expect_tensor,
 )
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
-from autograder.checks.training import nan_parameters
+from autograder.checks.training import finite_loss, nan_parameters
 from autograder.topics.t05_vae_binary_mnist import (
     IMG,
     _encoder_hints,
@@ -952,13 +952,8 @@ def train_student_model(ns: dict[str, Any], kind: str, warmup: int, data: Any, s
     while step < steps:
         for x in data.batches(TRAIN_BATCH, generator=gen):
             beta = ns["kl_warmup"](step, warmup)
-            try:
-                loss = model(x, beta=beta)
-            except ValueError as exc:
-                if nan_parameters(exc):
-                    return {"diverged_at": step}
-                raise
-            if not torch.isfinite(loss):
+            loss = finite_loss(lambda: model(x, beta=beta))  # noqa: B023
+            if loss is None:
                 return {"diverged_at": step}
             optimizer.zero_grad()
             loss.backward()
