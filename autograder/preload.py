@@ -26,6 +26,26 @@ def preload_libraries() -> None:
             continue
 
 
+def warm_sympy() -> None:
+    """Build what sympy makes lazily on its first definite integral (the Meijer-G lookup
+    table, the assumption and simplification caches), so children that integrate start warm.
+
+    The integral is a generic Gaussian moment in symbols no notebook uses; no answer of an
+    exercise is computed here.
+    """
+    try:
+        import sympy
+    except ImportError:
+        return
+    a, b = sympy.symbols("a_warm b_warm", real=True)
+    c = sympy.Symbol("c_warm", positive=True)
+    y = sympy.Symbol("y_warm", real=True)
+    density = sympy.exp(-(y - a) ** 2 / (2 * c**2)) / (c * sympy.sqrt(2 * sympy.pi))
+    moment = sympy.integrate(density * sympy.expand((y - b) ** 2 + sympy.log(c)),
+                             (y, -sympy.oo, sympy.oo))
+    sympy.simplify(moment)
+
+
 def _headless_matplotlib() -> None:
     """Agg for this process, unless it already chose a backend (a kernel, a script)."""
     if os.environ.get("MPLBACKEND") or "matplotlib.pyplot" in sys.modules:

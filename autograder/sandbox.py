@@ -36,7 +36,8 @@ from autograder.isolation.policy import SandboxPolicy
 _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: Any = None
 _COUNTER = itertools.count()
-POLL_S = 0.02
+MEMORY_POLL_S = 0.05
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 MAX_RESULT_BYTES = 384 * 2**20
 READ_CHUNK = 1 << 20
 
@@ -63,7 +64,7 @@ def _context() -> Any:
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["autograder.worker"])
+            ctx.set_forkserver_preload(["autograder.worker", "autograder.forkserver_warmup"])
             _CONTEXT = ctx
         return _CONTEXT
 
@@ -87,12 +88,24 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _tree_rss_mb(members: list[psutil.Process]) -> float:
-    total = 0
-    for member in members:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total / 2**20
+def _task_pids(pid: int, cgroups: TaskCgroups | None) -> set[int]:
+    """The child and every process it started: from its cgroups when it has them (cheap),
+    else from a scan of the process table."""
+    if cgroups is not None:
+        found = cgroups.pids()
+        if found:
+            return found | {pid}
+    return {member.pid for member in _tree(pid)}
+
+
+def _rss_mb(pids: set[int]) -> float:
+    """Resident memory of these processes (MiB); those that already ended count 0."""
+    pages = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/statm", "rb") as handle:
+                pages += int(handle.read().split()[1])
+    return pages * PAGE_MB
 
 
 def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
@@ -139,11 +152,14 @@ class _Reader:
         self.over = False
         os.set_blocking(fd, False)
 
-    def pump(self, wait_s: float) -> None:
+    def pump(self, wait_s: float, wake_fd: int | None = None) -> None:
+        """Read what is there, waiting up to ``wait_s`` for data (or for ``wake_fd``)."""
+        wake = [] if wake_fd is None else [wake_fd]
         if self.eof or self.over:
-            time.sleep(wait_s)
+            select.select(wake, [], [], wait_s) if wake else time.sleep(wait_s)
             return
-        ready, _, _ = select.select([self.fd], [], [], wait_s)
+        ready, _, _ = select.select([self.fd, *wake], [], [], wait_s)
+        ready = [fd for fd in ready if fd == self.fd]
         while ready and not self.over:
             try:
                 chunk = os.read(self.fd, READ_CHUNK)
@@ -176,22 +192,26 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
         reader = _Reader(reader_conn.fileno(), max_bytes)
-        status, peak = "finished", 0.0
+        status, peak, next_sample = "finished", 0.0, start
         while True:
-            reader.pump(POLL_S)
+            # Wake on data, on the child's exit (its sentinel) or when memory is due a look.
+            now = time.monotonic()
+            reader.pump(max(0.0, min(next_sample, start + timeout_s) - now), process.sentinel)
             if process.exitcode is not None:
                 reader.pump(0)
                 break
             if reader.over:
                 status = "oversize"
                 break
-            members = _tree(process.pid)
-            rss = _tree_rss_mb(members)
-            peak = max(peak, rss)
-            if memory_mb > 0 and rss > memory_mb:
-                status = "memory"
-                break
-            if time.monotonic() - start > timeout_s:
+            now = time.monotonic()
+            if now >= next_sample:
+                next_sample = now + MEMORY_POLL_S
+                rss = _rss_mb(_task_pids(process.pid, cgroups))
+                peak = max(peak, rss)
+                if memory_mb > 0 and rss > memory_mb:
+                    status = "memory"
+                    break
+            if now - start > timeout_s:
                 status = "timeout"
                 break
         _kill_everything(process.pid, cgroups)

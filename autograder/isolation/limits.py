@@ -114,13 +114,18 @@ class TaskCgroups:
                     return int(failcnt.read_text()) > 0
         return False
 
+    def pids(self) -> set[int]:
+        """The processes now in the task's groups (every process the task started)."""
+        found: set[int] = set()
+        for path in self.dirs:
+            with contextlib.suppress(OSError, ValueError):
+                found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+        return found
+
     def kill_all(self) -> None:
         """SIGKILL every process still in the task's groups, then remove the groups."""
         for _ in range(50):
-            pids = set()
-            for path in self.dirs:
-                with contextlib.suppress(OSError, ValueError):
-                    pids |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            pids = self.pids()
             if not pids:
                 break
             for pid in pids:
