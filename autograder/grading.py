@@ -15,6 +15,7 @@ from autograder import judging, payload, sandbox
 from autograder.checks.api import Check, Judgement, Task
 from autograder.isolation.policy import SandboxUnavailable, build_policy
 from autograder.notebook_code import (
+    CodeCell,
     NotebookCode,
     NotebookError,
     extract_code,
@@ -284,11 +285,17 @@ class Grader:
                     raise GraderError(f"cannot use the reference notebook: {exc}") from None
             return self._reference_code[topic]
 
+    def _reference_or_none(self, topic: str) -> NotebookCode | None:
+        try:
+            return self._solution_code(topic)
+        except GraderError:
+            return None
+
     def _grade_task(self, code: NotebookCode, task: Task,
                     selected: tuple[tuple[int, Check], ...]) -> TaskResult:
         blobs = {i: self._inputs(task, i, check) for i, check in selected}
         run, load, records = self._run(code, task, selected, blobs)
-        early = _load_problem(code, task, run, load)
+        early = _load_problem(code, task, run, load, self._reference_or_none(task.topic))
         if early is not None:
             status, message = early
             return TaskResult(task.id, 0.0, task.points, status, message)
@@ -380,9 +387,13 @@ def _exception_message(record: dict[str, Any], memory_mb: int) -> str:
     return f"raised {kind}{location}: {text}" if text else f"raised {kind}{location}."
 
 
-def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
-                  load: Any) -> tuple[str, str] | None:
-    """A status and message when the task's symbols could not even be defined."""
+def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun, load: Any,
+                  reference: NotebookCode | None = None) -> tuple[str, str] | None:
+    """A status and message when the task's symbols could not even be defined.
+
+    ``reference`` (the solution's code) tells which answer cell should define a symbol, so
+    that a cell rewritten beyond recognition and broken is still named as the cause.
+    """
     if not isinstance(load, dict):
         if run.status == "sandbox":
             return "error", f"grader error: the grading sandbox could not start ({run.detail})."
@@ -400,7 +411,7 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
     for symbol in task.symbols:
         if present.get(symbol):
             continue
-        for cell in code.defining_cells(symbol):
+        for cell in (*code.defining_cells(symbol), *_answer_cells(reference, code, symbol)):
             if cell.syntax_error:
                 return "error", f"`{symbol}` could not be defined: {cell.syntax_error}"
             failure = failures.get(str(cell.index))
@@ -410,6 +421,16 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun,
                                  f"{failure.get('type')}{where}: {failure.get('message', '')}")
         return "missing", f"`{symbol}` is not defined in the notebook."
     return None
+
+
+def _answer_cells(reference: NotebookCode | None, code: NotebookCode,
+                  symbol: str) -> tuple[CodeCell, ...]:
+    """The submission's cells with the grade_ids of the reference cells defining ``symbol``."""
+    if reference is None:
+        return ()
+    found = (code.cell_with_id(c.grade_id) for c in reference.defining_cells(symbol)
+             if c.grade_id)
+    return tuple(c for c in found if c is not None)
 
 
 def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) -> TaskResult:

@@ -37,6 +37,7 @@ class CodeCell:
     defines: frozenset[str] = field(default_factory=frozenset)
     uses: frozenset[str] = field(default_factory=frozenset)
     syntax_error: str | None = None
+    grade_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class NotebookCode:
     def defining_cells(self, symbol: str) -> tuple[CodeCell, ...]:
         """Solution or setup cells that define ``symbol`` (by assignment, def, class or import)."""
         return tuple(c for c in self.cells if symbol in c.defines)
+
+    def cell_with_id(self, grade_id: str) -> CodeCell | None:
+        """The setup or solution cell with this nbgrader grade_id, if any."""
+        return next((c for c in self.cells if grade_id and c.grade_id == grade_id), None)
 
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
@@ -144,7 +149,9 @@ def extract_code(nb: nbformat.NotebookNode, path: str = "<notebook>") -> Noteboo
             continue
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
-        cells.append(_analyse(index, kind, _strip_magics(source)))
+        grade_id = nbg.get("grade_id")
+        cells.append(_analyse(index, kind, _strip_magics(source),
+                              str(grade_id) if grade_id else None))
     return NotebookCode(path=path, cells=tuple(cells), grade_ids=tuple(grade_ids))
 
 
@@ -169,7 +176,7 @@ def _strip_magics(source: str) -> str:
         return source
 
 
-def _analyse(index: int, kind: str, source: str) -> CodeCell:
+def _analyse(index: int, kind: str, source: str, grade_id: str | None = None) -> CodeCell:
     try:
         tree = ast.parse(source)
         defines, uses = _names(tree)
@@ -179,8 +186,10 @@ def _analyse(index: int, kind: str, source: str) -> CodeCell:
         else:
             message = f"its cell cannot be compiled ({type(exc).__name__}: nested too deeply)"
         guessed = frozenset(a or b for a, b in _DEFINITION_LINE.findall(source))
-        return CodeCell(index, kind, source, defines=guessed, syntax_error=message)
-    return CodeCell(index, kind, source, frozenset(defines), frozenset(uses - defines))
+        return CodeCell(index, kind, source, defines=guessed, syntax_error=message,
+                        grade_id=grade_id)
+    return CodeCell(index, kind, source, frozenset(defines), frozenset(uses - defines),
+                    grade_id=grade_id)
 
 
 def _names(tree: ast.Module) -> tuple[set[str], set[str]]:

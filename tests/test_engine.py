@@ -105,3 +105,27 @@ def test_code_extraction_understands_magics_and_syntax_errors():
     first, second = extract_code(nb).cells
     assert "f" in first.defines and first.syntax_error is None
     assert second.syntax_error and "g" in second.defines
+
+
+def test_a_rewritten_answer_cell_with_a_syntax_error_is_named_as_the_cause():
+    import nbformat
+
+    from autograder.grading import _load_problem
+    from autograder.paths import solution_notebook
+    from autograder.registry import get_task
+    from autograder.sandbox import ChildRun
+
+    path = solution_notebook("01_ppca")
+    reference = extract_code(nbformat.read(str(path), as_version=4), str(path))
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ppca_sample_solution":
+            cell.source = "def broken(:\n    pass\n"
+    submission = extract_code(nb, "student.ipynb")
+    load = {"failures": {}, "present": {"ppca_sample": False}}
+    finished = ChildRun("finished", 0, 0.0, 0.0)
+    status, message = _load_problem(submission, get_task("ppca.sample"), finished, load,
+                                    reference)
+    assert status == "error" and "SyntaxError at line 1" in message, message
+    # Without knowing the answer cell, the symbol is only missing.
+    assert _load_problem(submission, get_task("ppca.sample"), finished, load)[0] == "missing"

@@ -306,13 +306,18 @@ def linear_encoder_inputs(dtype: torch.dtype = torch.float32, m: int = 3) -> dic
             "z": torch.randn(5, m, dtype=dtype)}
 
 
-def probe_encoder_linear(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-    W, b = inputs["W"], inputs["b"]
-    linear = nn.Linear(W.shape[1], W.shape[0]).to(ctx.device, W.dtype)
+def linear_encoder(ns: dict[str, Any], W: torch.Tensor, b: torch.Tensor,
+                   device: torch.device) -> tuple[Any, nn.Linear]:
+    """The notebook's ``GaussianEncoder`` around flatten + a linear map with weights W, b."""
+    linear = nn.Linear(W.shape[1], W.shape[0]).to(device, W.dtype)
     with torch.no_grad():
         linear.weight.copy_(W)
         linear.bias.copy_(b)
-    encoder = ns["GaussianEncoder"](nn.Sequential(nn.Flatten(), linear))
+    return ns["GaussianEncoder"](nn.Sequential(nn.Flatten(), linear)), linear
+
+
+def probe_encoder_linear(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    encoder, _ = linear_encoder(ns, inputs["W"], inputs["b"], ctx.device)
     return summarize(encoder(inputs["x"]), inputs["z"], (2,))
 
 

@@ -28,6 +28,7 @@ from autograder.topics.t05_vae_binary_mnist import (
     IMG,
     LinearDecoder,
     RowEncoder,
+    linear_encoder,
     mnist_root_inputs,
 )
 
@@ -350,12 +351,7 @@ def vamp_inputs(dtype: torch.dtype = torch.float32, m: int = 2, k: int = 5) -> d
 
 def _vamp_encoder(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
                   ) -> tuple[_Recorder, nn.Linear]:
-    W, b = inputs["W"], inputs["b"]
-    linear = nn.Linear(W.shape[1], W.shape[0]).to(ctx.device, W.dtype)
-    with torch.no_grad():
-        linear.weight.copy_(W)
-        linear.bias.copy_(b)
-    encoder = ns["GaussianEncoder"](nn.Sequential(nn.Flatten(), linear))
+    encoder, linear = linear_encoder(ns, inputs["W"], inputs["b"], ctx.device)
     return _Recorder(encoder), linear
 
 
