@@ -1,16 +1,21 @@
-"""Test-session set-up: MNIST from the offline copy when torchvision cannot download it."""
+"""Test-session set-up: MNIST from the offline copy, one reference cache for all test
+processes, and the heaviest test files scheduled first."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from autograder.paths import course_root
+from tests.helpers import REFERENCES_ENV
 from vaelib.data import DATA_ENV, has_mnist, prepare_offline_mnist
 
 OFFLINE_COPY = course_root().parent / "shared" / "data"
+_OWN_REFERENCES = pytest.StashKey[str]()
 
 
 def _find_mnist() -> Path | None:
@@ -22,6 +27,34 @@ def _find_mnist() -> Path | None:
     if not has_mnist(root) and (OFFLINE_COPY / "MNIST" / "raw").is_dir():
         prepare_offline_mnist(OFFLINE_COPY, root)
     return root if has_mnist(root) else None
+
+
+# Heaviest files first: with `-n 2 --dist loadfile` each file runs whole in one process, in
+# collection order, so the long ones must not be left for the end.
+HEAVY_FIRST = ("tests/topics/test_t07_priors.py", "tests/test_course.py",
+               "tests/test_nbgrader_e2e.py", "tests/test_grade_class.py",
+               "tests/topics/test_t08_hierarchical_vae.py", "tests/test_hostile.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the heaviest test files first (the order within a file is kept)."""
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder of cached reference results for the session and all its test processes."""
+    if not os.environ.get(REFERENCES_ENV):  # the workers inherit the controller's folder
+        folder = tempfile.mkdtemp(prefix="vae-test-references-")
+        os.environ[REFERENCES_ENV] = folder
+        config.stash[_OWN_REFERENCES] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_OWN_REFERENCES, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(REFERENCES_ENV, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

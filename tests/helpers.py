@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -26,11 +27,23 @@ def skip_without_data(topic: str) -> None:
         pytest.skip(f"{topic} needs MNIST (see README: python -m vaelib.data prepare)")
 
 
+REFERENCES_ENV = "VAE_TEST_REFERENCES"
+
+
 def shared_grader() -> Grader:
-    """One CPU grader for the whole test session, so reference results are computed once."""
+    """One CPU grader for the whole test session, so reference results are computed once.
+
+    With ``$VAE_TEST_REFERENCES`` (set by ``tests/conftest.py``) its references are also kept
+    on disk there, shared by the session's test processes (``pytest -n 2``).
+    """
     global _GRADER
     if _GRADER is None:
-        _GRADER = Grader(device="cpu", jobs=2)
+        store = None
+        if os.environ.get(REFERENCES_ENV):
+            from autograder.classgrade.references import DiskReferenceStore
+
+            store = DiskReferenceStore(Path(os.environ[REFERENCES_ENV]), "cpu")
+        _GRADER = Grader(device="cpu", jobs=2, reference_store=store)
     return _GRADER
 
 
