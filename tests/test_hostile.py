@@ -87,6 +87,33 @@ def test_hostile_code_costs_only_its_own_task(tmp_path, strict_grader):
         assert outcome.status == "passed", (task_id, outcome.message)
 
 
+SPREAD_MEMORY = '''
+import os, time
+def ppca_mle(X, M):
+    for _ in range(3):  # 3 x 1 GiB in separate sessions: each under the per-process limit
+        if os.fork() == 0:
+            os.setsid()
+            hoard = b"\\x01" * (1 << 30)
+            time.sleep(60)
+            os._exit(0)
+    time.sleep(60)
+'''
+
+
+def test_memory_spread_over_detached_processes_is_stopped(tmp_path, strict_grader):
+    """The task's memory is its processes' together, however they are detached."""
+    replace = {"ppca_mle_solution": SPREAD_MEMORY,
+               "ppca_log_marginal_solution": SAFE_LOG_MARGINAL}
+    start = time.monotonic()
+    result = grade(variant(TOPIC, tmp_path, replace), strict_grader)
+    outcome = task(result, "ppca.mle")
+    assert outcome.points == 0
+    assert outcome.status == "crashed" and "2500 MiB of memory" in outcome.message, \
+        (outcome.status, outcome.message)
+    assert time.monotonic() - start < 50  # stopped by the limit, not by its own sleep
+    assert task(result, "ppca.marginal").status == "passed"
+
+
 CHEATS = {
     "monkeypatched allclose": '''
 import numpy, torch.testing
