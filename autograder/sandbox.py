@@ -156,7 +156,10 @@ class _Reader:
         """Read what is there, waiting up to ``wait_s`` for data (or for ``wake_fd``)."""
         wake = [] if wake_fd is None else [wake_fd]
         if self.eof or self.over:
-            select.select(wake, [], [], wait_s) if wake else time.sleep(wait_s)
+            if wake:
+                select.select(wake, [], [], wait_s)
+            else:
+                time.sleep(wait_s)
             return
         ready, _, _ = select.select([self.fd, *wake], [], [], wait_s)
         ready = [fd for fd in ready if fd == self.fd]
