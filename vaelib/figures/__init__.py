@@ -31,7 +31,7 @@ class FigureContext:
     seed: int = 0
 
     def save(self, fig, name: str) -> Path:
-        """Save a matplotlib figure as ``out_dir/name`` (PNG, 110 dpi, no timestamp) and close it."""
+        """Save a figure as ``out_dir/name`` (PNG, 110 dpi, no timestamp) and close it."""
         import matplotlib.pyplot as plt
 
         path = self.out_dir / name
