@@ -326,7 +326,7 @@ class Grader:
                               hidden=check.hidden, device=self.device)
         if judging.needs_isolation(judgement.got):
             return outcome(*judging.judge_in_child(task.id, index, judgement,
-                                                   self.judge_timeout_s))
+                                                   self.judge_timeout_s, self.policy))
         with _RNG_LOCK:
             return outcome(*judging.verdict(check, judgement))
 
@@ -345,7 +345,8 @@ def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | Not
 OVERSIZE_MESSAGE = (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} "
                     "MiB of results (are the outputs far larger than the docstring says?).")
 _RUN_STATUS = {"timeout": "timeout", "memory": "crashed", "crashed": "crashed",
-               "finished": "crashed", "oversize": "error", "sandbox": "error"}
+               "finished": "crashed", "oversize": "error", "sandbox": "error",
+               "complex": "error"}
 
 
 def _record(raw: Any) -> Any:
@@ -369,6 +370,8 @@ def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
         return f"stopped for using more than {memory_mb} MiB of memory."
     if run.status == "oversize":
         return OVERSIZE_MESSAGE
+    if run.status == "complex":
+        return sandbox.too_complex_message(run.detail)
     if run.status == "sandbox":
         return f"grader error: the grading sandbox could not start ({run.detail})."
     return (f"the process running this task's code ended abruptly (exit code {run.exitcode}); "
@@ -399,6 +402,8 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun, load: A
             return "error", f"grader error: the grading sandbox could not start ({run.detail})."
         if run.status == "oversize":
             return "error", OVERSIZE_MESSAGE
+        if run.status == "complex":
+            return "error", sandbox.too_complex_message(run.detail)
         if run.status == "timeout":
             return "timeout", ("the notebook code for this task did not finish loading "
                                "(an infinite loop at the top level of a cell?).")

@@ -1,9 +1,16 @@
-"""Judges that must not stall the grading process run in a child with a time limit.
+"""Judges of sympy answers: simplified in a sandboxed child, decided in the grading process.
 
 A judge that manipulates a student-provided sympy expression can simplify for minutes
-(``(x + 1)**5000``). Such judges run in a child of the fork server that never ran student
-code (trusted grader code on student *data*, which the payload decoder already reduced to
-plain values), within a time and memory limit; the verdict comes back as plain data.
+(``(x + 1)**5000``). Such judges run in a child of the fork server, in the same sandbox as the
+children that run student code, within their own time and memory limit. The child rebuilds the
+answer from its structural tree (``autograder.sympy_tree``: nothing in it can execute) and
+sends back its findings as plain data: a claim that the answer passed, or the message of a
+failed check.
+
+The verdict is the grading process's own: a claim of failure only costs the student the check,
+while a claim of success counts only when the check's ``confirm`` - run here, on the trees,
+numerically, within a time bound (``autograder.symbolic``) - agrees. A child that lies (or a
+frame forged on its pipe) can thus never give credit for a wrong answer.
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from autograder import payload
-from autograder.checks.api import CheckFailed, Judgement
-from autograder.isolation.policy import SandboxPolicy
+from autograder.checks.api import Check, CheckFailed, Judgement
+from autograder.isolation.policy import SandboxPolicy, build_policy
 from autograder.seeding import seed_everything
 
 JUDGE_TIMEOUT_S = 60.0
 JUDGE_MEMORY_MB = 2048
-_UNSANDBOXED = SandboxPolicy(mode="off")
+MAX_MESSAGE = 600
 
 
 def needs_isolation(got: Any) -> bool:
@@ -39,27 +46,51 @@ def verdict(check: Any, judgement: Judgement) -> tuple[str, str]:
 
 
 def judge_in_child(task_id: str, index: int, judgement: Judgement,
-                   timeout_s: float = JUDGE_TIMEOUT_S) -> tuple[str, str]:
-    """``verdict`` in a separate, time-limited process."""
+                   timeout_s: float = JUDGE_TIMEOUT_S,
+                   policy: SandboxPolicy | None = None) -> tuple[str, str]:
+    """The verdict on a sympy answer: the child's findings, confirmed here (see module doc)."""
     from autograder import sandbox
+    from autograder.registry import get_task
 
+    check = get_task(task_id).checks[index]
     job = {"kind": "judge", "task": task_id, "index": index,
            "judgement": payload.dumps(payload.encode({
                "inputs": judgement.inputs, "got": judgement.got, "ref": judgement.ref})),
            "hidden": judgement.hidden, "device": judgement.device}
-    run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, _UNSANDBOXED)
-    record = run.frames.get(("verdict", 0))
-    if isinstance(record, dict) and record.get("status") in ("passed", "failed") \
-            and isinstance(record.get("message"), str):
-        return record["status"], record["message"]
+    run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, policy or build_policy("auto"))
+    claim = run.frames.get(("verdict", 0))
+    if isinstance(claim, dict) and claim.get("status") == "failed" \
+            and isinstance(claim.get("message"), str):
+        return "failed", claim["message"][:MAX_MESSAGE]
+    if isinstance(claim, dict) and claim.get("status") == "passed":
+        return confirmed(check, judgement)
     if run.status == "timeout":
         return "failed", (f"checking this answer took longer than {timeout_s:g} s "
                           "(is the expression expanded far beyond what the task needs?).")
+    if run.status == "sandbox":
+        return "error", f"grader error: the judging sandbox could not start ({run.detail})."
+    if run.status == "complex":
+        return "failed", sandbox.too_complex_message(run.detail)
     return "failed", "checking this answer exceeded the grader's memory or failed."
 
 
+def confirmed(check: Check, judgement: Judgement) -> tuple[str, str]:
+    """The grading process's own verdict on an answer a judge child says passed."""
+    if check.confirm is None:
+        return "error", ("grader error: this check has no confirmation in the grading "
+                         "process, so its verdict cannot be trusted.")
+    try:
+        check.confirm(judgement)
+    except CheckFailed as exc:
+        return "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - an answer of an unexpected shape
+        return "failed", (f"the result has an unexpected form "
+                          f"({type(exc).__name__}: {str(exc)[:160]}).")
+    return "passed", ""
+
+
 def child_judge(job: dict[str, Any]) -> dict[str, str]:
-    """Run in the judge child: rebuild the judgement and return the verdict."""
+    """Run in the (sandboxed) judge child: rebuild the judgement and report the findings."""
     from autograder.registry import get_task
 
     check = get_task(job["task"]).checks[job["index"]]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from typing import Any
 
 import numpy as np
 import sympy
 import torch
+
+from autograder import sympy_tree
 
 _PRIMITIVES = (bool, int, float, str, type(None))
 MAX_DEPTH = 8
@@ -44,10 +47,15 @@ class Opaque:
 
 
 class Symbolic:
-    """A sympy expression sent as its ``srepr`` string (parse with ``autograder.symbolic``)."""
+    """A sympy expression sent as a checked structural tree (``autograder.sympy_tree``).
 
-    def __init__(self, srepr: str) -> None:
-        self.srepr = srepr
+    ``problem`` says why there is no tree (the child could not encode the expression, or what
+    came back is not a well-formed tree); rebuild with ``autograder.symbolic.to_sympy``.
+    """
+
+    def __init__(self, tree: list[Any] | None, problem: str = "") -> None:
+        self.tree = tree
+        self.problem = problem
 
     def __repr__(self) -> str:
         return "<sympy expression>"
@@ -105,7 +113,7 @@ def encode(value: Any, depth: int = 0) -> Any:
     if isinstance(value, torch.Size):
         return {"t": "tuple", "items": [int(v) for v in value]}
     if isinstance(value, Symbolic):
-        return {"t": "sympy", "srepr": value.srepr}
+        return encode_symbolic(value)
     if isinstance(value, DistributionInfo):
         return _encode_info(value)
     if isinstance(value, Opaque):
@@ -156,10 +164,29 @@ def contains(value: Any, kind: type) -> bool:
 def _encode_sympy(value: Any) -> dict | None:
     if isinstance(value, (sympy.Basic, sympy.MatrixBase)):
         try:
-            return {"t": "sympy", "srepr": sympy.srepr(value)}
-        except Exception:  # noqa: BLE001
-            return {"t": "object", "type": type(value).__name__, "repr": ""}
+            return {"t": "sympy", "tree": sympy_tree.encode(value)}
+        except sympy_tree.TreeError as exc:
+            return {"t": "sympy", "tree": None, "problem": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - e.g. a recursion error
+            return {"t": "sympy", "tree": None, "problem": type(exc).__name__}
     return None
+
+
+def encode_symbolic(value: Symbolic) -> dict[str, Any]:
+    """The tagged form of an already-decoded sympy answer (``decode`` gives it back)."""
+    return {"t": "sympy", "tree": value.tree, "problem": value.problem}
+
+
+def _decode_symbolic(data: dict) -> Symbolic:
+    """A sympy answer whose tree passed ``sympy_tree.check`` (or one that says why not)."""
+    tree = data.get("tree")
+    if tree is None:
+        return Symbolic(None, str(data.get("problem", ""))[:200] or "no expression was sent")
+    try:
+        sympy_tree.check(tree)
+    except sympy_tree.TreeError as exc:
+        return Symbolic(None, str(exc))
+    return Symbolic(tree)
 
 
 def decode(data: Any) -> Any:
@@ -181,8 +208,8 @@ def decode(data: Any) -> Any:
         return tuple(items) if tag == "tuple" else items
     if tag == "dict" and isinstance(data.get("items"), list):
         return {str(k): decode(v) for k, v in data["items"]}
-    if tag == "sympy" and isinstance(data.get("srepr"), str):
-        return Symbolic(data["srepr"])
+    if tag == "sympy":
+        return _decode_symbolic(data)
     if tag == "dist":
         return _decode_distribution(data)
     return Opaque(str(data.get("type", "object")), str(data.get("repr", "")))
@@ -205,9 +232,94 @@ def dumps(value: Any) -> bytes:
     return buffer.getvalue()
 
 
-def loads_raw(blob: bytes) -> Any:
-    """Deserialise without executing code (no decoding of tags)."""
-    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+def loads_raw(blob: bytes, budget: DecodeBudget | None = None) -> Any:
+    """Deserialise without executing code (no decoding of tags).
+
+    With a ``budget`` (what an untrusted child sent), the frame's pickle is measured before it
+    is read and the objects it made are counted after: past the budget, TooComplex is raised.
+    """
+    if budget is not None:
+        budget.take_pickle(_pickle_size(blob))
+    value = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+    if budget is not None:
+        budget.take_objects(value)
+    return value
+
+
+class TooComplex(ValueError):
+    """What a child sent is beyond what the grading process agrees to read for one task."""
+
+
+class DecodeBudget:
+    """How much of a child's results the grading process reads for one task.
+
+    Decoding runs in the grading process after the task's clock stopped, so it is bounded on
+    its own: at most ``MAX_FRAMES`` frames, ``MAX_PICKLE_BYTES`` of pickled structure (what
+    costs time to read; tensor data is copied in bulk and bounded by the pipe's byte cap),
+    ``MAX_OBJECTS`` objects visited (shared or cyclic references count each time they are
+    reached) and nesting up to ``MAX_NESTING`` containers deep.
+    """
+
+    MAX_FRAMES = 1024
+    MAX_PICKLE_BYTES = 2 * 2**20
+    MAX_ENTRIES = 4096
+    MAX_OBJECTS = 200_000
+    MAX_NESTING = 300
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.pickle_bytes = 0
+        self.objects = 0
+
+    def take_frame(self) -> None:
+        """Count one frame."""
+        self.frames += 1
+        if self.frames > self.MAX_FRAMES:
+            raise TooComplex(f"more than {self.MAX_FRAMES} result frames")
+
+    def take_pickle(self, size: int) -> None:
+        """Count one frame's pickled structure (bytes)."""
+        self.pickle_bytes += size
+        if self.pickle_bytes > self.MAX_PICKLE_BYTES:
+            raise TooComplex(f"more than {self.MAX_PICKLE_BYTES // 2**20} MiB of structure "
+                             "(lists, dicts, numbers and strings, tensors aside)")
+
+    def take_objects(self, value: Any) -> None:
+        """Count the objects of a loaded frame, walking it without recursion."""
+        stack = [(value, 0)]
+        while stack:
+            item, depth = stack.pop()
+            self.objects += 1
+            if self.objects > self.MAX_OBJECTS:
+                raise TooComplex(f"more than {self.MAX_OBJECTS} objects")
+            if depth > self.MAX_NESTING:
+                raise TooComplex(f"containers nested more than {self.MAX_NESTING} deep")
+            if type(item) in (list, tuple):
+                stack.extend((v, depth + 1) for v in item)
+            elif type(item) is dict:
+                stack.extend((v, depth + 1) for pair in item.items() for v in pair)
+
+
+def _pickle_size(blob: bytes) -> int:
+    """The size of a torch.save archive's pickle, read from its zip directory only.
+
+    Refuses archives with too many entries or compressed entries (whose size would be a claim,
+    not a bound), so nothing large is read or inflated before the budget allows it.
+    """
+    buffer = io.BytesIO(blob)
+    end = zipfile._EndRecData(buffer)  # noqa: SLF001 - only the end record: cheap
+    if end is None:
+        raise TooComplex("a result frame is not a torch archive")
+    if end[zipfile._ECD_ENTRIES_TOTAL] > DecodeBudget.MAX_ENTRIES:  # noqa: SLF001
+        raise TooComplex(f"a result frame holds more than {DecodeBudget.MAX_ENTRIES} tensors")
+    infos = zipfile.ZipFile(buffer).infolist()
+    if any(info.compress_type != zipfile.ZIP_STORED for info in infos) \
+            or sum(info.file_size for info in infos) > len(blob):
+        raise TooComplex("a result frame is a compressed archive")
+    pickles = [info.file_size for info in infos if info.filename.endswith("data.pkl")]
+    if len(pickles) != 1:
+        raise TooComplex("a result frame is not a torch archive")
+    return pickles[0]
 
 
 def loads(blob: bytes) -> Any:

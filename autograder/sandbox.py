@@ -47,8 +47,10 @@ class ChildRun:
     """How a child ended and what it sent.
 
     ``status``: ``finished``, ``timeout``, ``memory``, ``crashed``, ``oversize`` (sent more
-    than the byte cap) or ``sandbox`` (the sandbox could not be set up: the grader's
-    problem, not the student's). ``frames`` maps (kind, index) to the raw records.
+    than the byte cap), ``complex`` (sent more frames, structure or objects than a task's
+    ``payload.DecodeBudget``; ``detail`` says which) or ``sandbox`` (the sandbox could not be
+    set up: the grader's problem, not the student's). ``frames`` maps (kind, index) to the
+    raw records.
     """
 
     status: str
@@ -120,11 +122,18 @@ def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
         cgroups.kill_all()
 
 
-def parse_frames(data: bytes) -> dict[tuple[str, int], Any]:
-    """Frames sent by a child; anything malformed ends the parsing, never the grader."""
+def parse_frames(data: bytes, budget: payload.DecodeBudget | None = None
+                 ) -> dict[tuple[str, int], Any]:
+    """Frames sent by a child; anything malformed ends the parsing, never the grader.
+
+    Every frame, its structure and its objects are counted against ``budget`` (a fresh one
+    per call by default): past it, ``payload.TooComplex`` is raised and nothing is kept.
+    """
+    budget = budget or payload.DecodeBudget()
     frames: dict[tuple[str, int], Any] = {}
     offset = 0
     while offset + 8 <= len(data):
+        budget.take_frame()
         (size,) = struct.unpack(">Q", data[offset:offset + 8])
         offset += 8
         if size > len(data) - offset:
@@ -132,7 +141,9 @@ def parse_frames(data: bytes) -> dict[tuple[str, int], Any]:
         blob = data[offset:offset + size]
         offset += size
         try:
-            frame = payload.loads_raw(blob)
+            frame = payload.loads_raw(blob, budget)
+        except payload.TooComplex:
+            raise
         except Exception:  # noqa: BLE001 - undecodable: skip this frame
             continue
         if type(frame) is dict and type(frame.get("kind")) is str \
@@ -141,8 +152,18 @@ def parse_frames(data: bytes) -> dict[tuple[str, int], Any]:
     return frames
 
 
+def too_complex_message(detail: str) -> str:
+    """The message of a task whose results were refused as too complex (``complex``)."""
+    return f"the result was too large or too complex for the grader to read ({detail})."
+
+
 class _Reader:
-    """Non-blocking reader of the result pipe with a byte cap."""
+    """Non-blocking reader of the result pipe with a byte cap and a frame count.
+
+    ``over``: more than ``limit`` bytes arrived; ``complex``: more frame headers than a
+    task's decode budget allows (counted as the bytes arrive, so a flood of empty frames
+    is refused at once).
+    """
 
     def __init__(self, fd: int, limit: int) -> None:
         self.fd = fd
@@ -150,12 +171,22 @@ class _Reader:
         self.data = bytearray()
         self.eof = False
         self.over = False
+        self.complex = False
+        self._frames = 0
+        self._next_header = 0
         os.set_blocking(fd, False)
+
+    def _count_frames(self) -> None:
+        while self._next_header + 8 <= len(self.data) and not self.complex:
+            (size,) = struct.unpack_from(">Q", self.data, self._next_header)
+            self._next_header += 8 + size
+            self._frames += 1
+            self.complex = self._frames > payload.DecodeBudget.MAX_FRAMES
 
     def pump(self, wait_s: float, wake_fd: int | None = None) -> None:
         """Read what is there, waiting up to ``wait_s`` for data (or for ``wake_fd``)."""
         wake = [] if wake_fd is None else [wake_fd]
-        if self.eof or self.over:
+        if self.eof or self.over or self.complex:
             if wake:
                 select.select(wake, [], [], wait_s)
             else:
@@ -163,7 +194,7 @@ class _Reader:
             return
         ready, _, _ = select.select([self.fd, *wake], [], [], wait_s)
         ready = [fd for fd in ready if fd == self.fd]
-        while ready and not self.over:
+        while ready and not self.over and not self.complex:
             try:
                 chunk = os.read(self.fd, READ_CHUNK)
             except BlockingIOError:
@@ -173,6 +204,7 @@ class _Reader:
                 return
             self.data += chunk
             self.over = len(self.data) > self.limit
+            self._count_frames()
 
 
 def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: SandboxPolicy,
@@ -206,6 +238,9 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             if reader.over:
                 status = "oversize"
                 break
+            if reader.complex:
+                status = "complex"
+                break
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + MEMORY_POLL_S
@@ -219,17 +254,24 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
                 break
         _kill_everything(process.pid, cgroups)
         process.join(5)
-        while not reader.eof and not reader.over:
+        while not reader.eof and not reader.over and not reader.complex:
             reader.pump(0)
             if not reader.eof:
                 break
-        frames = parse_frames(bytes(reader.data[:max_bytes]))
+        if reader.complex:
+            status = "complex"
+        try:
+            frames = {} if status == "complex" else parse_frames(bytes(reader.data[:max_bytes]))
+        except payload.TooComplex as exc:
+            status, frames, too_complex = "complex", {}, str(exc)
+        else:
+            too_complex = f"more than {payload.DecodeBudget.MAX_FRAMES} result frames"
     finally:
         reader_conn.close()
         if cgroups is not None:
             cgroups.kill_all()
         shutil.rmtree(scratch, ignore_errors=True)
-    detail = ""
+    detail = too_complex if status == "complex" else ""
     if ("sandbox", 0) in frames:
         status = "sandbox"
         record = frames[("sandbox", 0)]

@@ -11,7 +11,7 @@ from autograder import authoring, payload
 from autograder.checks.api import CheckFailed
 from autograder.checks.compare import expect_close, expect_tensor
 from autograder.notebook_code import extract_code
-from autograder.symbolic import parse_srepr
+from autograder.sympy_tree import TreeError, encode, rebuild
 
 
 def roundtrip(value):
@@ -51,14 +51,15 @@ def test_payload_refuses_pickled_code():
         payload.loads(blob.getvalue())
 
 
-def test_sympy_srepr_parser_accepts_sympy_and_nothing_else():
+def test_sympy_tree_round_trips_sympy_and_refuses_anything_else():
     x = sympy.Symbol("x", positive=True)
     expr = sympy.Matrix([[x**2 + sympy.Rational(1, 3), sympy.log(x)], [sympy.pi, 2]])
-    assert parse_srepr(sympy.srepr(expr)) == expr
-    for evil in ("__import__('os').system('true')", "Symbol('x').__class__",
-                 "(lambda: 1)()", "open('/etc/passwd')"):
-        with pytest.raises(ValueError):
-            parse_srepr(evil)
+    assert rebuild(encode(expr)) == expr
+    for evil in ("__import__('os').system('true')", ["Symbol", "x.__class__", []],
+                 ["eval", ["Integer", 1]], ["Float", "1+1", 53], ["Integer", 1.5],
+                 ["Matrix", 1, 1, ["__import__('os')"]]):
+        with pytest.raises(TreeError):
+            rebuild(evil)
 
 
 def test_expect_close_checks_shape_dtype_then_values():

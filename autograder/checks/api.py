@@ -47,6 +47,7 @@ class Judgement:
 
 Probe = Callable[[dict[str, Any], dict[str, Any], ProbeContext], Any]
 Judge = Callable[[Judgement], None]
+Confirm = Callable[[Judgement], None]
 InputMaker = Callable[[], dict[str, Any]]
 
 
@@ -66,6 +67,9 @@ class Check:
     hidden: bool = False
     weight: float = 1.0
     seed: int = 20261121
+    confirm: Confirm | None = None
+    """For sympy answers: the grading process's own check of an answer that the (sandboxed)
+    judge child says passed, by numeric evaluation only (``autograder.symbolic``)."""
 
 
 @dataclass(frozen=True)

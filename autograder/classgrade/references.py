@@ -55,7 +55,7 @@ def reencode(value: Any) -> Any:
     if isinstance(value, dict):
         return {"t": "dict", "items": [[k, reencode(v)] for k, v in value.items()]}
     if isinstance(value, payload.Symbolic):
-        return {"t": "sympy", "srepr": value.srepr}
+        return payload.encode_symbolic(value)
     if isinstance(value, payload.DistributionInfo):
         return _reencode_distribution(value)
     if isinstance(value, payload.Opaque):

@@ -26,7 +26,7 @@ from autograder.checks.stats import (
     gaussian_cov_statistic,
     gaussian_mean_statistic,
 )
-from autograder.symbolic import is_zero, to_sympy
+from autograder.symbolic import confirm_same, confirm_values, encode, is_zero, to_sympy
 
 TOPIC = "01_ppca"
 F64 = torch.float64
@@ -326,6 +326,21 @@ def judge_sympy_symbolic(j: Judgement) -> None:
                           f" a general 3x2 W, b and sigma2 (simplify(got - expected) != 0).{hint}")
 
 
+def confirm_sympy_mock(j: Judgement) -> None:
+    """The grading process's own look at the mock exam: the entries' numbers."""
+    mean, cov = expect_sequence(j.got, 2, "ppca_marginal_sympy")
+    confirm_values(mean, {}, [1, -1], "the symbolic mean")
+    confirm_same(cov, encode(sympy.Matrix([[3, 2], [2, 6]])), "the symbolic covariance", "")
+
+
+def confirm_sympy_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the reference, at random points."""
+    mean, cov = expect_sequence(j.got, 2, "ppca_marginal_sympy")
+    ref_mean, ref_cov = expect_sequence(j.ref, 2, "the reference")
+    confirm_same(mean, ref_mean, "the symbolic mean", "ppca.mean", same_shape=False)
+    confirm_same(cov, ref_cov, "the symbolic covariance", "ppca.cov")
+
+
 # ----------------------------------------------------------------------- ppca_mle
 
 
@@ -438,9 +453,11 @@ TASKS = (
               lambda: sample_inputs(F64), hidden=True, seed=99),
     ), description="ancestral sampling"),
     Task("ppca.marginal_sympy", TOPIC, ("ppca_marginal_sympy",), 2.0, (
-        Check("mock-exam marginal, symbolically", probe_sympy_mock, judge_sympy_mock),
+        Check("mock-exam marginal, symbolically", probe_sympy_mock, judge_sympy_mock,
+              confirm=confirm_sympy_mock),
         Check("symbolically equal to the reference for general W, b, sigma2",
-              probe_sympy_symbolic, judge_sympy_symbolic, hidden=True),
+              probe_sympy_symbolic, judge_sympy_symbolic, hidden=True,
+              confirm=confirm_sympy_symbolic),
     ), timeout_s=120.0, description="marginal derived with sympy"),
     Task("ppca.mle", TOPIC, ("ppca_mle",), 2.0, (
         Check("b, sigma2 and the top eigenvalues of the closed-form MLE",

@@ -25,7 +25,7 @@ from autograder.checks.compare import (
     expect_tensor,
 )
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
-from autograder.symbolic import is_zero, to_sympy
+from autograder.symbolic import confirm_same, confirm_values, encode, is_zero, to_sympy
 
 TOPIC = "02_gaussian_kl"
 F64 = torch.float64
@@ -214,6 +214,30 @@ def judge_sympy_reference(j: Judgement) -> None:
     if not same_expression(got, ref, ()):
         raise CheckFailed("kl_normal_sympy with numeric arguments (1, 2, -1/2, 3/2) differs from "
                           "the reference solution.")
+
+
+def confirm_sympy_mock(j: Judgement) -> None:
+    """The grading process's own look at the hand-worked values."""
+    names = [str(s) for s in sympy_symbols()]
+    for values, cases in SYMPY_MOCK:
+        confirm_values(j.got, dict(zip(names, values, strict=True)), [cases[""]],
+                       "kl_normal_sympy(mu1, s1, mu2, s2)")
+
+
+def confirm_sympy_general(j: Judgement) -> None:
+    """The grading process's own comparison with the closed form, at random points."""
+    expected = encode(_kl().sympy_closed_form(*sympy_symbols()))
+    confirm_same(j.got, expected, "kl_normal_sympy(mu1, s1, mu2, s2)", "kl.general")
+
+
+def confirm_sympy_equal(j: Judgement) -> None:
+    """KL(N(mu, s^2) || N(mu, s^2)) is 0 at random points, by the grading process's count."""
+    confirm_same(j.got, encode(sympy.Integer(0)), "KL(N(mu, s^2) || N(mu, s^2))", "kl.equal")
+
+
+def confirm_sympy_reference(j: Judgement) -> None:
+    """The grading process's own comparison with the reference's number."""
+    confirm_same(j.got, j.ref, "kl_normal_sympy(1, 2, -1/2, 3/2)", "kl.reference")
 
 
 # ----------------------------------------------------------------- kl_diag_gaussians
@@ -852,12 +876,15 @@ def judge_reverse_mixture(j: Judgement) -> None:
 TASKS = (
     Task("kl.sympy", TOPIC, ("kl_normal_sympy",), 2.0, (
         Check("KL(N(0, 1) || N(1, 2^2)) = log 2 - 1/4 and KL(N(2, 3^2) || N(-1, 1)) = "
-              "17/2 - log 3", probe_sympy_general, judge_sympy_mock),
+              "17/2 - log 3", probe_sympy_general, judge_sympy_mock,
+              confirm=confirm_sympy_mock),
         Check("KL(N(mu1, s1^2) || N(mu2, s2^2)) equals the closed form, symbolically",
-              probe_sympy_general, judge_sympy_general, hidden=True),
-        Check("KL of a Gaussian with itself is 0", probe_sympy_equal, judge_sympy_equal),
+              probe_sympy_general, judge_sympy_general, hidden=True,
+              confirm=confirm_sympy_general),
+        Check("KL of a Gaussian with itself is 0", probe_sympy_equal, judge_sympy_equal,
+              confirm=confirm_sympy_equal),
         Check("matches the reference for numeric arguments", probe_sympy_numbers,
-              judge_sympy_reference, hidden=True),
+              judge_sympy_reference, hidden=True, confirm=confirm_sympy_reference),
     ), timeout_s=180.0, description="univariate Gaussian KL by symbolic integration"),
     Task("kl.diag", TOPIC, ("kl_diag_gaussians",), 2.0, (
         Check("hand-checkable values (p broadcast over q's batch)",
