@@ -89,6 +89,21 @@ def confirmed(check: Check, judgement: Judgement) -> tuple[str, str]:
     return "passed", ""
 
 
+def load_trusted_modules() -> None:
+    """Import the grader-only modules (``autograder.trusted``) that judges use lazily.
+
+    Runs in a judge child before it enters the sandbox, which hides those files from every
+    child; a judge child runs no student code, so it may hold them in memory.
+    """
+    import importlib
+    import pkgutil
+
+    from autograder import trusted
+
+    for module in pkgutil.iter_modules(trusted.__path__):
+        importlib.import_module(f"{trusted.__name__}.{module.name}")
+
+
 def child_judge(job: dict[str, Any]) -> dict[str, str]:
     """Run in the (sandboxed) judge child: rebuild the judgement and report the findings."""
     from autograder.registry import get_task

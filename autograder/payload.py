@@ -304,12 +304,13 @@ def _pickle_size(blob: bytes) -> int:
     """The size of a torch.save archive's pickle, read from its zip directory only.
 
     Refuses archives with too many entries or compressed entries (whose size would be a claim,
-    not a bound), so nothing large is read or inflated before the budget allows it.
+    not a bound), so nothing large is read or inflated before the budget allows it; ValueError
+    for what is not a torch archive at all.
     """
     buffer = io.BytesIO(blob)
     end = zipfile._EndRecData(buffer)  # noqa: SLF001 - only the end record: cheap
     if end is None:
-        raise TooComplex("a result frame is not a torch archive")
+        raise ValueError("not a torch archive")
     if end[zipfile._ECD_ENTRIES_TOTAL] > DecodeBudget.MAX_ENTRIES:  # noqa: SLF001
         raise TooComplex(f"a result frame holds more than {DecodeBudget.MAX_ENTRIES} tensors")
     infos = zipfile.ZipFile(buffer).infolist()
@@ -318,7 +319,7 @@ def _pickle_size(blob: bytes) -> int:
         raise TooComplex("a result frame is a compressed archive")
     pickles = [info.file_size for info in infos if info.filename.endswith("data.pkl")]
     if len(pickles) != 1:
-        raise TooComplex("a result frame is not a torch archive")
+        raise ValueError("not a torch archive")
     return pickles[0]
 
 

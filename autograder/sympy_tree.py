@@ -34,7 +34,7 @@ MAX_DIGITS = 1000
 MAX_MATRIX_ENTRIES = 10_000
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 FLOAT_LITERAL = re.compile(r"-?[0-9]{1,400}(\.[0-9]{0,400})?(e[-+]?[0-9]{1,4})?")
-DIGITS = re.compile(r"-?[0-9]{1,%d}" % MAX_DIGITS)
+DIGITS = re.compile(r"-?[0-9]{1,1000}")
 
 _FUNCTIONS = ("exp", "log", "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan",
               "acot", "atan2", "sinh", "cosh", "tanh", "coth", "asinh", "acosh", "atanh", "Abs",

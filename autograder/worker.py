@@ -192,6 +192,10 @@ def child_main(job: dict[str, Any], connection: Any) -> None:
     """
     channel = Channel(connection.fileno())
     os.setsid()
+    if job.get("kind") == "judge":  # grader code only: it may load grader-only modules first
+        from autograder.judging import load_trusted_modules
+
+        load_trusted_modules()
     try:
         scratch = _enter_sandbox(job, channel)
     except Exception as exc:  # noqa: BLE001 - never run student code outside the sandbox

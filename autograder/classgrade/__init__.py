@@ -7,6 +7,7 @@ Modules, one job each:
 - ``records``: the stored form of one graded submission;
 - ``store``: the atomic, resumable per-submission result store and the grading keys;
 - ``references``: the on-disk cache of reference results (a ``Grader`` ``reference_store``);
+- ``integrity``: the seals that make a tampered record or reference be computed again;
 - ``runner``: parallel worker processes with a progress bar;
 - ``tables``, ``feedback``, ``gradescope``, ``gradebook``, ``report``: the outputs;
 - ``command``: the ``grade-class`` subcommand.

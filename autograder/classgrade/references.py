@@ -3,7 +3,8 @@
 Used as the ``reference_store`` of a :class:`autograder.grading.Grader`: the reference notebook's
 probe output for a hidden check is deterministic for the grader's fixed inputs, so it is kept
 under the solution notebook's hash (and the grader's code and device) and computed once per
-topic rather than once per student. Files are written atomically and read back with
+topic rather than once per student. Files are written atomically by the grading processes,
+sealed (``autograder.classgrade.integrity``), and read back only when their seal matches, with
 ``torch.load(weights_only=True)`` (no code runs on reading).
 """
 
@@ -15,13 +16,17 @@ from typing import Any
 import torch
 
 from autograder import payload
+from autograder.classgrade import integrity
 from autograder.classgrade.store import grader_fingerprint, solution_sha256, write_atomic
+
+MAGIC = b"vae-course reference 1\n"
 
 
 class DiskReferenceStore:
     """``<root>/<device>/<topic>-<solution hash>-<grader hash>/<task id>.<check index>.pt``."""
 
     def __init__(self, root: Path, device: str) -> None:
+        self.key_root = Path(root)
         self.root = Path(root) / device
 
     def folder(self, topic: str) -> Path:
@@ -32,16 +37,34 @@ class DiskReferenceStore:
         return self.folder(topic) / f"{task_id}.{index}.pt"
 
     def get(self, topic: str, task_id: str, index: int) -> Any:
-        """The cached reference value; KeyError when there is none (or it is unreadable)."""
+        """The cached reference value; KeyError when there is none, it is unreadable or its
+        seal does not match (then with a warning line: it will be computed again)."""
         path = self._path(topic, task_id, index)
         try:
-            return payload.loads(path.read_bytes())
-        except Exception:  # noqa: BLE001 - a missing or damaged file is a cache miss
+            data = path.read_bytes()
+        except OSError:
+            raise KeyError((topic, task_id, index)) from None
+        mark, _, blob = data.removeprefix(MAGIC).partition(b"\n")
+        if not data.startswith(MAGIC) or not integrity.verified(
+                integrity.seal_key(self.key_root), self._fingerprint(path), blob,
+                mark.decode("ascii", "replace")):
+            integrity.warn_tampered(path)
+            raise KeyError((topic, task_id, index))
+        try:
+            return payload.loads(blob)
+        except Exception:  # noqa: BLE001 - a damaged file is a cache miss
             raise KeyError((topic, task_id, index)) from None
 
     def put(self, topic: str, task_id: str, index: int, value: Any) -> None:
-        """Cache a reference value."""
-        write_atomic(self._path(topic, task_id, index), payload.dumps(reencode(value)))
+        """Cache a reference value, sealed."""
+        path = self._path(topic, task_id, index)
+        blob = payload.dumps(reencode(value))
+        mark = integrity.seal(integrity.seal_key(self.key_root), self._fingerprint(path), blob)
+        write_atomic(path, MAGIC + mark.encode() + b"\n" + blob)
+
+    def _fingerprint(self, path: Path) -> str:
+        """What a seal binds a file to besides its content: this grader and its place."""
+        return f"{grader_fingerprint()}:{path.relative_to(self.root)}"
 
 
 def reencode(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 A submission's *key* hashes what its grade depends on: the notebook's bytes, the grader's code,
 the solution notebook of its topic and the grading options. A stored result is reused only when
-its key is the current one, so a changed notebook, grader or solution is graded again.
+its key is the current one, so a changed notebook, grader or solution is graded again, and only
+when its seal matches (``autograder.classgrade.integrity``): an edited record is graded again.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import autograder
+from autograder.classgrade import integrity
 from autograder.classgrade.records import Record
 from autograder.paths import solution_notebook
 
 TMP_SUFFIX = ".partial"
 FILE_MODE = 0o644
+SEAL_FIELD = "seal"
 
 
 def file_sha256(path: Path) -> str:
@@ -85,18 +88,32 @@ class ResultStore:
         return self.root / _safe(student) / f"{_safe(assignment)}.json"
 
     def load(self, student: str, assignment: str, key: str) -> Record | None:
-        """The stored record when it was graded under ``key``; None otherwise."""
+        """The stored record when it was graded under ``key`` and its seal matches; None
+        otherwise (a record whose seal does not match is reported on stderr)."""
         path = self.path(student, assignment)
         try:
-            record = Record.from_json(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            claimed = data.pop(SEAL_FIELD, None) if isinstance(data, dict) else None
+            if not integrity.verified(integrity.seal_key(self.root), self._fingerprint(path),
+                                      _canonical(data), claimed):
+                integrity.warn_tampered(path)
+                return None
+            record = Record.from_json(data)
         except (OSError, ValueError):
             return None
         return record if record.key == key else None
 
     def save(self, record: Record) -> None:
-        """Store a record atomically (a kill never leaves half a file behind)."""
-        data = json.dumps(record.to_json(), indent=1).encode()
-        write_atomic(self.path(record.student, record.assignment), data)
+        """Store a record atomically (a kill never leaves half a file behind), sealed."""
+        path = self.path(record.student, record.assignment)
+        data = record.to_json()
+        data[SEAL_FIELD] = integrity.seal(integrity.seal_key(self.root),
+                                          self._fingerprint(path), _canonical(data))
+        write_atomic(path, json.dumps(data, indent=1).encode())
+
+    def _fingerprint(self, path: Path) -> str:
+        """What a record's seal binds it to besides its content: this grader and its place."""
+        return f"{grader_fingerprint()}:{path.relative_to(self.root)}"
 
     def clean_partial_files(self) -> int:
         """Remove temporary files left by a killed run; returns how many."""
@@ -107,6 +124,10 @@ class ResultStore:
                     leftover.unlink()
                     count += 1
         return count
+
+
+def _canonical(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True).encode()
 
 
 def _safe(name: str) -> str:
