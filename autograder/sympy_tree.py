@@ -40,7 +40,8 @@ _FUNCTIONS = ("exp", "log", "sin", "cos", "tan", "cot", "sec", "csc", "asin", "a
               "acot", "atan2", "sinh", "cosh", "tanh", "coth", "asinh", "acosh", "atanh", "Abs",
               "sign", "re", "im", "conjugate", "arg", "erf", "erfc", "gamma", "loggamma",
               "factorial", "binomial", "floor", "ceiling", "Heaviside", "DiracDelta", "Max",
-              "Min", "LambertW", "polar_lift", "exp_polar", "Mod")
+              "Min", "LambertW", "polar_lift", "exp_polar", "periodic_argument",
+              "principal_branch", "unbranched_argument", "Mod")
 _RELATIONS = ("Equality", "Unequality", "StrictLessThan", "LessThan", "StrictGreaterThan",
               "GreaterThan")
 _OTHERS = ("Add", "Mul", "Pow", "Piecewise", "ExprCondPair", "Integral", "Sum", "Product",
