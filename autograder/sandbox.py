@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import select
 import shutil
@@ -30,6 +31,7 @@ from typing import Any
 import psutil
 
 from autograder import payload
+from autograder.isolation.environment import sandbox_environment, started_with
 from autograder.isolation.limits import TaskCgroups, TaskLimits
 from autograder.isolation.policy import SandboxPolicy
 
@@ -98,14 +100,42 @@ def _task_pids(pid: int, cgroups: TaskCgroups | None) -> set[int]:
     return {member.pid for member in _tree(pid)}
 
 
-def _rss_mb(pids: set[int]) -> float:
-    """Resident memory of these processes (MiB); those that already ended count 0."""
-    pages = 0
+def _pss_mb(pids: set[int]) -> float:
+    """Proportional memory of these processes (MiB): a page shared by n processes (e.g.
+    copy-on-write after ``fork``) counts 1/n in each; RSS where PSS cannot be read."""
+    total_kb = 0
     for pid in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{pid}/statm", "rb") as handle:
-                pages += int(handle.read().split()[1])
-    return pages * PAGE_MB
+            try:
+                with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+                    lines = handle.read().splitlines()
+                total_kb += next(int(line.split()[1]) for line in lines
+                                 if line.startswith(b"Pss:"))
+            except (OSError, StopIteration):
+                with open(f"/proc/{pid}/statm", "rb") as handle:
+                    total_kb += int(int(handle.read().split()[1]) * PAGE_MB * 1024)
+    return total_kb / 1024
+
+
+def _private_tmpfs_mb(pid: int) -> float:
+    """What the task stored in its private /tmp and /dev/shm (MiB), seen through its root."""
+    used = 0
+    for tree in ("tmp", "dev/shm"):
+        with contextlib.suppress(OSError):
+            info = os.statvfs(f"/proc/{pid}/root/{tree}")
+            used += (info.f_blocks - info.f_bfree) * info.f_frsize
+    return used / 2**20
+
+
+def task_memory_mb(pid: int, cgroups: TaskCgroups | None, private_tmp: bool) -> float:
+    """The task's memory: as its memory cgroup counts it when it has one, else the PSS of
+    its processes plus its private tmpfs files (``private_tmp``: in its own namespaces)."""
+    if cgroups is not None:
+        counted = cgroups.memory_mb()
+        if counted is not None:
+            return counted
+    pss = _pss_mb(_task_pids(pid, cgroups))
+    return pss + (_private_tmpfs_mb(pid) if private_tmp else 0.0)
 
 
 def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
@@ -191,6 +221,8 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     try:
         with _CONTEXT_LOCK, _without_main_module():
+            with started_with(sandbox_environment()):  # the fork server never holds secrets
+                multiprocessing.forkserver.ensure_running()
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
@@ -209,9 +241,10 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + MEMORY_POLL_S
-                rss = _rss_mb(_task_pids(process.pid, cgroups))
-                peak = max(peak, rss)
-                if memory_mb > 0 and rss > memory_mb:
+                used = task_memory_mb(process.pid, cgroups, policy.namespaces)
+                peak = max(peak, used)
+                if memory_mb > 0 and (used > memory_mb or (
+                        cgroups is not None and cgroups.memory_exceeded())):
                     status = "memory"
                     break
             if now - start > timeout_s:
