@@ -10,8 +10,10 @@ a kernel < 5.13; ``full``: both); levels the kernel lacks are skipped with the r
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -207,3 +209,216 @@ def test_the_feedback_kernel_cannot_connect_to_socket_files(level, tmp_path, out
         for server in servers:
             server.close()
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+# -- a course, its data and a package tree under /tmp or /dev/shm ---------------------------
+
+READ_AROUND = '''
+for name, path in TARGETS.items():
+    try:
+        with open(path, "rb") as handle:
+            handle.read(16)
+        seen.append(name + "=READ")
+    except OSError as exc:
+        seen.append(name + "=" + type(exc).__name__)
+try:
+    import vaefakepkg
+    seen.append("package=" + str(vaefakepkg.VALUE))
+    with open(vaefakepkg.__file__, "a") as handle:
+        handle.write("# tampered")
+    seen.append("packagewrite=DONE")
+except Exception as exc:
+    seen.append("package=" + type(exc).__name__)
+'''
+
+ENVIRONMENT = '''
+texts = []
+for path in ("/proc/self/environ", "/proc/1/environ", "/proc/%d/environ" % os.getppid()):
+    try:
+        with open(path, "rb") as handle:
+            texts.append(handle.read().decode(errors="replace"))
+    except OSError:
+        pass
+visible = " ".join(f"{k}={v}" for k, v in os.environ.items()) + " ".join(texts)
+seen.append("LEAKED" if CANARY in visible else "clean")
+seen.append("keys=" + ",".join(sorted(os.environ)))
+'''
+
+MANY_FILES = '''
+import tempfile
+folder = tempfile.mkdtemp()
+made = 0
+try:
+    for made in range(200_000):
+        open(os.path.join(folder, str(made)), "w").close()
+    seen.append("made=200000")
+except OSError as exc:
+    seen.append(f"made={made} errno={exc.errno}")
+'''
+
+COW_WORKERS = '''
+import time
+_forked = []
+def ppca_mle(X, M):
+    if not _forked:  # once: 4 workers share a 1 GiB tensor copy-on-write (3 GiB of RSS more)
+        _forked.append(True)
+        big = torch.ones(256 * 2**20)
+        workers = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                float(big.sum())
+                time.sleep(2)
+                os._exit(0)
+            workers.append(pid)
+        for pid in workers:
+            os.waitpid(pid, 0)
+        del big
+'''
+
+
+def _build_course(root: Path) -> dict[str, Path]:
+    """The course (autograder, vaelib, solutions), MNIST-named files and a package tree."""
+    course, data, site = root / "course", root / "data", root / "site"
+    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+    for part in ("autograder", "vaelib", "solutions"):
+        shutil.copytree(course_root() / part, course / part, ignore=ignore)
+    raw = data / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00" * 64)
+    (site / "vaefakepkg").mkdir(parents=True)
+    (site / "vaefakepkg" / "__init__.py").write_text("VALUE = 42\n")
+    return {"course": course, "data": data, "site": site, "raw": raw}
+
+
+def _root_only_file() -> Path | None:
+    """A file under /opt that only root may read (None where the tests cannot make one)."""
+    folder = Path("/opt") / f"vae-hostile-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.mkdir(mode=0o700)
+    except OSError:
+        return None
+    secret = folder / "secret.txt"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    return secret
+
+
+def _grade_from(base: str, runs: list[tuple[str, list[str], bool]]) -> dict[str, object]:
+    """Build a course under ``base`` and grade the attack notebook from there."""
+    root = Path(tempfile.mkdtemp(prefix="vae-hostile-", dir=base))
+    opt_secret = _root_only_file()
+    try:
+        paths = _build_course(root)
+        canary = f"vae-canary-{uuid.uuid4().hex}"
+        targets = {"trusted": paths["course"] / "autograder" / "trusted" / "gaussian_kl.py",
+                   "t10k": paths["raw"] / "t10k-images-idx3-ubyte",
+                   "train": paths["raw"] / "train-images-idx3-ubyte",
+                   "library": paths["course"] / "vaelib" / "__init__.py"}
+        if opt_secret is not None:
+            targets["opt"] = opt_secret
+        setup = (f"TARGETS = {({k: str(v) for k, v in targets.items()})!r}\n"
+                 f"CANARY = {canary!r}\n")
+        mle = solution_cell(TOPIC, "ppca_mle_solution").replace("def ppca_mle(X, M):", "")
+        cells = {"ppca_sample_solution": setup + _probe(READ_AROUND, "ppca_sample(n, W, b, s)"),
+                 "ppca_posterior_solution": setup + _probe(ENVIRONMENT,
+                                                           "ppca_posterior(x, W, b, s)"),
+                 "ppca_log_marginal_solution": _probe(MANY_FILES,
+                                                      "ppca_log_marginal(x, W, b, s)"),
+                 "ppca_mle_solution": "import os\n" + COW_WORKERS + mle}
+        notebook = variant(TOPIC, root / "submitted", cells, name="template")
+        env = _env(PYTHONPATH=f"{paths['course']}{os.pathsep}{paths['site']}",
+                   VAE_COURSE_DATA=str(paths["data"]), VAE_HOSTILE_CANARY=canary)
+        env.pop("VAE_COURSE_ROOT", None)
+        results = _grade(notebook, runs, paths["course"], env)
+        results["opt"] = opt_secret is not None
+        return results
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if opt_secret is not None:
+            shutil.rmtree(opt_secret.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def under_tmp() -> dict[str, object]:
+    """Every attack of this section, graded with the course and data under /tmp."""
+    reading = ["ppca.sample", "ppca.posterior"]
+    runs = [(level, reading, True) for level in _levels("landlock")]
+    runs += [(level, ["ppca.posterior", "ppca.log_marginal"], True)
+             for level in _levels("namespaces")]
+    runs += [(level, [*reading, "ppca.log_marginal", "ppca.mle"], True)
+             for level in _levels("full")]
+    runs += [(level, ["ppca.mle"], False) for level in _levels("full")]
+    if not runs:
+        pytest.skip("no sandbox level is available on this machine")
+    return _grade_from("/tmp", runs)
+
+
+def _ran(results: dict[str, object], task_id: str, *levels: str) -> list[str]:
+    ran = [key for key in results if key.endswith("/" + task_id)
+           and key.split("/")[0] in levels]
+    if not ran:
+        pytest.skip(f"none of the levels {levels} is available on this machine")
+    return ran
+
+
+def _check_reading(results: dict[str, object]) -> None:
+    for key in _ran(results, "ppca.sample", "landlock", "full"):
+        report = _report(results, key).split()
+        for name in ("trusted", "t10k"):  # refused (Landlock), or not there (private /tmp)
+            assert {f"{name}=PermissionError", f"{name}=FileNotFoundError"} & set(report), (
+                key, report)
+        assert "train=READ" in report and "library=READ" in report, (key, report)
+        assert "package=42" in report and "packagewrite=DONE" not in report, (key, report)
+
+
+def test_grader_only_files_and_test_data_under_tmp_stay_unreadable(under_tmp):
+    """Course, data and a package tree under /tmp: the child reads the library, the training
+    files and the package, and neither ``autograder/trusted`` nor the MNIST test files."""
+    _check_reading(under_tmp)
+
+
+def test_grader_only_files_and_test_data_under_dev_shm_stay_unreadable():
+    runs = [(level, ["ppca.sample"], True) for level in _levels("landlock", "full")]
+    if not runs:
+        pytest.skip("needs Landlock")
+    _check_reading(_grade_from("/dev/shm", runs))
+
+
+def test_the_graders_environment_never_reaches_the_child(under_tmp):
+    for key in _ran(under_tmp, "ppca.posterior", *LEVELS):
+        report = _report(under_tmp, key).split()
+        assert report[0] == "clean", (key, report)
+        keys = set(report[1].removeprefix("keys=").split(","))
+        assert "VAE_HOSTILE_CANARY" not in keys and "HOME" in keys and "PATH" in keys, keys
+        assert "VAE_COURSE_DATA" in keys, keys
+
+
+def test_a_root_only_file_under_opt_is_unreadable(under_tmp):
+    if not under_tmp["opt"]:
+        pytest.skip("cannot create a file under /opt here (not root)")
+    for key in _ran(under_tmp, "ppca.sample", "landlock", "full"):
+        report = _report(under_tmp, key).split()
+        assert "opt=PermissionError" in report, (key, report)
+
+
+def test_many_files_in_the_private_tmp_hit_the_inode_cap(under_tmp):
+    from autograder.isolation.namespaces import TMP_INODES
+
+    for key in _ran(under_tmp, "ppca.log_marginal", "namespaces", "full"):
+        report = _report(under_tmp, key)
+        found = re.search(r"made=(\d+) errno=(\d+)", report)
+        assert found, (key, report)
+        assert int(found[1]) <= TMP_INODES and found[2] == str(errno.ENOSPC), (key, report)
+        assert under_tmp[key][0] == "error", under_tmp[key]
+
+
+def test_honest_workers_sharing_memory_copy_on_write_are_not_stopped(under_tmp):
+    """Four forked workers reading one 1 GiB tensor: 5 GiB of RSS, about 1 GiB of memory;
+    within the 2500 MiB limit, with the task's memory cgroup and without it (PSS)."""
+    ran = _ran(under_tmp, "ppca.mle", "full", "full-nocgroup")
+    assert len(ran) == 2, ran
+    for key in ran:
+        assert under_tmp[key][0] == "passed", (key, under_tmp[key])
