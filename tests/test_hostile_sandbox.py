@@ -125,14 +125,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 # -- sockets: the fork server, and any socket file ------------------------------------------
 
-CONNECT = '''
-found = set(glob.glob(TMPDIR + "/pymp-*/listener-*")) | {"@LISTENER@"}
-try:
-    for line in open("/proc/net/unix").read().splitlines()[1:]:
-        if "listener-" in line:
-            found.add(line.split()[-1])
-except OSError:
-    pass
+CONNECT_EACH = '''
 for path in sorted(found):
     try:
         client = socket.socket(socket.AF_UNIX)
@@ -141,6 +134,16 @@ for path in sorted(found):
     except OSError as exc:
         seen.append(type(exc).__name__)
 '''
+
+CONNECT = '''
+found = set(glob.glob(TMPDIR + "/pymp-*/listener-*")) | {"@LISTENER@"}
+try:
+    for line in open("/proc/net/unix").read().splitlines()[1:]:
+        if "listener-" in line:
+            found.add(line.split()[-1])
+except OSError:
+    pass
+''' + CONNECT_EACH
 
 
 def test_no_level_lets_a_child_connect_to_the_fork_server(tmp_path, outside_tmp):
@@ -159,18 +162,8 @@ def test_no_level_lets_a_child_connect_to_the_fork_server(tmp_path, outside_tmp)
         assert "CONNECTED" not in report and "PermissionError" in report, (level, report)
 
 
-KERNEL_ATTACK = '''
-import os, socket, sys
-outcome = []
-for path in sys.argv[1:]:
-    try:
-        client = socket.socket(socket.AF_UNIX)
-        client.connect(path)
-        outcome.append("CONNECTED")
-    except OSError as exc:
-        outcome.append(type(exc).__name__)
-sys.exit(3 if "CONNECTED" in outcome else 0 if set(outcome) == {"PermissionError"} else 4)
-'''
+KERNEL_ATTACK = "import socket, sys\nfound, seen = sys.argv[1:], []\n" + CONNECT_EACH + (
+    'sys.exit(3 if "CONNECTED" in seen else 0 if set(seen) == {"PermissionError"} else 4)\n')
 
 
 def _listen(path: Path) -> socket.socket:
