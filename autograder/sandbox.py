@@ -71,6 +71,17 @@ def _context() -> Any:
         return _CONTEXT
 
 
+def _ensure_fork_server() -> None:
+    """Start the fork server, if it is not running, with the sandbox's fixed environment:
+    it never holds the grader's (secrets), nor do the children forked from it."""
+    pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
+    with contextlib.suppress(psutil.Error):
+        if pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return
+    with started_with(sandbox_environment()):
+        multiprocessing.forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _without_main_module() -> Iterator[None]:
     """Start children without re-importing the caller's ``__main__`` (a script, a kernel...)."""
@@ -221,8 +232,7 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     try:
         with _CONTEXT_LOCK, _without_main_module():
-            with started_with(sandbox_environment()):  # the fork server never holds secrets
-                multiprocessing.forkserver.ensure_running()
+            _ensure_fork_server()
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()

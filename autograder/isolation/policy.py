@@ -1,10 +1,11 @@
 """What a sandboxed grading process may touch, and which mechanisms enforce it here.
 
-Read-only: Python and its packages, the system libraries, the course library (``vaelib``,
-``autograder`` without ``autograder/trusted``) and the MNIST *training* files. Read-write:
-its own scratch space (a private, size-capped ``/tmp``) and device nodes. Nothing else:
-not ``solutions/``, ``exercises/``, tests, other submissions, the gradebook, reports or
-the MNIST test files.
+Read-only: Python and its packages, the system libraries (of ``/etc``, ``/sys`` and
+``/proc`` only what they read), the course library (``vaelib``, ``autograder`` without
+``autograder/trusted``) and the MNIST *training* files. Read-write: its own scratch folder
+(``/tmp/task`` in a private, capped ``/tmp``, else a fresh folder), a private ``/dev/shm``
+and device nodes. Nothing else: not ``solutions/``, ``exercises/``, tests, other
+submissions, the gradebook, reports, ``/opt`` or the MNIST test files, wherever they live.
 """
 
 from __future__ import annotations
