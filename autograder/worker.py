@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -140,6 +141,7 @@ def _isolate(scratch: str, memory_mb: int, device: str, namespaced: bool) -> Non
                          limit_processes=namespaced)
     os.chdir(scratch)
     replace_environment({**sandbox_environment(scratch), **FAST_ENV})
+    tempfile.tempdir = scratch  # the fork server's cached choice (/tmp) is not writable here
     torch.set_num_threads(1)
 
 
