@@ -129,7 +129,13 @@ def _pss_mb(pids: set[int]) -> float:
 
 
 def _private_tmpfs_mb(pid: int) -> float:
-    """What the task stored in its private /tmp and /dev/shm (MiB), seen through its root."""
+    """What the task stored in its private /tmp and /dev/shm (MiB), seen through its root
+    (0 until the child has entered its own mount namespace: that /tmp is the host's)."""
+    try:
+        if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
+            return 0.0
+    except OSError:
+        return 0.0
     used = 0
     for tree in ("tmp", "dev/shm"):
         with contextlib.suppress(OSError):
