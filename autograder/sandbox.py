@@ -130,17 +130,14 @@ def _pss_mb(pids: set[int]) -> float:
 
 def _private_tmpfs_mb(pid: int) -> float:
     """What the task stored in its private /tmp and /dev/shm (MiB), seen through its root
-    (0 until the child has entered its own mount namespace: that /tmp is the host's)."""
-    try:
-        if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
-            return 0.0
-    except OSError:
-        return 0.0
+    (a tree still on the host's file system, before the child mounted its own, counts 0)."""
     used = 0
     for tree in ("tmp", "dev/shm"):
         with contextlib.suppress(OSError):
-            info = os.statvfs(f"/proc/{pid}/root/{tree}")
-            used += (info.f_blocks - info.f_bfree) * info.f_frsize
+            path = f"/proc/{pid}/root/{tree}"
+            if os.stat(path).st_dev != os.stat(f"/{tree}").st_dev:
+                info = os.statvfs(path)
+                used += (info.f_blocks - info.f_bfree) * info.f_frsize
     return used / 2**20
 
 
