@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from autograder import payload
+from autograder.isolation import memory
 from autograder.isolation.environment import sandbox_environment, started_with
 from autograder.isolation.limits import TaskCgroups, TaskLimits
 from autograder.isolation.policy import SandboxPolicy
@@ -39,7 +40,6 @@ _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: Any = None
 _COUNTER = itertools.count()
 MEMORY_POLL_S = 0.05
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 MAX_RESULT_BYTES = 384 * 2**20
 READ_CHUNK = 1 << 20
 
@@ -111,36 +111,6 @@ def _task_pids(pid: int, cgroups: TaskCgroups | None) -> set[int]:
     return {member.pid for member in _tree(pid)}
 
 
-def _pss_mb(pids: set[int]) -> float:
-    """Proportional memory of these processes (MiB): a page shared by n processes (e.g.
-    copy-on-write after ``fork``) counts 1/n in each; RSS where PSS cannot be read."""
-    total_kb = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            try:
-                with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-                    lines = handle.read().splitlines()
-                total_kb += next(int(line.split()[1]) for line in lines
-                                 if line.startswith(b"Pss:"))
-            except (OSError, StopIteration):
-                with open(f"/proc/{pid}/statm", "rb") as handle:
-                    total_kb += int(int(handle.read().split()[1]) * PAGE_MB * 1024)
-    return total_kb / 1024
-
-
-def _private_tmpfs_mb(pid: int) -> float:
-    """What the task stored in its private /tmp and /dev/shm (MiB), seen through its root
-    (a tree still on the host's file system, before the child mounted its own, counts 0)."""
-    used = 0
-    for tree in ("tmp", "dev/shm"):
-        with contextlib.suppress(OSError):
-            path = f"/proc/{pid}/root/{tree}"
-            if os.stat(path).st_dev != os.stat(f"/{tree}").st_dev:
-                info = os.statvfs(path)
-                used += (info.f_blocks - info.f_bfree) * info.f_frsize
-    return used / 2**20
-
-
 def task_memory_mb(pid: int, cgroups: TaskCgroups | None, private_tmp: bool) -> float:
     """The task's memory: as its memory cgroup counts it when it has one, else the PSS of
     its processes plus its private tmpfs files (``private_tmp``: in its own namespaces)."""
@@ -148,8 +118,8 @@ def task_memory_mb(pid: int, cgroups: TaskCgroups | None, private_tmp: bool) -> 
         counted = cgroups.memory_mb()
         if counted is not None:
             return counted
-    pss = _pss_mb(_task_pids(pid, cgroups))
-    return pss + (_private_tmpfs_mb(pid) if private_tmp else 0.0)
+    pss = memory.pss_mb(_task_pids(pid, cgroups))
+    return pss + (memory.private_tmpfs_mb(pid) if private_tmp else 0.0)
 
 
 def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
