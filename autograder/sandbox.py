@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import select
 import shutil
@@ -30,6 +31,8 @@ from typing import Any
 import psutil
 
 from autograder import payload
+from autograder.isolation import memory
+from autograder.isolation.environment import sandbox_environment, started_with
 from autograder.isolation.limits import TaskCgroups, TaskLimits
 from autograder.isolation.policy import SandboxPolicy
 
@@ -37,7 +40,6 @@ _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: Any = None
 _COUNTER = itertools.count()
 MEMORY_POLL_S = 0.05
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 MAX_RESULT_BYTES = 384 * 2**20
 READ_CHUNK = 1 << 20
 
@@ -71,6 +73,17 @@ def _context() -> Any:
         return _CONTEXT
 
 
+def _ensure_fork_server() -> None:
+    """Start the fork server, if it is not running, with the sandbox's fixed environment:
+    it never holds the grader's (secrets), nor do the children forked from it."""
+    pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
+    with contextlib.suppress(psutil.Error):
+        if pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return
+    with started_with(sandbox_environment()):
+        multiprocessing.forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _without_main_module() -> Iterator[None]:
     """Start children without re-importing the caller's ``__main__`` (a script, a kernel...)."""
@@ -100,14 +113,15 @@ def _task_pids(pid: int, cgroups: TaskCgroups | None) -> set[int]:
     return {member.pid for member in _tree(pid)}
 
 
-def _rss_mb(pids: set[int]) -> float:
-    """Resident memory of these processes (MiB); those that already ended count 0."""
-    pages = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{pid}/statm", "rb") as handle:
-                pages += int(handle.read().split()[1])
-    return pages * PAGE_MB
+def task_memory_mb(pid: int, cgroups: TaskCgroups | None, private_tmp: bool) -> float:
+    """The task's memory: as its memory cgroup counts it when it has one, else the PSS of
+    its processes plus its private tmpfs files (``private_tmp``: in its own namespaces)."""
+    if cgroups is not None:
+        counted = cgroups.memory_mb()
+        if counted is not None:
+            return counted
+    pss = memory.pss_mb(_task_pids(pid, cgroups))
+    return pss + (memory.private_tmpfs_mb(pid) if private_tmp else 0.0)
 
 
 def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
@@ -223,6 +237,7 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     try:
         with _CONTEXT_LOCK, _without_main_module():
+            _ensure_fork_server()
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
@@ -244,9 +259,10 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + MEMORY_POLL_S
-                rss = _rss_mb(_task_pids(process.pid, cgroups))
-                peak = max(peak, rss)
-                if memory_mb > 0 and rss > memory_mb:
+                used = task_memory_mb(process.pid, cgroups, policy.namespaces)
+                peak = max(peak, used)
+                if memory_mb > 0 and (used > memory_mb or (
+                        cgroups is not None and cgroups.memory_exceeded())):
                     status = "memory"
                     break
             if now - start > timeout_s:

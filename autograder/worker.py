@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -19,7 +20,8 @@ import torch
 
 from autograder import payload
 from autograder.checks.api import ProbeContext
-from autograder.isolation import landlock, limits
+from autograder.isolation import landlock, limits, seccomp
+from autograder.isolation.environment import replace_environment, sandbox_environment
 from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
 from autograder.preload import preload_libraries
 from autograder.registry import all_tasks
@@ -99,7 +101,8 @@ def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
     limits.join(job.get("cgroup_procs", []))
     scratch = job["scratch"]
     if spec.get("namespaces"):
-        enter_namespaces(spec["tmp_mb"], spec["shm_mb"], keep=[*spec["read"], *spec["list"]])
+        enter_namespaces(spec["tmp_mb"], spec["shm_mb"], keep=spec["read"],
+                         list_only=spec["list"])
         pid = os.fork()
         if pid:  # stays outside the PID namespace, keeps no copy of the channel
             os.close(channel.fd)
@@ -115,6 +118,8 @@ def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
         rules.allow_paths(spec["list"], landlock.READ_DIR)
         rules.allow_paths([*spec["write"], scratch], rules.fs)
         rules.restrict_self()
+    if spec.get("seccomp"):
+        seccomp.forbid_unix_sockets()
     return scratch
 
 
@@ -135,8 +140,8 @@ def _isolate(scratch: str, memory_mb: int, device: str, namespaced: bool) -> Non
     limits.apply_rlimits(limits.TaskLimits(memory_mb), limit_memory=device == "cpu",
                          limit_processes=namespaced)
     os.chdir(scratch)
-    os.environ.update(FAST_ENV)
-    os.environ.update({"HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch})
+    replace_environment({**sandbox_environment(scratch), **FAST_ENV})
+    tempfile.tempdir = scratch  # the fork server's cached choice (/tmp) is not writable here
     torch.set_num_threads(1)
 
 

@@ -25,7 +25,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from autograder.isolation import landlock, limits
+from autograder.isolation import landlock, limits, seccomp
+from autograder.isolation.environment import replace_environment, sandbox_environment
 from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
 from autograder.isolation.policy import SandboxPolicy
 from autograder.paths import course_root
@@ -78,7 +79,7 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
     pid_handle = open(pid_file, "w") if pid_file else None  # noqa: SIM115 - before /tmp moves
     if policy.namespaces:
         enter_namespaces(policy.tmp_mb, policy.shm_mb, network=True,
-                         keep=[*policy.read_trees, *policy.list_only, *readable_dirs])
+                         keep=[*policy.read_trees, *readable_dirs], list_only=policy.list_only)
         child = os.fork()
         if child:
             if pid_handle:
@@ -109,6 +110,8 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
             with contextlib.suppress(OSError):
                 rules.allow_bind(port)
         rules.restrict_self()
+    if policy.seccomp:
+        seccomp.forbid_unix_sockets()
     limits.apply_rlimits(limits.TaskLimits(KERNEL_MEMORY_MB), limit_memory=True,
                          limit_processes=policy.namespaces)
     log = os.open(os.path.join(scratch, "kernel.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
@@ -117,8 +120,8 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
     os.dup2(log, 2)
     os.close(log)
     os.chdir(scratch)
-    os.environ.update({"HOME": scratch, "TMPDIR": scratch, "MPLCONFIGDIR": scratch,
-                       "IPYTHONDIR": os.path.join(scratch, ".ipython")})
+    replace_environment({**sandbox_environment(scratch),
+                         "IPYTHONDIR": os.path.join(scratch, ".ipython")})
     return command
 
 

@@ -114,6 +114,26 @@ class TaskCgroups:
                     return int(failcnt.read_text()) > 0
         return False
 
+    def memory_mb(self) -> float | None:
+        """The task's memory as its memory cgroup counts it (MiB), or None without one.
+
+        Each page once, however many processes share it (copy-on-write after ``fork``),
+        tmpfs files and the kernel memory of their inodes included; inactive file cache
+        (reclaimable, e.g. a data file that was read) is left out.
+        """
+        for path in self.dirs:
+            usage = path / "memory.usage_in_bytes"
+            if not usage.exists():
+                continue
+            try:
+                used = int(usage.read_text())
+                stat = dict(line.split() for line in (path / "memory.stat").read_text()
+                            .splitlines() if line.count(" ") == 1)
+            except (OSError, ValueError):
+                return None
+            return max(0, used - int(stat.get("total_inactive_file", 0))) / 2**20
+        return None
+
     def pids(self) -> set[int]:
         """The processes now in the task's groups (every process the task started)."""
         found: set[int] = set()

@@ -18,6 +18,7 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 1 << 14, 1 << 18
 PRIVATE_TREES = ("/tmp", "/dev/shm")
+TMP_INODES, SHM_INODES = 16384, 4096  # ~1 KiB of kernel memory each, at most
 FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
 
 
@@ -51,12 +52,17 @@ def _write(path: str, text: str) -> None:
 
 
 def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False,
-                     keep: tuple[str, ...] | list[str] = ()) -> None:
-    """Unshare namespaces, map our own ids, and mount private, size-capped /tmp and /dev/shm.
+                     keep: tuple[str, ...] | list[str] = (),
+                     list_only: tuple[str, ...] | list[str] = (),
+                     inodes: tuple[int, int] = (TMP_INODES, SHM_INODES)) -> None:
+    """Unshare namespaces, map our own ids, and mount private, capped /tmp and /dev/shm.
 
     ``network=True`` keeps the host network (the kernel wrapper needs loopback TCP).
-    ``keep``: paths the child must still read (Python, the course, the data); those inside
-    /tmp or /dev/shm are bound read-only into the private mounts at the same place.
+    ``keep``: trees the child must still read (Python, the course, the data); those inside
+    /tmp or /dev/shm are bound read-only, each on its own, at the same place in the private
+    mounts, and the folders of ``list_only`` there are recreated empty around them: what lies
+    next to a kept tree (``autograder/trusted``, the MNIST test files) is not in the child's
+    /tmp at all. ``inodes``: the most files (``nr_inodes``) of the private /tmp and /dev/shm.
     """
     uid, gid = os.getuid(), os.getgid()
     flags = FLAGS | (0 if network else CLONE_NEWNET)
@@ -66,17 +72,26 @@ def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False,
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     held = _hold(keep)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    folders = _inside_private(list_only)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={tmp_mb}m,nr_inodes={inodes[0]},mode=1777")
     if os.path.isdir("/dev/shm"):
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={shm_mb}m,nr_inodes={inodes[1]},mode=1777")
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
     _bind_read_only(held)
 
 
+def _inside_private(paths: tuple[str, ...] | list[str]) -> list[str]:
+    """The existing ``paths`` (resolved) that lie under /tmp or /dev/shm."""
+    resolved = {os.path.realpath(p) for p in paths if os.path.exists(p)}
+    return sorted(p for p in resolved if any(p.startswith(t + "/") for t in PRIVATE_TREES))
+
+
 def _hold(paths: tuple[str, ...] | list[str]) -> list[tuple[str, int]]:
-    """O_PATH handles on the outermost existing ``paths`` under the trees about to be hidden."""
-    inside = sorted({os.path.realpath(p) for p in paths
-                     if any(os.path.realpath(p).startswith(t + "/") for t in PRIVATE_TREES)
-                     and os.path.exists(p)})
+    """O_PATH handles on the outermost ``paths`` under the trees about to be hidden."""
+    inside = _inside_private(paths)
     outermost = [p for p in inside if not any(p.startswith(q + "/") for q in inside if q != p)]
     return [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in outermost]
 

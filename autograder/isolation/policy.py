@@ -1,10 +1,11 @@
 """What a sandboxed grading process may touch, and which mechanisms enforce it here.
 
-Read-only: Python and its packages, the system libraries, the course library (``vaelib``,
-``autograder`` without ``autograder/trusted``) and the MNIST *training* files. Read-write:
-its own scratch space (a private, size-capped ``/tmp``) and device nodes. Nothing else:
-not ``solutions/``, ``exercises/``, tests, other submissions, the gradebook, reports or
-the MNIST test files.
+Read-only: Python and its packages, the system libraries (of ``/etc``, ``/sys`` and
+``/proc`` only what they read), the course library (``vaelib``, ``autograder`` without
+``autograder/trusted``) and the MNIST *training* files. Read-write: its own scratch folder
+(``/tmp/task`` in a private, capped ``/tmp``, else a fresh folder), a private ``/dev/shm``
+and device nodes. Nothing else: not ``solutions/``, ``exercises/``, tests, other
+submissions, the gradebook, reports, ``/opt`` or the MNIST test files, wherever they live.
 """
 
 from __future__ import annotations
@@ -17,13 +18,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from autograder.isolation import landlock
+from autograder.isolation import landlock, seccomp
 from autograder.isolation.limits import cgroup_parents
 from autograder.isolation.namespaces import PROBE_SCRIPT
 
 MODES = ("auto", "require", "off")
-SYSTEM_TREES = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/sys",
-                "/proc")
+SYSTEM_TREES = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+# What Python, the loader and the packages read elsewhere: nothing else of /etc, /opt, /sys.
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/mime.types",
+                "/etc/matplotlibrc", "/etc/alternatives", "/sys/devices/system/cpu",
+                "/sys/devices/system/node", "/sys/fs/cgroup")
+# /proc: whole where the child mounts its own (PID namespace), else this process's and
+# a few system-wide files (other processes' details are also refused by Landlock's ptrace
+# rule); with an NVIDIA GPU, what its driver library reads.
+PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys/kernel",
+              "/proc/sys/vm")
+GPU_TREES = ("/proc/driver/nvidia", "/sys/devices", "/sys/bus/pci", "/sys/module/nvidia")
 TRAINING_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 MIN_LANDLOCK_ABI = 1
 
@@ -75,6 +86,7 @@ class SandboxPolicy:
     write_trees: tuple[str, ...] = ()
     tmp_mb: int = 512
     shm_mb: int = 64
+    seccomp: bool = False
 
     @property
     def active(self) -> bool:
@@ -88,6 +100,8 @@ class SandboxPolicy:
             out.append(f"Landlock ABI {self.landlock_abi} (file system{scoped})")
         if self.namespaces:
             out.append("user/PID/mount/network/IPC namespaces")
+        if self.seccomp:
+            out.append("seccomp (no unix sockets)")
         if "pids" in self.cgroups or "memory" in self.cgroups:
             out.append("cgroup " + "+".join(sorted(self.cgroups)))
         elif self.active:
@@ -110,17 +124,23 @@ class SandboxPolicy:
     def spec(self, scratch: str) -> dict[str, Any]:
         """Plain data for the child: what to apply, with ``scratch`` as its writable folder."""
         writable = list(self.write_trees)
-        if self.namespaces:
-            writable += ["/tmp", "/dev/shm"]
+        if self.namespaces:  # its own scratch is added by the child: /tmp/task, /tmp/kernel
+            writable.append("/dev/shm")  # private: only what may be read is bound there
         else:
             writable.append(scratch)
         return {"landlock_abi": self.landlock_abi, "namespaces": self.namespaces,
+                "seccomp": self.seccomp,
                 "read": list(self.read_trees), "list": list(self.list_only),
                 "write": writable, "tmp_mb": self.tmp_mb, "shm_mb": self.shm_mb}
 
 
-def build_policy(mode: str = "auto") -> SandboxPolicy:
-    """The strongest sandbox this machine allows (``auto``), all of it (``require``), or none."""
+def build_policy(mode: str = "auto", landlock: bool = True,
+                 namespaces: bool = True) -> SandboxPolicy:
+    """The strongest sandbox this machine allows (``auto``), all of it (``require``), or none.
+
+    ``landlock=False`` or ``namespaces=False`` leave that mechanism out even where the
+    machine has it: the weaker levels of other machines, reproduced here (tests).
+    """
     if mode not in MODES:
         raise SandboxUnavailable(f"unknown sandbox mode '{mode}' (use {', '.join(MODES)})")
     if mode == "off":
@@ -135,11 +155,23 @@ def build_policy(mode: str = "auto") -> SandboxPolicy:
         if missing:
             raise SandboxUnavailable("--sandbox require: this machine lacks " +
                                      "; ".join(missing))
+    abi = caps.landlock_abi if landlock else 0
+    private = caps.namespaces and namespaces
     trees, listing = readable_paths()
-    return SandboxPolicy(mode=mode, landlock_abi=caps.landlock_abi,
-                         namespaces=caps.namespaces, cgroups=dict(caps.cgroups),
+    trees += system_files(private_proc=private)
+    return SandboxPolicy(mode=mode, landlock_abi=abi, namespaces=private,
+                         cgroups=dict(caps.cgroups),
+                         seccomp=seccomp.supported() and bool(abi or private),
                          read_trees=tuple(trees), list_only=tuple(listing),
-                         write_trees=tuple(device_paths(private=caps.namespaces)))
+                         write_trees=tuple(device_paths(private=private)))
+
+
+def system_files(private_proc: bool) -> list[str]:
+    """The files and trees outside the main system trees that a child may read."""
+    wanted = [*SYSTEM_FILES, *(("/proc",) if private_proc else PROC_FILES)]
+    if any(name.startswith("/dev/nvidia") for name in device_paths(private=False)):
+        wanted += GPU_TREES
+    return [path for path in wanted if os.path.lexists(path)]
 
 
 def _under(path: Path, root: Path) -> bool:
