@@ -22,7 +22,12 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import describe, expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold, z_statistic
-from autograder.checks.training import finite_loss
+from autograder.checks.training import (
+    BIAS_COSINE_MIN,
+    OutputRecorder,
+    bias_gradient_cosine,
+    finite_loss,
+)
 from autograder.payload import DistributionInfo
 from autograder.topics.t05_vae_binary_mnist import (
     IMG,
@@ -1140,9 +1145,6 @@ def judge_holes_known(j: Judgement) -> None:
                       + (f" Likely cause: {named[0]}." if named else ""))
 
 
-SMOKE_STEPS = 30
-
-
 def smoke_inputs() -> dict[str, Any]:
     """32 binary images whose pixels are on with probabilities between 0.1 and 0.9."""
     freq = torch.empty(IMG).uniform_(0.1, 0.9)
@@ -1152,61 +1154,75 @@ def smoke_inputs() -> dict[str, Any]:
 
 def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
                          ) -> Any:
-    """Adam on -elbo_mc_kl with small fixed networks and each learned prior: whether the first
-    step's gradients reached encoder, decoder and prior; the decoder's output bias after."""
+    """One gradient of -elbo_mc_kl(model, x).mean() with small fixed networks and each learned
+    prior: whether it reached encoder, decoder and prior, whether the loss was finite, the
+    decoder's outputs (logits) and the gradient on its output bias.
+
+    ``inputs["init_seed"]`` (default 0) seeds the networks and the prior's initialisation
+    (bench/false_failure_rates.py varies it)."""
     out = {}
     x = inputs["x"].to(ctx.device)
     for kind in ("mog", "vamp"):
-        torch.manual_seed(0)
+        torch.manual_seed(inputs.get("init_seed", 0))
         enc_net, dec_net = train_nets(TRAIN_M, 32)
         encoder = ns["GaussianEncoder"](enc_net)
         prior = ns["MoGPrior"](TRAIN_M, 3) if kind == "mog" else ns["VampPrior"](
             TRAIN_M, 4, encoder, inputs["pseudo_init"])
         model = _Holder(encoder, ns["BernoulliDecoder"](dec_net), prior).to(ctx.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-        reached: dict[str, bool] = {}
-        for step in range(SMOKE_STEPS):
-            loss = -ns["elbo_mc_kl"](model, x).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            if step == 0:
-                shared = {id(p) for p in enc_net.parameters()}
-                parts = {"encoder": list(enc_net.parameters()),
-                         "decoder": list(dec_net.parameters()),
-                         "prior": [p for p in prior.parameters() if id(p) not in shared]}
-                reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
-                                     for p in params) for name, params in parts.items()}
-            optimizer.step()
-            if not bool(torch.isfinite(loss)):
-                return {**out, kind: {"error": step, "reached": reached}}
-        out[kind] = {"reached": reached, "bias": _detach(dec_net[2].bias)}
+        recorder = OutputRecorder(dec_net)
+        loss = finite_loss(lambda: -ns["elbo_mc_kl"](model, x).mean())  # noqa: B023
+        recorder.remove()
+        if loss is None:
+            out[kind] = {"error": True}
+            continue
+        loss.backward()
+        shared = {id(p) for p in enc_net.parameters()}
+        parts = {"encoder": list(enc_net.parameters()), "decoder": list(dec_net.parameters()),
+                 "prior": [p for p in prior.parameters() if id(p) not in shared]}
+        reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
+                             for p in params) for name, params in parts.items()}
+        out[kind] = {"reached": reached, "logits": recorder.outputs,
+                     "bias_grad": _detach(dec_net[2].bias.grad)}
     return out
 
 
 def judge_training_smoke(j: Judgement) -> None:
-    """Maximising the ELBO moves each pixel's decoder bias towards the data's log-odds."""
-    x = j.inputs["x"].reshape(-1, D).to(F64)
-    target = x.mean(0).clamp(0.02, 0.98)
+    """The loss's gradient reaches every part, and on the decoder's output bias it is exactly
+    that of the negative Bernoulli log-likelihood, mean(sigmoid(logits) - x): descending it
+    moves each pixel's probability towards the data.
+
+    False-failure rate: deterministic up to float32 rounding (the identity holds whatever the
+    prior, its initialisation and the draws); measured 0 failures, cosine >= 0.9999, over 100
+    seeds of each correct prior in bench/false_failure_rates.py (MoG with randn, U(-2, 2) and
+    zeros-plus-noise means, Independent(Normal) and MultivariateNormal components; VampPrior
+    with sigmoid and hardtanh pseudo-inputs).
+    """
+    x = j.inputs["x"]
     got = j.got if isinstance(j.got, dict) else {}
     for kind, name in (("mog", "MoGPrior"), ("vamp", "VampPrior")):
         run = got.get(kind) if isinstance(got.get(kind), dict) else {}
+        if run.get("error"):
+            raise CheckFailed(f"with the {name} the loss -elbo_mc_kl(model, x).mean() is NaN/inf "
+                              "at initialisation, on a tiny batch.")
         missing = [part for part, ok in (run.get("reached") or {}).items() if not ok]
         if missing or not run.get("reached"):
             raise CheckFailed(f"with the {name}, the ELBO passes no gradient to the "
                               f"{', '.join(missing) or 'model'}: z = q.rsample(), and log p(z) "
                               "from model.prior().")
-        if "error" in run:
-            raise CheckFailed(f"with the {name} the loss -elbo_mc_kl(model, x).mean() became "
-                              f"NaN/inf at step {run['error']} on a tiny batch.")
-        bias = expect_tensor(run.get("bias"), "the decoder's output bias", shape=(D,)).to(F64)
-        start = float((0.5 - target).abs().mean())
-        end = float((torch.sigmoid(bias) - target).abs().mean())
-        if not end < 0.8 * start:
-            raise CheckFailed(f"with the {name}, {SMOKE_STEPS} Adam steps on "
-                              "-elbo_mc_kl(model, x).mean() did not fit the decoder to a tiny "
-                              f"batch (mean |sigmoid(bias) - pixel frequency| {start:.3f} -> "
-                              f"{end:.3f}): elbo_mc_kl must be the ELBO, log p(x|z) + log p(z) "
-                              "- log q(z|x), maximised by training.")
+        cosine = bias_gradient_cosine(x, run.get("logits"), run.get("bias_grad"))
+        if cosine is None:
+            raise CheckFailed(f"with the {name}, elbo_mc_kl(model, x) did not run the decoder "
+                              "on the batch in the graph: log p(x|z) = model.decoder(z)"
+                              ".log_prob(x).")
+        if cosine < BIAS_COSINE_MIN:
+            cause = (" It points the opposite way: elbo_mc_kl returns the negative ELBO, so "
+                     "training would minimise the ELBO; return log p(x|z) + log p(z) - "
+                     "log q(z|x).") if cosine < -BIAS_COSINE_MIN else ""
+            raise CheckFailed(f"with the {name}, the gradient of -elbo_mc_kl(model, x).mean() on "
+                              "the decoder's output bias is not that of the negative Bernoulli "
+                              "log-likelihood, mean(sigmoid(logits) - x) (cosine "
+                              f"{cosine:.3f}, needed >= {BIAS_COSINE_MIN}): descending it "
+                              f"would not fit the decoder to the data.{cause}")
 
 
 # ------------------------------------------------------------------------- tasks
@@ -1284,8 +1300,8 @@ TASKS = (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probe_training, judge_training,
               mnist_root_inputs, hidden=True),
-        Check("with each learned prior, gradients reach encoder, decoder and prior, and Adam "
-              "fits the decoder to a tiny batch", probe_training_smoke, judge_training_smoke,
-              smoke_inputs),
+        Check("with each learned prior, gradients reach encoder, decoder and prior, and the "
+              "decoder's is that of the Bernoulli log-likelihood (fits the data)",
+              probe_training_smoke, judge_training_smoke, smoke_inputs),
     ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs"),
 )

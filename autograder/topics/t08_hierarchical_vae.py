@@ -312,12 +312,14 @@ def model_probe(symbol: str) -> Callable[[dict[str, Any], dict[str, Any], ProbeC
 
 
 BETA = 0.25
-_EXPECTED: dict[tuple[str, bytes], dict[str, torch.Tensor]] = {}
+_EXPECTED: dict[tuple[str, str, bytes], dict[str, torch.Tensor]] = {}
 
 
-def expected_moments(inputs: dict[str, Any], kind: str) -> dict[str, torch.Tensor]:
-    """Per-quantity (mean, standard error) of the grader's own draws (float64, JUDGE_N rows)."""
-    key = (kind, b"".join(v.to(F64).numpy().tobytes() for v in inputs.values()))
+def expected_moments(inputs: dict[str, Any], kind: str, detach: tuple[bool, bool] = (
+        False, False)) -> dict[str, torch.Tensor]:
+    """Per-quantity (mean, standard error) of the grader's own draws (float64, JUDGE_N rows);
+    ``detach`` draws z1 / z2 with .sample() instead (what that bug's gradients would be)."""
+    key = (kind, str(detach), b"".join(v.to(F64).numpy().tobytes() for v in inputs.values()))
     if key in _EXPECTED:
         return _EXPECTED[key]
     from autograder.trusted.hvae import Hierarchy
@@ -329,7 +331,7 @@ def expected_moments(inputs: dict[str, Any], kind: str) -> dict[str, torch.Tenso
         mods = fixed_modules(inputs, kind, JUDGE_CHUNK, F64)
         model = Hierarchy(kind, mods["enc1"], mods["enc2"], mods["p1"], mods["dec"], M2)
         x = inputs["x"].to(F64).expand(JUDGE_CHUNK, *IMG)
-        terms = model.terms(x)
+        terms = model.terms(x, detach)
         (terms["rec"] - terms["kl1"] - terms["kl2"]).sum().backward()
         terms["grad1"], terms["grad2"] = mods["enc1"].theta.grad, mods["enc2"].theta.grad
         for name, value in terms.items():
@@ -439,22 +441,43 @@ def _judge_gradients(j: Judgement, exp: dict[str, torch.Tensor]) -> None:
                           f" = {float(exp_elbo[0]):.3f} (z = {float(z):.1f}): elbo(x) should "
                           "be rec - kl1 - kl2.")
     layers = (("grad1", "z1", "q_z1"), ("grad2", "z2", "q_z2"))
+    grads, failing = {}, []
     for key, name, module in layers:
         grad = j.got.get(key)
         if grad is None:
             raise CheckFailed(f"no gradient reached {module}'s parameters: {name} must be drawn "
                               f"with .rsample() (reparameterised), not .sample().")
-        grad = expect_tensor(grad, f"the gradient of {module}'s parameters", device=None)
-        expect_finite(grad, f"the gradient of {module}'s parameters")
-        got_mean, zs = z_scores(grad, exp[key])
-        if bool((zs <= limit).all()):
-            continue
-        raise CheckFailed(
-            f"the average gradient of elbo(x) with respect to {module}'s [mean, logvar] is "
-            f"{[round(v, 3) for v in got_mean.tolist()]}, expected "
-            f"{[round(v, 3) for v in exp[key][0].tolist()]} (max z = {float(zs.max()):.1f}, "
-            f"threshold {limit:.1f}). Likely cause: {name} drawn with .sample() instead of "
-            f".rsample(): .sample() detaches {name}, so no gradient flows back through it.")
+        grads[key] = expect_tensor(grad, f"the gradient of {module}'s parameters", device=None)
+        expect_finite(grads[key], f"the gradient of {module}'s parameters")
+        got_mean, zs = z_scores(grads[key], exp[key])
+        if not bool((zs <= limit).all()):
+            failing.append((key, module, got_mean, zs))
+    if not failing:
+        return
+    key, module, got_mean, zs = failing[0]
+    message = (f"the average gradient of elbo(x) with respect to {module}'s [mean, logvar] is "
+               f"{[round(v, 3) for v in got_mean.tolist()]}, expected "
+               f"{[round(v, 3) for v in exp[key][0].tolist()]} (max z = {float(zs.max()):.1f}, "
+               f"threshold {limit:.1f}; layers whose gradient is off: "
+               f"{', '.join(f[1] for f in failing)}).")
+    cause = _sampled_layer(j, grads, limit)
+    if cause:
+        message += (f" Likely cause: {cause} drawn with .sample() instead of .rsample(): "
+                    f".sample() detaches {cause}, so no gradient flows back through it (the "
+                    f"gradients of both layers match that bug's).")
+    raise CheckFailed(message)
+
+
+def _sampled_layer(j: Judgement, grads: dict[str, torch.Tensor], limit: float) -> str | None:
+    """The one latent (``"z1"`` or ``"z2"``) whose .sample() would give both layers' measured
+    gradients, or None when neither or both would."""
+    inputs = {k: v for k, v in j.inputs.items() if k != "kind"}
+    matches = []
+    for name, detach in (("z1", (True, False)), ("z2", (False, True))):
+        exp = expected_moments(inputs, _model_kind(j), detach)
+        if all(bool((z_scores(grads[key], exp[key])[1] <= limit).all()) for key in grads):
+            matches.append(name)
+    return matches[0] if len(matches) == 1 else None
 
 
 def judge_forward(j: Judgement) -> None:
