@@ -283,14 +283,27 @@ def _mog_learned(j: Judgement) -> tuple[dict[str, torch.Tensor], dict[str, torch
     after = expect_mixture({"dist": DistributionInfo("MixtureSameFamily", (), (m,)),
                             **(got.get("after") or {})}, "MoGPrior() after training", m, k,
                            j.device)
-    for key, name in (("probs", "mixture logits"), ("means", "means"),
-                      ("stds", "log-variances")):
+    for key, name in (("means", "means"), ("stds", "log-variances"),
+                      ("probs", "mixture logits")):
         if float((after[key] - before[key]).abs().max()) < 1e-4:
+            if key == "probs" and _identical_components(before):
+                raise CheckFailed(
+                    f"after {FIT_STEPS} Adam steps on prior.parameters() the mixture weights "
+                    "have not changed, and every component starts identical (equal means and "
+                    "variances): identical components get identical gradients, so the logits' "
+                    "gradient is exactly zero and the components never separate. Initialise "
+                    "the means apart, e.g. torch.randn(K, M).")
             raise CheckFailed(f"after {FIT_STEPS} Adam steps on prior.parameters() the "
                               f"component {name} have not changed: they are not learnable "
                               "(make them nn.Parameter, and build the distribution from them "
                               "in forward(), not once in __init__).")
     return before, after
+
+
+def _identical_components(parts: dict[str, torch.Tensor]) -> bool:
+    """Whether all K components have the same mean and standard deviations."""
+    return all(float((parts[key] - parts[key][:1]).abs().max()) < 1e-6
+               for key in ("means", "stds"))
 
 
 def judge_mog_learnable(j: Judgement) -> None:
