@@ -798,20 +798,57 @@ def _hole_prior(inputs: dict[str, Any]) -> td.Distribution:
     return td.MixtureSameFamily(td.Categorical(logits=inputs["p_logits"]), comp)
 
 
+HOLE_CHECK_POINTS = 16
+
+
 def probe_holes(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """hole_fraction's value; with it, when the notebook's aggregate_posterior_log_density is
+    loaded (hole_fraction uses it), its values at the first encoded means (None if it fails)."""
     value = ns["hole_fraction"](_hole_prior(inputs), inputs["q_means"], inputs["q_logvars"],
                                 inputs["n"], inputs["ratio"])
-    return _detach(value)
+    aggregate = ns.get("aggregate_posterior_log_density")
+    if not callable(aggregate):
+        return _detach(value)
+    try:
+        at_means = _detach(aggregate(inputs["q_means"][:HOLE_CHECK_POINTS], inputs["q_means"],
+                                     inputs["q_logvars"]))
+    except Exception:  # noqa: BLE001 - judged as "could not be evaluated"
+        at_means = None
+    return {"fraction": _detach(value), "aggregate": at_means}
+
+
+def _aggregate_problem(got: Any, inputs: dict[str, Any]) -> str | None:
+    """What is wrong with aggregate_posterior_log_density as hole_fraction sees it, or None."""
+    if not isinstance(got, dict) or "aggregate" not in got:
+        return None
+    tp = _trusted()
+    z = inputs["q_means"][:HOLE_CHECK_POINTS].to(F64)
+    expected = tp.aggregate_log_density(z, inputs["q_means"].to(F64),
+                                        inputs["q_logvars"].to(F64))
+    value = got["aggregate"]
+    if not isinstance(value, torch.Tensor) or value.shape != expected.shape:
+        return "could not be evaluated at the encoded means"
+    error = float((value.to(F64) - expected).abs().max())
+    if not math.isfinite(error) or error > 1e-3 * (1 + float(expected.abs().max())):
+        return (f"gives log q(z) off by up to {error:.3g} at the encoded means (the grader's "
+                "own density)")
+    return None
+
+
+def _hole_fraction_value(got: Any) -> Any:
+    """The fraction hole_fraction returned, a float when it is a one-element tensor."""
+    value = got.get("fraction") if isinstance(got, dict) else got
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = float(value)
+    if not isinstance(value, (float, int)) or isinstance(value, bool):
+        raise CheckFailed(f"hole_fraction should return a float, but returned "
+                          f"{describe(value)}.")
+    return float(value)
 
 
 def judge_holes(j: Judgement) -> None:
     tp = _trusted()
-    got = j.got
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = float(got)
-    if not isinstance(got, (float, int)) or isinstance(got, bool):
-        raise CheckFailed(f"hole_fraction should return a float, but returned {describe(got)}.")
-    got = float(got)
+    got = _hole_fraction_value(j.got)
     if not 0.0 <= got <= 1.0:
         raise CheckFailed(f"hole_fraction returned {got:.4g}, which is not a fraction in "
                           "[0, 1].")
@@ -829,21 +866,25 @@ def judge_holes(j: Judgement) -> None:
     limit = normal_threshold()
     if abs(got - p) <= limit * se(p):
         return
+    message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
+               f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
+               f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
+    problem = _aggregate_problem(j.got, j.inputs)
+    if problem:
+        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
+                          f"uses, {problem}: fix it first.")
     hints = {
         "greater": "the comparison is reversed: a hole is where q(z) < ratio * p(z)",
         "no_ratio": "the ratio is ignored: compare log q(z) with log p(z) + log(ratio)",
         "inverse_ratio": "the ratio is inverted: the threshold is log p(z) + log(ratio)",
         "missing_log_n": "the aggregate density misses its -log n (q is a mean, not a sum)",
+        "from_posterior": "the points were drawn from the aggregate posterior; draw them from "
+                          "the prior",
     }
     named = [text for key, text in hints.items()
              if abs(got - fractions[key]) <= limit * se(fractions[key])]
-    message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
-               f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
-               f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
-    if named:
+    if len(named) == 1:
         message += f" Likely cause: {named[0]}."
-    else:
-        message += " Draw the n points from the prior, not from the aggregate posterior."
     raise CheckFailed(message)
 
 
@@ -1131,12 +1172,7 @@ def holes_known_inputs() -> dict[str, Any]:
 def judge_holes_known(j: Judgement) -> None:
     """q(z) < r p(z) iff |z|^2 > (log 4 - log r) / 1.5, and |z|^2 ~ chi2(2) under the prior:
     the fraction is exp(-(log 4 - log r) / 3) = 40^(-1/3) for r = 0.1."""
-    got = j.got
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = float(got)
-    if not isinstance(got, (float, int)) or isinstance(got, bool):
-        raise CheckFailed(f"hole_fraction should return a float, but returned {describe(got)}.")
-    got, n = float(got), j.inputs["n"]
+    got, n = _hole_fraction_value(j.got), j.inputs["n"]
     expected = 40.0 ** (-1 / 3)
     limit = normal_threshold()
     if abs(got - expected) <= limit * math.sqrt(expected * (1 - expected) / n):
@@ -1151,11 +1187,15 @@ def judge_holes_known(j: Judgement) -> None:
     }
     named = [text for text, v in hints.items()
              if abs(got - v) <= limit * math.sqrt(max(v * (1 - v), 1e-4) / n)]
-    raise CheckFailed(f"hole_fraction = {got:.4f}, but for the prior N(0, I) and an aggregate "
-                      f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 "
-                      f"p(z) is 40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard "
-                      f"errors, false-failure rate {FALSE_FAILURE_RATE:g})."
-                      + (f" Likely cause: {named[0]}." if named else ""))
+    message = (f"hole_fraction = {got:.4f}, but for the prior N(0, I) and an aggregate "
+               f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 p(z) is "
+               f"40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard errors, "
+               f"false-failure rate {FALSE_FAILURE_RATE:g}).")
+    problem = _aggregate_problem(j.got, j.inputs)
+    if problem:
+        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
+                          f"uses, {problem}: fix it first.")
+    raise CheckFailed(message + (f" Likely cause: {named[0]}." if len(named) == 1 else ""))
 
 
 def smoke_inputs() -> dict[str, Any]:
