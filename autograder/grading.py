@@ -201,7 +201,7 @@ class Grader:
 
     def _run(self, code: NotebookCode, task: Task, selected: tuple[tuple[int, Check], ...],
              blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, Any, list[Any]]:
-        cells = code.cells_for(task.symbols + task.extra_symbols)
+        cells = code.cells_for(task.symbols + task.extra_symbols + task.companions)
         job = {
             "cells": [(c.index, c.source) for c in cells],
             "symbols": list(task.symbols),
