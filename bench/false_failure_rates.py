@@ -8,6 +8,8 @@ the student's parameters. A failure of a correct answer is a false failure. Prin
 
     python bench/false_failure_rates.py                  # every measured check, 100 seeds
     python bench/false_failure_rates.py --seeds 20 --only priors.training
+    python bench/false_failure_rates.py --only nothing --cosines   # gradient identities only
+    python bench/false_failure_rates.py --only priors.training --old  # and the old criterion
 
 The numbers and what is not measured are in docs/grading/training-checks.md.
 """
@@ -210,6 +212,34 @@ PLAN: list[Row] = [
 ]
 
 
+COSINE_PLAN = (("07_priors", "priors.training", "with each learned prior",
+                {**MOG_VARIANTS, **VAMP_VARIANTS}, ("mog", "vamp")),
+               ("08_hierarchical_vae", "hvae.training", "gradients reach all four", HVAE_VARIANTS,
+                ("top_down", "bottom_up")))
+
+
+def min_cosines(seeds: int) -> None:
+    """For the gradient-identity checks: the smallest cosine between the loss's gradient on
+    the decoder's output bias and the exact one, over the seeds (the check needs 0.99)."""
+    from autograder.checks.training import bias_gradient_cosine
+
+    print("\n| check | correct variant | seeds | smallest cosine |\n|---|---|---|---|")
+    for topic, task_id, prefix, variants, kinds in COSINE_PLAN:
+        check = find_check(task_id, prefix)
+        for name, replace in variants.items():
+            ns, low = namespace(topic, replace), 1.0
+            for seed in range(seeds):
+                seed_everything(seed)
+                inputs = {**check.inputs(), "init_seed": seed}
+                seed_everything(seed)
+                got = check.probe(ns, inputs, ProbeContext(torch.device("cpu")))
+                for kind in kinds:
+                    cosine = bias_gradient_cosine(inputs["x"], got[kind]["logits"],
+                                                  got[kind]["bias_grad"])
+                    low = min(low, cosine if cosine is not None else -1.0)
+            print(f"| {task_id} | {name} | {seeds} | {low:.7f} |", flush=True)
+
+
 def upper_95(failures: int, n: int) -> float:
     """One-sided 95 % upper bound of a failure probability from ``failures`` of ``n``
     (Clopper-Pearson; 3/n for none)."""
@@ -242,6 +272,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--only", default="", help="measure only checks whose task id has "
                         "this prefix")
+    parser.add_argument("--cosines", action="store_true", help="also print the smallest "
+                        "cosine of the gradient-identity checks")
     parser.add_argument("--old", action="store_true", help="also measure the previous "
                         "priors.training criterion on the same seeds")
     args = parser.parse_args()
@@ -253,6 +285,8 @@ def main() -> None:
         if task_id.startswith(args.only):
             measure(label, topic, task_id, prefix, variants, init_seed,
                     max(1, int(args.seeds * factor)), lambda line: print(line, flush=True))
+    if args.cosines:
+        min_cosines(args.seeds)
     if args.old and "priors.training".startswith(args.only):
         for name, replace in {**MOG_VARIANTS, **VAMP_VARIANTS}.items():
             ns = namespace("07_priors", replace)
