@@ -174,6 +174,7 @@ class Grader:
                 if self.include_hidden:  # references first, before any student code runs
                     list(pool.map(self._prepare_references, tasks))
                 results = list(pool.map(lambda t: self.grade_task(code, t), tasks))
+            add_dependency_hints(code, tasks, results)
         except Exception as exc:  # noqa: BLE001 - one notebook never stops a batch
             return NotebookResult(code.path, topic, [], error=(
                 f"internal grader error ({type(exc).__name__}: {str(exc)[:200]})"))
@@ -200,7 +201,7 @@ class Grader:
 
     def _run(self, code: NotebookCode, task: Task, selected: tuple[tuple[int, Check], ...],
              blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, Any, list[Any]]:
-        cells = code.cells_for(task.symbols + task.extra_symbols)
+        cells = code.cells_for(task.symbols + task.extra_symbols + task.companions)
         job = {
             "cells": [(c.index, c.source) for c in cells],
             "symbols": list(task.symbols),
@@ -465,3 +466,35 @@ def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) 
     if len(failing) > 1:
         message += f" (+{len(failing) - 1} more failing check{'s' if len(failing) > 2 else ''})"
     return TaskResult(task.id, points, task.points, status, message, outcomes)
+
+
+def dependency_prefix(code: NotebookCode, task: Task, results: dict[str, TaskResult],
+                      tasks: list[Task] | tuple[Task, ...]) -> str:
+    """The sentence a failing task's message starts with when a graded symbol it uses (found
+    from the names its cells use, plus its extra symbols) is another task's and that task
+    did not pass: that symbol is the first thing to fix. Empty when there is none."""
+    used = code.names_reached(task.symbols) | set(task.extra_symbols)
+    sentences = []
+    for other in tasks:
+        result = results.get(other.id)
+        if other.id == task.id or result is None or result.status == "passed":
+            continue
+        for symbol in other.symbols:
+            if symbol not in used or symbol in task.symbols:
+                continue
+            state = {"failed": "is wrong", "missing": "is not implemented yet"}.get(
+                result.status, f"does not pass its own task ({result.status})")
+            sentences.append(f"`{symbol}`, which this uses, {state} ({other.id}): fix it "
+                             "first.")
+            used = used - {symbol}
+    return " ".join(sentences) + " " if sentences else ""
+
+
+def add_dependency_hints(code: NotebookCode, tasks: list[Task] | tuple[Task, ...],
+                         results: list[TaskResult]) -> None:
+    """Prefix, in place, each non-passing task's message with ``dependency_prefix``."""
+    by_id = {r.id: r for r in results}
+    prefixes = {r.id: dependency_prefix(code, t, by_id, tasks) if r.status != "passed" else ""
+                for t, r in zip(tasks, results, strict=True)}
+    for result in results:
+        result.message = prefixes[result.id] + result.message

@@ -65,6 +65,22 @@ class NotebookCode:
                     pending.extend(cell.uses)
         return tuple(c for c in self.cells if c.kind == "setup" or c.index in needed)
 
+    def names_reached(self, symbols: tuple[str, ...]) -> frozenset[str]:
+        """Every name the solution cells defining ``symbols`` use, directly or through the
+        cells defining those names (the dependencies ``cells_for`` follows), minus
+        ``symbols`` themselves."""
+        solution = [c for c in self.cells if c.kind == "solution"]
+        pending, seen = list(symbols), set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for cell in solution:
+                if name in cell.defines:
+                    pending.extend(cell.uses)
+        return frozenset(seen - set(symbols))
+
     def defining_cells(self, symbol: str) -> tuple[CodeCell, ...]:
         """Solution or setup cells that define ``symbol`` (by assignment, def, class or import)."""
         return tuple(c for c in self.cells if symbol in c.defines)

@@ -85,6 +85,9 @@ class Task:
     memory_mb: int = 3072
     description: str = ""
     extra_symbols: tuple[str, ...] = field(default_factory=tuple)
+    # Loaded next to the task's symbols so that a check can judge them together (e.g. an
+    # encoder with the notebook's own prior); unlike extra_symbols, not a dependency.
+    companions: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def grade_id(self) -> str:

@@ -30,7 +30,15 @@ import torch
 import torch.distributions as td
 from torch import nn
 
-from autograder.checks.api import Check, CheckFailed, Judgement, Probe, ProbeContext, Task
+from autograder.checks.api import (
+    Check,
+    CheckFailed,
+    Judge,
+    Judgement,
+    Probe,
+    ProbeContext,
+    Task,
+)
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
 from autograder.checks.training import nan_parameters
@@ -65,7 +73,7 @@ def expect_dist(got: dict[str, Any], what: str, batch: tuple[int, ...], event: t
     """The returned object is an Independent(base) with the right batch and event shapes.
 
     A diagonal ``MultivariateNormal`` passes here (its values are then checked, so that a
-    wrong covariance is named) and is refused afterwards by ``refuse_multivariate``.
+    wrong covariance is named); whether it combines with its partner is the pair check's.
     """
     info = got.get("dist") if isinstance(got, dict) else got
     if not isinstance(info, DistributionInfo):
@@ -84,15 +92,77 @@ def expect_dist(got: dict[str, Any], what: str, batch: tuple[int, ...], event: t
     return info
 
 
-def refuse_multivariate(info: DistributionInfo, what: str) -> None:
-    """The exercise asks for Independent(Normal): a MultivariateNormal does not combine."""
-    if info.type_name == "MultivariateNormal":
-        raise CheckFailed(
-            f"{what} returned a td.MultivariateNormal; the exercise asks for "
-            "td.Independent(td.Normal(mean, std), 1). Both have the same density, but "
-            "td.kl_divergence has no rule between a MultivariateNormal and an "
-            "Independent(Normal), so the VAE's analytic KL between the encoder and the prior "
-            "would raise NotImplementedError.")
+PAIR = {"GaussianPrior": "GaussianEncoder", "GaussianEncoder": "GaussianPrior"}
+
+
+def pair_inputs() -> dict[str, Any]:
+    """Encoder network output h (identity network: [mean, logvar]) for 6 examples, M = 4."""
+    return {"h": torch.randn(6, 8)}
+
+
+def _pair_probe(own: str) -> Probe:
+    """A probe: td.kl_divergence(encoder(h), prior()) with the notebook's own encoder and prior
+    (``own`` is the task's symbol); the two distributions' type names, or that the partner
+    is not written yet."""
+
+    def probe(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+        h = inputs["h"].to(ctx.device)
+        try:
+            encoder = ns[PAIR["GaussianPrior"]](nn.Identity()).to(ctx.device)
+            prior = ns["GaussianPrior"](h.shape[-1] // 2).to(ctx.device)
+            q, p = encoder(h), prior()
+        except (KeyError, NotImplementedError):
+            return {"partner_missing": True}
+        out: dict[str, Any] = {"types": {"GaussianEncoder": type(q).__name__,
+                                         "GaussianPrior": type(p).__name__}}
+        try:
+            out["kl"] = _detach_value(td.kl_divergence(q, p))
+        except NotImplementedError as exc:
+            if KL_RULE_MISSING not in str(exc):
+                raise
+            out["kl_rule_missing"] = str(exc)[:200]
+        return out
+
+    probe.__name__ = f"probe_pair_{own}"
+    return probe
+
+
+def _detach_value(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _pair_judge(own: str) -> Judge:
+    """A judge: the notebook's encoder and prior give td.kl_divergence(q, p) = KL(N(mean,
+    diag exp(logvar)) || N(0, I)). A pair without a KL rule fails the task of the member
+    that is not the Independent(Normal) the exercise asks for (a consistent pair, e.g. both
+    diagonal MultivariateNormals, passes)."""
+
+    def judge(j: Judgement) -> None:
+        got = j.got if isinstance(j.got, dict) else {}
+        if got.get("partner_missing"):
+            return
+        types = got.get("types") if isinstance(got.get("types"), dict) else {}
+        if "kl_rule_missing" in got:
+            if types.get(own) == "Independent" and types.get(PAIR[own]) != "Independent":
+                return  # the partner is the odd one out: its own task says so
+            raise CheckFailed(
+                f"{own} returns a td.{types.get(own)} and {PAIR[own]} a "
+                f"td.{types.get(PAIR[own])}: td.kl_divergence has no rule between them, so the "
+                "VAE's analytic KL between the encoder and the prior would raise "
+                "NotImplementedError. The exercise asks for td.Independent(td.Normal(mean, "
+                "std), 1); a td.MultivariateNormal has the same density but combines only with "
+                "another MultivariateNormal. Use the same family in both.")
+        h = j.inputs["h"].to(F64)
+        m = h.shape[-1] // 2
+        mean, logvar = h[:, :m], h[:, m:]
+        expected = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(-1)
+        kl = expect_tensor(got.get("kl"), f"td.kl_divergence({PAIR['GaussianPrior']}(net)(x), "
+                           "GaussianPrior(M)())", shape=(h.shape[0],))
+        expect_close(kl.to(F64), expected, "KL(q(z|x) || p(z)) of the notebook's own encoder "
+                     "and prior", reveal=True, rtol=1e-4, atol=1e-4)
+
+    judge.__name__ = f"judge_pair_{own}"
+    return judge
 
 
 def _kind(value: Any) -> str:
@@ -170,7 +240,6 @@ def judge_prior(j: Judgement) -> None:
     expected = -0.5 * (z**2).sum(-1) - 0.5 * m * math.log(2 * math.pi)
     expect_close(got["log_prob"], expected, "log p(z) of the prior", reveal=True)
     expect_tensor(got["sample"], "prior().sample((4,))", shape=(4, m), device=j.device)
-    refuse_multivariate(j.got["dist"], "GaussianPrior(3)()")
 
 
 def probe_prior_parameters(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
@@ -292,7 +361,6 @@ def judge_encoder_identity(j: Judgement) -> None:
                  hints=std_hints)
     expected_lp = td.Independent(td.Normal(mean, std), 1).log_prob(z)
     expect_close(got["log_prob"], expected_lp, "log q(z|x)", reveal=True)
-    refuse_multivariate(got["dist"], "GaussianEncoder(net)(x)")
     grad = got.get("grad")
     if not isinstance(grad, torch.Tensor) or not torch.any(grad != 0):
         raise CheckFailed("q.rsample() carries no gradient back to the network's output: build "
@@ -1195,7 +1263,9 @@ TASKS = (
               judge_prior_parameters, weight=2.0),
         Check("log p(z) matches the reference (M = 7)", probe_prior, judge_prior_reference,
               prior_hidden_inputs, hidden=True),
-    ), description="p(z) = N(0, I_M)"),
+        Check("with the notebook's GaussianEncoder, td.kl_divergence(q, p) is KL(q || N(0, I))",
+              _pair_probe("GaussianPrior"), _pair_judge("GaussianPrior"), pair_inputs),
+    ), description="p(z) = N(0, I_M)", companions=("GaussianEncoder",)),
     Task("vae.encoder", TOPIC, ("GaussianEncoder",), 2.0, (
         Check("mean and std = exp(logvar / 2) from the network output", probe_encoder_identity,
               judge_encoder_identity, encoder_identity_inputs),
@@ -1203,7 +1273,9 @@ TASKS = (
               judge_encoder_linear, linear_encoder_inputs),
         Check("matches the reference in float64", probe_encoder_linear, judge_encoder_reference,
               lambda: linear_encoder_inputs(F64, m=4), hidden=True, seed=5),
-    ), description="q(z|x) = N(mean, exp(logvar))"),
+        Check("with the notebook's GaussianPrior, td.kl_divergence(q, p) is KL(q || N(0, I))",
+              _pair_probe("GaussianEncoder"), _pair_judge("GaussianEncoder"), pair_inputs),
+    ), description="q(z|x) = N(mean, exp(logvar))", companions=("GaussianPrior",)),
     Task("vae.decoder", TOPIC, ("BernoulliDecoder",), 2.0, (
         Check("Bernoulli(logits) over 28x28 pixels as one event", probe_decoder, judge_decoder,
               decoder_inputs, hidden=True),

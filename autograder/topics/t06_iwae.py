@@ -1131,33 +1131,25 @@ def judge_dreg_flat(j: Judgement) -> None:
                           "SQUARED normalised weights w~_k^2.")
 
 
-SMOKE_STEPS = 40
+SMOKE_COSINE_MIN = 0.5
 
 
 def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-    """Adam on IWAE(...)(x) for a tiny PPCA batch: the decoder's bias before and after, and
-    whether the first step's gradients arrived."""
+    """One gradient of IWAE(...)(x) for a tiny PPCA batch: whether it reached encoder and
+    decoder, and the gradient on the decoder's bias."""
     model, encoder = row_model(inputs, ctx, learn=True)
     iwae = ns["IWAE"](model.prior, model.decoder, encoder, 5).to(ctx.device)
-    optimizer = torch.optim.Adam(iwae.parameters(), lr=0.1)
-    out: dict[str, Any] = {"b_before": detached(model.decoder.b).clone()}
-    for step in range(SMOKE_STEPS):
-        loss = iwae(inputs["x"])
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
-            return {"error": f"forward(x) returned {type(loss).__name__} "
-                             f"{list(getattr(loss, 'shape', []))}"}
-        optimizer.zero_grad()
-        loss.backward()
-        if step == 0:
-            out["reached"] = {name: p.grad is not None and bool((p.grad != 0).any())
-                              for name, p in (("encoder", encoder.theta),
-                                              ("decoder W", model.decoder.W),
-                                              ("decoder b", model.decoder.b))}
-        optimizer.step()
-        if not bool(torch.isfinite(loss)):
-            return {"error": f"the loss became {float(loss)} at step {step}"}
-    out["b_after"] = detached(model.decoder.b).clone()
-    return out
+    loss = iwae(inputs["x"])
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
+        return {"error": f"forward(x) returned {type(loss).__name__} "
+                         f"{list(getattr(loss, 'shape', []))}"}
+    if not bool(torch.isfinite(loss)):
+        return {"error": f"the loss is {float(loss)} at the start"}
+    loss.backward()
+    reached = {name: p.grad is not None and bool((p.grad != 0).any())
+               for name, p in (("encoder", encoder.theta), ("decoder W", model.decoder.W),
+                               ("decoder b", model.decoder.b))}
+    return {"reached": reached, "b_grad": detached(model.decoder.b.grad).clone()}
 
 
 def smoke_inputs() -> dict[str, Any]:
@@ -1171,8 +1163,11 @@ def smoke_inputs() -> dict[str, Any]:
 
 
 def judge_training_smoke(j: Judgement) -> None:
-    """Maximising the bound moves the decoder's bias (the mean image when z = 0) towards the
-    data: the distance to the data's mean must at least halve."""
+    """Descending the loss moves the decoder's bias (the mean image when z = 0) towards the
+    data: the cosine between minus its gradient and (data mean - bias) is at least
+    SMOKE_COSINE_MIN. Measured on correct answers: 0.971 to 1.000 over 200 seeds
+    (bench/false_failure_rates.py; docs/grading/training-checks.md); a negated bound gives
+    about -1."""
     got = j.got if isinstance(j.got, dict) else {}
     if "error" in got:
         raise CheckFailed(f"IWAE's forward(x) must return the scalar loss -elbo(x).mean() with "
@@ -1181,15 +1176,16 @@ def judge_training_smoke(j: Judgement) -> None:
     if missing or not got.get("reached"):
         raise CheckFailed(f"the loss passes no gradient to the {', '.join(missing) or 'model'}: "
                           "z = q.rsample() and the decoder must stay in the graph.")
-    target = j.inputs["x"].reshape(j.inputs["x"].shape[0], D).mean(0).to(F64)
-    before, after = (expect_tensor(got.get(k), "the decoder's bias", shape=(D,)).to(F64)
-                     for k in ("b_before", "b_after"))
-    start, end = float((before - target).norm()), float((after - target).norm())
-    if not end < 0.5 * start:
-        raise CheckFailed(f"{SMOKE_STEPS} Adam steps on a tiny batch did not fit the decoder to "
-                          f"the data (distance of its bias to the data's mean {start:.2f} -> "
-                          f"{end:.2f}): forward(x) must be -elbo(x).mean(), the NEGATIVE bound, "
-                          "so that minimising it maximises the bound.")
+    toward = (j.inputs["x"].reshape(j.inputs["x"].shape[0], D).mean(0) - j.inputs["b"]).to(F64)
+    grad = expect_tensor(got.get("b_grad"), "the gradient on the decoder's bias",
+                         shape=(D,)).to(F64)
+    cosine = float(-(grad @ toward) / (grad.norm() * toward.norm()).clamp_min(1e-300))
+    if cosine < SMOKE_COSINE_MIN:
+        raise CheckFailed(f"descending forward(x) does not move the decoder's bias towards the "
+                          f"data (cosine between minus its gradient and data mean - bias "
+                          f"{cosine:.2f}, needed >= {SMOKE_COSINE_MIN}; correct answers give "
+                          "0.97 or more): forward(x) must be -elbo(x).mean(), the NEGATIVE "
+                          "bound, so that minimising it maximises the bound.")
 
 
 # ------------------------------------------------------------------------- tasks
@@ -1266,7 +1262,7 @@ TASKS = (
         Check(f"K = {TRAIN_K} trains on MNIST: test bound > {BOUND_THRESHOLD:g} after "
               f"{TRAIN_STEPS} steps", probe_training, judge_training, training_inputs,
               hidden=True),
-        Check("gradients reach encoder and decoder; Adam fits the decoder to a tiny batch",
-              probe_training_smoke, judge_training_smoke, smoke_inputs),
+        Check("gradients reach encoder and decoder; descending the loss moves the decoder "
+              "towards a tiny batch", probe_training_smoke, judge_training_smoke, smoke_inputs),
     ), timeout_s=420.0, description="the IWAE trains the grader's fixed networks"),
 )

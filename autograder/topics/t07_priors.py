@@ -22,7 +22,12 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import describe, expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold, z_statistic
-from autograder.checks.training import finite_loss
+from autograder.checks.training import (
+    BIAS_COSINE_MIN,
+    OutputRecorder,
+    bias_gradient_cosine,
+    finite_loss,
+)
 from autograder.payload import DistributionInfo
 from autograder.topics.t05_vae_binary_mnist import (
     IMG,
@@ -278,14 +283,27 @@ def _mog_learned(j: Judgement) -> tuple[dict[str, torch.Tensor], dict[str, torch
     after = expect_mixture({"dist": DistributionInfo("MixtureSameFamily", (), (m,)),
                             **(got.get("after") or {})}, "MoGPrior() after training", m, k,
                            j.device)
-    for key, name in (("probs", "mixture logits"), ("means", "means"),
-                      ("stds", "log-variances")):
+    for key, name in (("means", "means"), ("stds", "log-variances"),
+                      ("probs", "mixture logits")):
         if float((after[key] - before[key]).abs().max()) < 1e-4:
+            if key == "probs" and _identical_components(before):
+                raise CheckFailed(
+                    f"after {FIT_STEPS} Adam steps on prior.parameters() the mixture weights "
+                    "have not changed, and every component starts identical (equal means and "
+                    "variances): identical components get identical gradients, so the logits' "
+                    "gradient is exactly zero and the components never separate. Initialise "
+                    "the means apart, e.g. torch.randn(K, M).")
             raise CheckFailed(f"after {FIT_STEPS} Adam steps on prior.parameters() the "
                               f"component {name} have not changed: they are not learnable "
                               "(make them nn.Parameter, and build the distribution from them "
                               "in forward(), not once in __init__).")
     return before, after
+
+
+def _identical_components(parts: dict[str, torch.Tensor]) -> bool:
+    """Whether all K components have the same mean and standard deviations."""
+    return all(float((parts[key] - parts[key][:1]).abs().max()) < 1e-6
+               for key in ("means", "stds"))
 
 
 def judge_mog_learnable(j: Judgement) -> None:
@@ -780,20 +798,57 @@ def _hole_prior(inputs: dict[str, Any]) -> td.Distribution:
     return td.MixtureSameFamily(td.Categorical(logits=inputs["p_logits"]), comp)
 
 
+HOLE_CHECK_POINTS = 16
+
+
 def probe_holes(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """hole_fraction's value; with it, when the notebook's aggregate_posterior_log_density is
+    loaded (hole_fraction uses it), its values at the first encoded means (None if it fails)."""
     value = ns["hole_fraction"](_hole_prior(inputs), inputs["q_means"], inputs["q_logvars"],
                                 inputs["n"], inputs["ratio"])
-    return _detach(value)
+    aggregate = ns.get("aggregate_posterior_log_density")
+    if not callable(aggregate):
+        return _detach(value)
+    try:
+        at_means = _detach(aggregate(inputs["q_means"][:HOLE_CHECK_POINTS], inputs["q_means"],
+                                     inputs["q_logvars"]))
+    except Exception:  # noqa: BLE001 - judged as "could not be evaluated"
+        at_means = None
+    return {"fraction": _detach(value), "aggregate": at_means}
+
+
+def _aggregate_problem(got: Any, inputs: dict[str, Any]) -> str | None:
+    """What is wrong with aggregate_posterior_log_density as hole_fraction sees it, or None."""
+    if not isinstance(got, dict) or "aggregate" not in got:
+        return None
+    tp = _trusted()
+    z = inputs["q_means"][:HOLE_CHECK_POINTS].to(F64)
+    expected = tp.aggregate_log_density(z, inputs["q_means"].to(F64),
+                                        inputs["q_logvars"].to(F64))
+    value = got["aggregate"]
+    if not isinstance(value, torch.Tensor) or value.shape != expected.shape:
+        return "could not be evaluated at the encoded means"
+    error = float((value.to(F64) - expected).abs().max())
+    if not math.isfinite(error) or error > 1e-3 * (1 + float(expected.abs().max())):
+        return (f"gives log q(z) off by up to {error:.3g} at the encoded means (the grader's "
+                "own density)")
+    return None
+
+
+def _hole_fraction_value(got: Any) -> Any:
+    """The fraction hole_fraction returned, a float when it is a one-element tensor."""
+    value = got.get("fraction") if isinstance(got, dict) else got
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = float(value)
+    if not isinstance(value, (float, int)) or isinstance(value, bool):
+        raise CheckFailed(f"hole_fraction should return a float, but returned "
+                          f"{describe(value)}.")
+    return float(value)
 
 
 def judge_holes(j: Judgement) -> None:
     tp = _trusted()
-    got = j.got
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = float(got)
-    if not isinstance(got, (float, int)) or isinstance(got, bool):
-        raise CheckFailed(f"hole_fraction should return a float, but returned {describe(got)}.")
-    got = float(got)
+    got = _hole_fraction_value(j.got)
     if not 0.0 <= got <= 1.0:
         raise CheckFailed(f"hole_fraction returned {got:.4g}, which is not a fraction in "
                           "[0, 1].")
@@ -811,21 +866,25 @@ def judge_holes(j: Judgement) -> None:
     limit = normal_threshold()
     if abs(got - p) <= limit * se(p):
         return
+    message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
+               f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
+               f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
+    problem = _aggregate_problem(j.got, j.inputs)
+    if problem:
+        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
+                          f"uses, {problem}: fix it first.")
     hints = {
         "greater": "the comparison is reversed: a hole is where q(z) < ratio * p(z)",
         "no_ratio": "the ratio is ignored: compare log q(z) with log p(z) + log(ratio)",
         "inverse_ratio": "the ratio is inverted: the threshold is log p(z) + log(ratio)",
         "missing_log_n": "the aggregate density misses its -log n (q is a mean, not a sum)",
+        "from_posterior": "the points were drawn from the aggregate posterior; draw them from "
+                          "the prior",
     }
     named = [text for key, text in hints.items()
              if abs(got - fractions[key]) <= limit * se(fractions[key])]
-    message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
-               f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
-               f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
-    if named:
+    if len(named) == 1:
         message += f" Likely cause: {named[0]}."
-    else:
-        message += " Draw the n points from the prior, not from the aggregate posterior."
     raise CheckFailed(message)
 
 
@@ -1113,12 +1172,7 @@ def holes_known_inputs() -> dict[str, Any]:
 def judge_holes_known(j: Judgement) -> None:
     """q(z) < r p(z) iff |z|^2 > (log 4 - log r) / 1.5, and |z|^2 ~ chi2(2) under the prior:
     the fraction is exp(-(log 4 - log r) / 3) = 40^(-1/3) for r = 0.1."""
-    got = j.got
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = float(got)
-    if not isinstance(got, (float, int)) or isinstance(got, bool):
-        raise CheckFailed(f"hole_fraction should return a float, but returned {describe(got)}.")
-    got, n = float(got), j.inputs["n"]
+    got, n = _hole_fraction_value(j.got), j.inputs["n"]
     expected = 40.0 ** (-1 / 3)
     limit = normal_threshold()
     if abs(got - expected) <= limit * math.sqrt(expected * (1 - expected) / n):
@@ -1133,14 +1187,15 @@ def judge_holes_known(j: Judgement) -> None:
     }
     named = [text for text, v in hints.items()
              if abs(got - v) <= limit * math.sqrt(max(v * (1 - v), 1e-4) / n)]
-    raise CheckFailed(f"hole_fraction = {got:.4f}, but for the prior N(0, I) and an aggregate "
-                      f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 "
-                      f"p(z) is 40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard "
-                      f"errors, false-failure rate {FALSE_FAILURE_RATE:g})."
-                      + (f" Likely cause: {named[0]}." if named else ""))
-
-
-SMOKE_STEPS = 30
+    message = (f"hole_fraction = {got:.4f}, but for the prior N(0, I) and an aggregate "
+               f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 p(z) is "
+               f"40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard errors, "
+               f"false-failure rate {FALSE_FAILURE_RATE:g}).")
+    problem = _aggregate_problem(j.got, j.inputs)
+    if problem:
+        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
+                          f"uses, {problem}: fix it first.")
+    raise CheckFailed(message + (f" Likely cause: {named[0]}." if len(named) == 1 else ""))
 
 
 def smoke_inputs() -> dict[str, Any]:
@@ -1152,61 +1207,75 @@ def smoke_inputs() -> dict[str, Any]:
 
 def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
                          ) -> Any:
-    """Adam on -elbo_mc_kl with small fixed networks and each learned prior: whether the first
-    step's gradients reached encoder, decoder and prior; the decoder's output bias after."""
+    """One gradient of -elbo_mc_kl(model, x).mean() with small fixed networks and each learned
+    prior: whether it reached encoder, decoder and prior, whether the loss was finite, the
+    decoder's outputs (logits) and the gradient on its output bias.
+
+    ``inputs["init_seed"]`` (default 0) seeds the networks and the prior's initialisation
+    (bench/false_failure_rates.py varies it)."""
     out = {}
     x = inputs["x"].to(ctx.device)
     for kind in ("mog", "vamp"):
-        torch.manual_seed(0)
+        torch.manual_seed(inputs.get("init_seed", 0))
         enc_net, dec_net = train_nets(TRAIN_M, 32)
         encoder = ns["GaussianEncoder"](enc_net)
         prior = ns["MoGPrior"](TRAIN_M, 3) if kind == "mog" else ns["VampPrior"](
             TRAIN_M, 4, encoder, inputs["pseudo_init"])
         model = _Holder(encoder, ns["BernoulliDecoder"](dec_net), prior).to(ctx.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-        reached: dict[str, bool] = {}
-        for step in range(SMOKE_STEPS):
-            loss = -ns["elbo_mc_kl"](model, x).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            if step == 0:
-                shared = {id(p) for p in enc_net.parameters()}
-                parts = {"encoder": list(enc_net.parameters()),
-                         "decoder": list(dec_net.parameters()),
-                         "prior": [p for p in prior.parameters() if id(p) not in shared]}
-                reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
-                                     for p in params) for name, params in parts.items()}
-            optimizer.step()
-            if not bool(torch.isfinite(loss)):
-                return {**out, kind: {"error": step, "reached": reached}}
-        out[kind] = {"reached": reached, "bias": _detach(dec_net[2].bias)}
+        recorder = OutputRecorder(dec_net)
+        loss = finite_loss(lambda: -ns["elbo_mc_kl"](model, x).mean())  # noqa: B023
+        recorder.remove()
+        if loss is None:
+            out[kind] = {"error": True}
+            continue
+        loss.backward()
+        shared = {id(p) for p in enc_net.parameters()}
+        parts = {"encoder": list(enc_net.parameters()), "decoder": list(dec_net.parameters()),
+                 "prior": [p for p in prior.parameters() if id(p) not in shared]}
+        reached = {name: any(p.grad is not None and bool((p.grad != 0).any())
+                             for p in params) for name, params in parts.items()}
+        out[kind] = {"reached": reached, "logits": recorder.outputs,
+                     "bias_grad": _detach(dec_net[2].bias.grad)}
     return out
 
 
 def judge_training_smoke(j: Judgement) -> None:
-    """Maximising the ELBO moves each pixel's decoder bias towards the data's log-odds."""
-    x = j.inputs["x"].reshape(-1, D).to(F64)
-    target = x.mean(0).clamp(0.02, 0.98)
+    """The loss's gradient reaches every part, and on the decoder's output bias it is exactly
+    that of the negative Bernoulli log-likelihood, mean(sigmoid(logits) - x): descending it
+    moves each pixel's probability towards the data.
+
+    False-failure rate: deterministic up to float32 rounding (the identity holds whatever the
+    prior, its initialisation and the draws); measured 0 failures, cosine >= 0.9999, over 100
+    seeds of each correct prior in bench/false_failure_rates.py (MoG with randn, U(-2, 2) and
+    zeros-plus-noise means, Independent(Normal) and MultivariateNormal components; VampPrior
+    with sigmoid and hardtanh pseudo-inputs).
+    """
+    x = j.inputs["x"]
     got = j.got if isinstance(j.got, dict) else {}
     for kind, name in (("mog", "MoGPrior"), ("vamp", "VampPrior")):
         run = got.get(kind) if isinstance(got.get(kind), dict) else {}
+        if run.get("error"):
+            raise CheckFailed(f"with the {name} the loss -elbo_mc_kl(model, x).mean() is NaN/inf "
+                              "at initialisation, on a tiny batch.")
         missing = [part for part, ok in (run.get("reached") or {}).items() if not ok]
         if missing or not run.get("reached"):
             raise CheckFailed(f"with the {name}, the ELBO passes no gradient to the "
                               f"{', '.join(missing) or 'model'}: z = q.rsample(), and log p(z) "
                               "from model.prior().")
-        if "error" in run:
-            raise CheckFailed(f"with the {name} the loss -elbo_mc_kl(model, x).mean() became "
-                              f"NaN/inf at step {run['error']} on a tiny batch.")
-        bias = expect_tensor(run.get("bias"), "the decoder's output bias", shape=(D,)).to(F64)
-        start = float((0.5 - target).abs().mean())
-        end = float((torch.sigmoid(bias) - target).abs().mean())
-        if not end < 0.8 * start:
-            raise CheckFailed(f"with the {name}, {SMOKE_STEPS} Adam steps on "
-                              "-elbo_mc_kl(model, x).mean() did not fit the decoder to a tiny "
-                              f"batch (mean |sigmoid(bias) - pixel frequency| {start:.3f} -> "
-                              f"{end:.3f}): elbo_mc_kl must be the ELBO, log p(x|z) + log p(z) "
-                              "- log q(z|x), maximised by training.")
+        cosine = bias_gradient_cosine(x, run.get("logits"), run.get("bias_grad"))
+        if cosine is None:
+            raise CheckFailed(f"with the {name}, elbo_mc_kl(model, x) did not run the decoder "
+                              "on the batch in the graph: log p(x|z) = model.decoder(z)"
+                              ".log_prob(x).")
+        if cosine < BIAS_COSINE_MIN:
+            cause = (" It points the opposite way: elbo_mc_kl returns the negative ELBO, so "
+                     "training would minimise the ELBO; return log p(x|z) + log p(z) - "
+                     "log q(z|x).") if cosine < -BIAS_COSINE_MIN else ""
+            raise CheckFailed(f"with the {name}, the gradient of -elbo_mc_kl(model, x).mean() on "
+                              "the decoder's output bias is not that of the negative Bernoulli "
+                              "log-likelihood, mean(sigmoid(logits) - x) (cosine "
+                              f"{cosine:.3f}, needed >= {BIAS_COSINE_MIN}): descending it "
+                              f"would not fit the decoder to the data.{cause}")
 
 
 # ------------------------------------------------------------------------- tasks
@@ -1284,8 +1353,8 @@ TASKS = (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probe_training, judge_training,
               mnist_root_inputs, hidden=True),
-        Check("with each learned prior, gradients reach encoder, decoder and prior, and Adam "
-              "fits the decoder to a tiny batch", probe_training_smoke, judge_training_smoke,
-              smoke_inputs),
+        Check("with each learned prior, gradients reach encoder, decoder and prior, and the "
+              "decoder's is that of the Bernoulli log-likelihood (fits the data)",
+              probe_training_smoke, judge_training_smoke, smoke_inputs),
     ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs"),
 )

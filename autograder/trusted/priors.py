@@ -89,12 +89,19 @@ def hole_fraction_exact(sample: Callable[[int], torch.Tensor],
                         q_means: torch.Tensor, q_logvars: torch.Tensor, ratio: float,
                         n: int = 100_000) -> dict[str, float]:
     """Monte Carlo (large n) fraction of prior samples where q(z) < ratio * p(z), with the
-    fractions the classic mistakes would estimate."""
+    fractions the classic mistakes would estimate (``from_posterior``: points drawn from the
+    aggregate posterior instead of the prior)."""
     z = sample(n).to(F64)
     log_q = aggregate_log_density(z, q_means.to(F64), q_logvars.to(F64))
     log_p = log_prob(z).to(F64)
     lr = math.log(ratio)
+    pick = torch.randint(0, q_means.shape[0], (n,))
+    z_q = q_means[pick].to(F64) + torch.exp(0.5 * q_logvars[pick].to(F64)) * torch.randn(
+        n, q_means.shape[1], dtype=F64)
+    from_q = aggregate_log_density(z_q, q_means.to(F64), q_logvars.to(F64)) < \
+        log_prob(z_q).to(F64) + lr
     return {"right": float((log_q < log_p + lr).double().mean()),
+            "from_posterior": float(from_q.double().mean()),
             "greater": float((log_q > log_p + lr).double().mean()),
             "no_ratio": float((log_q < log_p).double().mean()),
             "inverse_ratio": float((log_q < log_p - lr).double().mean()),

@@ -183,3 +183,23 @@ def test_realistic_bug_is_caught_and_named(tmp_path, task_id, grade_id, source, 
     assert result.status == "failed", (result.status, result.message)
     assert result.points < result.max_points
     assert concept in result.message, result.message
+
+
+# ------------------------------------- a task whose graded dependency is wrong says so first
+def test_log_marginal_names_a_wrong_marginal_first(tmp_path):
+    from tests.helpers import grade, task, variant
+
+    src = '''
+def ppca_marginal(W, b, sigma2):
+    D = W.shape[0]
+    return b.clone(), W @ W.T + float(sigma2) ** 2 * torch.eye(D, dtype=W.dtype)
+'''
+    result = grade(variant(TOPIC, tmp_path, {"ppca_marginal_solution": src}))
+    log_marginal = task(result, "ppca.log_marginal")
+    assert log_marginal.status == "failed"
+    assert log_marginal.message.startswith(
+        "`ppca_marginal`, which this uses, is wrong (ppca.marginal): fix it first."), \
+        log_marginal.message
+    assert task(result, "ppca.marginal").status == "failed"
+    assert "which this uses" not in task(result, "ppca.marginal").message
+    assert task(result, "ppca.posterior").message == "all 3 checks passed"

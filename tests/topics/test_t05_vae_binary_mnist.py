@@ -362,3 +362,37 @@ def test_hand_worked_values_agree_with_the_grader_quadrature():
     assert (sample["W"][:third, 0] == t05.SHARP).all() and (sample["c"][:third] == -t05.SHARP).all()
     assert torch.allclose(pixel_marginals(sample["W"], sample["c"]).reshape(-1)[2 * third:],
                           torch.tensor(0.75, dtype=torch.float64))
+
+
+# --------------------------- form: the encoder and the prior are judged as a pair, not by type
+PRIOR_MVN = ("td.Independent(td.Normal(loc=self.mean, scale=self.std), 1)",
+             "td.MultivariateNormal(self.mean, scale_tril=torch.diag(self.std))")
+ENC_MVN = ("td.Independent(td.Normal(loc=mean, scale=torch.exp(0.5 * logvar)), 1)",
+           "td.MultivariateNormal(mean, scale_tril=torch.diag_embed(torch.exp(0.5 * logvar)))")
+
+
+def _graded_pair(tmp_path, replace: dict[str, str], task_id: str):
+    from autograder.notebook_code import load_notebook_code
+    from autograder.registry import get_task
+    from tests.helpers import shared_grader, variant
+
+    path = variant(TOPIC, tmp_path, replace)
+    return shared_grader().grade_task(load_notebook_code(path), get_task(task_id))
+
+
+@pytest.mark.parametrize("task_id", ["vae.prior", "vae.encoder"])
+def test_both_multivariate_normal_pass(tmp_path, task_id):
+    replace = {PRIOR: edit(PRIOR, PRIOR_MVN), ENC: edit(ENC, ENC_MVN)}
+    assert_full(_graded_pair(tmp_path, replace, task_id))
+
+
+def test_both_multivariate_normal_train():
+    replace = {PRIOR: edit(PRIOR, PRIOR_MVN), ENC: edit(ENC, ENC_MVN)}
+    assert_public_pass(public_outcomes(TOPIC, "vae.training", replace))
+
+
+def test_mixed_pair_fails_only_the_odd_one(tmp_path):
+    replace = {PRIOR: edit(PRIOR, PRIOR_MVN)}
+    assert_caught(_graded_pair(tmp_path / "p", replace, "vae.prior"),
+                  "kl_divergence has no rule")
+    assert_full(_graded_pair(tmp_path / "e", replace, "vae.encoder"))

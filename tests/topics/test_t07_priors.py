@@ -451,10 +451,58 @@ PUBLIC_BUGS = [
     ("priors.training", "with each learned prior", ELBO,
      ((ELBO_BODY, ELBO_BUGS["detached_prior"][0]),), "no gradient to the prior"),
     ("priors.training", "with each learned prior", ELBO,
-     ((ELBO_BODY, "return -(" + ELBO_BODY[7:] + ")"),), "did not fit the decoder"),
+     ((ELBO_BODY, "return -(" + ELBO_BODY[7:] + ")"),), "negative ELBO"),
 ]
 
 
 (test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
  test_public_check_names_the_bug) = public_check_tests(
     TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))
+
+
+# ------------------------- correct answers the training smoke check must pass; named causes
+MOG_MVN_UNIFORM = edit(MOG, ("self.means = nn.Parameter(torch.randn(K, M))",
+                             "self.means = nn.Parameter(torch.empty(K, M).uniform_(-2.0, 2.0))"),
+                       ("components = td.Independent(td.Normal(self.means, torch.exp(0.5 * "
+                        "self.logvars)), 1)",
+                        "components = td.MultivariateNormal(self.means, scale_tril="
+                        "torch.diag_embed(torch.exp(0.5 * self.logvars)))"))
+VAMP_CLAMP = edit(VAMP, ("u = pseudo_init.clamp(1e-3, 1 - 1e-3)\n        self.raw = "
+                         "nn.Parameter(torch.log(u) - torch.log1p(-u))",
+                         "self.raw = nn.Parameter(pseudo_init.clone())"),
+                  ("return torch.sigmoid(self.raw)", "return torch.clamp(self.raw, 0.0, 1.0)"))
+
+
+@pytest.mark.parametrize("replace", [
+    {MOG: MOG_MVN_UNIFORM},
+    {MOG: edit(MOG, ("torch.randn(K, M)", "torch.zeros(K, M) + 0.1 * torch.randn(K, M)"))},
+    {VAMP: VAMP_CLAMP},
+], ids=["mog_mvn_uniform_means", "mog_zeros_plus_noise", "vamp_clamped"])
+def test_training_smoke_passes_correct_priors(replace):
+    from tests.in_process import assert_public_pass, public_outcomes
+
+    assert_public_pass(public_outcomes(TOPIC, "priors.training", replace))
+
+
+def test_training_smoke_names_a_negated_elbo():
+    from tests.in_process import assert_public_catch, public_outcomes
+
+    src = edit(ELBO, (ELBO_BODY, "return -(" + ELBO_BODY[7:] + ")"))
+    assert_public_catch(public_outcomes(TOPIC, "priors.training", {ELBO: src}),
+                        "opposite way")
+
+
+def test_mog_identical_components_are_not_called_unlearnable(tmp_path):
+    src = edit(MOG, ("self.means = nn.Parameter(torch.randn(K, M))",
+                     "self.means = nn.Parameter(torch.zeros(K, M))"))
+    result = run(tmp_path, MOG, src, "priors.mog")
+    assert_caught(result, "starts identical")
+    assert "not learnable" not in result.message
+
+
+def test_holes_name_a_wrong_aggregate_density_not_the_ratio(tmp_path):
+    src = edit(AGG, ("return torch.cat(out) - math.log(q_means.shape[0])",
+                     "return torch.cat(out)"))
+    result = run(tmp_path, AGG, src, "priors.holes")
+    assert_caught(result, "aggregate_posterior_log_density, which hole_fraction uses")
+    assert "inverted" not in result.message and "from the prior" not in result.message

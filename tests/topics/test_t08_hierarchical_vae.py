@@ -298,3 +298,54 @@ PUBLIC_BUGS = [
 (test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
  test_public_check_names_the_bug) = public_check_tests(
     TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))
+
+
+# ----------------------------------------------- named causes: the right latent, the schedule
+def _failures(task_id: str, replace: dict[str, str]) -> list[str]:
+    from tests.in_process import public_outcomes
+
+    return [m for status, m in public_outcomes(TOPIC, task_id, replace).values()
+            if status == "failed"]
+
+
+def test_bottom_up_sample_on_z2_names_z2():
+    messages = _failures("hvae.bottom_up", {BU: edit(BU, ("z2 = q2.rsample()",
+                                                          "z2 = q2.sample()"))})
+    assert any("z2 drawn with .sample()" in m for m in messages), messages
+    assert not any("z1 drawn with .sample()" in m for m in messages), messages
+
+
+def test_bottom_up_sample_on_z1_names_z1():
+    messages = _failures("hvae.bottom_up", {BU: edit(
+        BU, ("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2"))})
+    assert any("z1 drawn with .sample()" in m for m in messages), messages
+
+
+def test_floor_division_in_warmup_is_named_by_the_training_check():
+    src = edit(WARM, ("step / warmup_steps", "step // warmup_steps"))
+    messages = _failures("hvae.training", {WARM: src})
+    assert any("Fix kl_warmup first" in m for m in messages), messages
+    assert not any("rsample" in m for m in messages), messages
+
+
+def test_training_smoke_passes_monte_carlo_kls():
+    from tests.in_process import assert_public_pass, public_outcomes
+
+    src = edit(TD, ('"kl1": td.kl_divergence(q1, self.p_z1(z2))',
+                    '"kl1": q1.log_prob(z1) - self.p_z1(z2).log_prob(z1)'),
+               ('"kl2": td.kl_divergence(q2, self.prior_z2())',
+                '"kl2": q2.log_prob(z2) - self.prior_z2().log_prob(z2)'))
+    assert_public_pass(public_outcomes(TOPIC, "hvae.training", {TD: src}))
+
+
+def test_training_run_names_a_non_linear_warmup_schedule_first():
+    from autograder.topics.t08_hierarchical_vae import (
+        TRAIN_STEPS,
+        TRAIN_WARMUP,
+        _warmup_schedule_note,
+    )
+
+    steps = range(0, TRAIN_STEPS, 100)
+    assert _warmup_schedule_note([min(1.0, s / TRAIN_WARMUP) for s in steps]) == ""
+    floor = [float(min(1, s // TRAIN_WARMUP)) for s in steps]
+    assert "fix kl_warmup first" in _warmup_schedule_note(floor)

@@ -1,0 +1,90 @@
+"""The engine's dependency hint: a failing task whose graded dependency fails its own task says
+so first, and only then."""
+
+from __future__ import annotations
+
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.grading import TaskResult, add_dependency_hints, dependency_prefix
+from autograder.notebook_code import extract_code
+from autograder.registry import get_task
+
+MARGINAL = '''
+def ppca_marginal(W, b, sigma2):
+    return b, W @ W.T + sigma2 ** 2 * torch.eye(W.shape[0])
+'''
+LOG_MARGINAL = '''
+def ppca_log_marginal(x, W, b, sigma2):
+    mean, cov = ppca_marginal(W, b, sigma2)
+    return torch.distributions.MultivariateNormal(mean, cov).log_prob(x)
+'''
+SELF_CONTAINED = '''
+def ppca_log_marginal(x, W, b, sigma2):
+    cov = W @ W.T + sigma2 * torch.eye(W.shape[0])
+    return torch.distributions.MultivariateNormal(b, cov).log_prob(x)
+'''
+
+
+def solution_cell(source: str, grade_id: str):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": grade_id}
+    return cell
+
+
+def code_of(marginal: str, log_marginal: str):
+    nb = new_notebook(cells=[solution_cell(marginal, "ppca_marginal_solution"),
+                             solution_cell(log_marginal, "ppca_log_marginal_solution")])
+    return extract_code(nb, "01_ppca.ipynb")
+
+
+TASKS = (get_task("ppca.marginal"), get_task("ppca.log_marginal"))
+
+
+def results(marginal_status: str, log_status: str) -> list[TaskResult]:
+    return [TaskResult("ppca.marginal", 0.0, 2.0, marginal_status, "marginal message"),
+            TaskResult("ppca.log_marginal", 0.0, 2.0, log_status, "expected -3.15741, got "
+                       "-3.62964")]
+
+
+def test_failing_dependency_is_named_first():
+    found = results("failed", "failed")
+    add_dependency_hints(code_of(MARGINAL, LOG_MARGINAL), TASKS, found)
+    assert found[1].message.startswith("`ppca_marginal`, which this uses, is wrong "
+                                       "(ppca.marginal): fix it first. expected -3.15741")
+    assert found[0].message == "marginal message"
+
+
+def test_no_prefix_when_the_dependency_passes_or_the_task_passes():
+    code = code_of(MARGINAL, LOG_MARGINAL)
+    passed_dependency = results("passed", "failed")
+    add_dependency_hints(code, TASKS, passed_dependency)
+    assert passed_dependency[1].message == "expected -3.15741, got -3.62964"
+    passed_task = results("failed", "passed")
+    passed_task[1].message = "all 4 checks passed"
+    add_dependency_hints(code, TASKS, passed_task)
+    assert passed_task[1].message == "all 4 checks passed"
+
+
+def test_no_prefix_when_the_task_does_not_use_the_symbol():
+    found = results("failed", "failed")
+    add_dependency_hints(code_of(MARGINAL, SELF_CONTAINED), TASKS, found)
+    assert found[1].message == "expected -3.15741, got -3.62964"
+
+
+def test_unimplemented_dependency_is_named_as_such():
+    by_id = {r.id: r for r in results("missing", "failed")}
+    prefix = dependency_prefix(code_of(MARGINAL, LOG_MARGINAL), TASKS[1], by_id, TASKS)
+    assert prefix == ("`ppca_marginal`, which this uses, is not implemented yet "
+                      "(ppca.marginal): fix it first. ")
+
+
+def test_extra_symbols_count_as_dependencies_but_own_symbols_do_not():
+    training, warmup, bottom_up = (get_task(t) for t in ("hvae.training", "hvae.warmup",
+                                                         "hvae.bottom_up"))
+    nb = new_notebook(cells=[solution_cell("def kl_warmup(step, n):\n    return step // n\n",
+                                           "kl_warmup_solution")])
+    code = extract_code(nb, "08_hierarchical_vae.ipynb")
+    by_id = {"hvae.warmup": TaskResult("hvae.warmup", 0.0, 1.0, "failed", ""),
+             "hvae.bottom_up": TaskResult("hvae.bottom_up", 0.0, 3.0, "failed", "")}
+    prefix = dependency_prefix(code, training, by_id, (training, warmup, bottom_up))
+    assert prefix == "`kl_warmup`, which this uses, is wrong (hvae.warmup): fix it first. "
