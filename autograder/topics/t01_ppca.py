@@ -123,7 +123,8 @@ def judge_posterior_mock(j: Judgement) -> None:
     # A = WᵀW + σ²I = 7; posterior cov = σ² A⁻¹ = 2/7; mean = A⁻¹ Wᵀ (x - b).
     expect_close(cov, torch.tensor([[2.0 / 7.0]], dtype=F64), "the posterior covariance",
                  reveal=True, hints={
-                     "the factor sigma2 is missing: the posterior covariance is sigma2 A^-1 with A = WᵀW + sigma2 I":
+                     "the factor sigma2 is missing: the posterior covariance is sigma2 A^-1 "
+                     "with A = WᵀW + sigma2 I":
                          torch.tensor([[1.0 / 7.0]]),
                      "sigma2 was used as a standard deviation": torch.tensor([[4.0 / 9.0]]),
                  })
