@@ -6,14 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaelib.figures import FigureContext
-
-
-def _ellipse(mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0, n: int = 200) -> np.ndarray:
-    """Points [n, 2] of the n_std contour of a 2-D Gaussian."""
-    vals, vecs = np.linalg.eigh(cov)
-    t = np.linspace(0, 2 * np.pi, n)
-    circle = np.stack([np.cos(t), np.sin(t)], 1)
-    return mean + n_std * (circle * np.sqrt(vals)) @ vecs.T
+from vaelib.figures.gaussian_shapes import ellipse
 
 
 def _posterior(x: np.ndarray, W: np.ndarray, b: np.ndarray, sigma2: float):
@@ -54,7 +47,7 @@ def generative(ctx: FigureContext) -> None:
         axes[1].scatter(*centre, c=f"C{k}", s=60, zorder=3)
         pts = centre + np.sqrt(sigma2) * rng.standard_normal((40, 2))
         axes[1].scatter(*pts.T, c=f"C{k}", s=6, alpha=0.5)
-        axes[1].plot(*_ellipse(centre, sigma2 * np.eye(2)).T, f"C{k}-", lw=1)
+        axes[1].plot(*ellipse(centre, sigma2 * np.eye(2)).T, f"C{k}-", lw=1)
     axes[1].set_title("2. x = W z + b + σ ε: an isotropic\n"
                       "noise cloud around each point of the line")
     n = 300 if ctx.fast else 1500
@@ -62,7 +55,7 @@ def generative(ctx: FigureContext) -> None:
     C = W @ W.T + sigma2 * np.eye(2)
     axes[2].scatter(*X.T, s=4, alpha=0.3, c="C7", label="samples of p(x)")
     for k in (1, 2):
-        axes[2].plot(*_ellipse(b, C, k).T, "C3-", lw=1.5, label="marginal N(b, WWᵀ + σ²I)"
+        axes[2].plot(*ellipse(b, C, k).T, "C3-", lw=1.5, label="marginal N(b, WWᵀ + σ²I)"
                      if k == 1 else None)
     axes[2].legend(loc="lower right", fontsize=8)
     axes[2].set_title("3. the marginal: a Gaussian elongated\nalong W (1σ and 2σ contours)")
@@ -122,9 +115,9 @@ def posterior_ellipses(ctx: FigureContext) -> None:
     for ax, sigma2 in zip(axes, (0.1, 1.0), strict=True):
         x = z_true @ W.T + b + np.sqrt(sigma2) * eps
         mean, cov = _posterior(x, W, b, sigma2)
-        ax.plot(*_ellipse(np.zeros(2), np.eye(2)).T, "k--", lw=1, label="prior N(0, I), 2 sd")
+        ax.plot(*ellipse(np.zeros(2), np.eye(2)).T, "k--", lw=1, label="prior N(0, I), 2 sd")
         for k in range(3):
-            ax.plot(*_ellipse(mean[k], cov).T, f"C{k}-", lw=2,
+            ax.plot(*ellipse(mean[k], cov).T, f"C{k}-", lw=2,
                     label="posterior p(z|x), 2 sd" if k == 0 else None)
             ax.scatter(*mean[k], c=f"C{k}", s=40)
             ax.scatter(*z_true[k], c=f"C{k}", marker="s", s=30, alpha=0.6)
@@ -152,7 +145,7 @@ def ml_fit(ctx: FigureContext) -> None:
     C = W @ W.T + sigma2 * np.eye(2)
     axes[0].scatter(*X.T, s=4, alpha=0.3, c="C7", label="data")
     for k in (1, 2):
-        axes[0].plot(*_ellipse(b, C, k).T, "C3-", lw=1.5,
+        axes[0].plot(*ellipse(b, C, k).T, "C3-", lw=1.5,
                      label="ML marginal N(b̂, ŴŴᵀ + σ̂²I)" if k == 1 else None)
     u = W[:, 0] / np.linalg.norm(W)
     pca = b + np.linspace(-4, 4, 2)[:, None] * np.sqrt(lam[0]) * u

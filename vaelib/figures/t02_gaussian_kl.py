@@ -12,6 +12,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from vaelib.figures import FigureContext
+from vaelib.figures.gaussian_shapes import ellipse
 
 
 def _log_normal(x: np.ndarray, mu: float, s: float) -> np.ndarray:
@@ -22,12 +23,6 @@ def _kl_grid(log_a: np.ndarray, log_b: np.ndarray, cell: float) -> float:
     """KL(a || b) by a Riemann sum over grid cells of area ``cell``."""
     a = np.exp(log_a)
     return float(np.sum(a * (log_a - log_b)) * cell)
-
-
-def _ellipse(mean, cov, n_std=2.0, n=200):
-    vals, vecs = np.linalg.eigh(cov)
-    t = np.linspace(0, 2 * np.pi, n)
-    return mean + n_std * (np.stack([np.cos(t), np.sin(t)], 1) * np.sqrt(vals)) @ vecs.T
 
 
 def asymmetry_1d(ctx: FigureContext) -> None:
@@ -124,11 +119,11 @@ def correlated(ctx: FigureContext) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 5))
     closed = {"reverse": np.sqrt(1 / np.diag(prec)), "forward": np.sqrt(np.diag(cov))}
     for ax, direction in zip(axes, ("reverse", "forward"), strict=True):
-        ax.plot(*_ellipse(mean, cov).T, "C2", lw=2, label="p (ρ = 0.9)")
+        ax.plot(*ellipse(mean, cov).T, "C2", lw=2, label="p (ρ = 0.9)")
         for k, start in enumerate(starts):
             theta = _fit_factorised(log_p, X, Y, cell, start, direction)
             q_cov = np.diag(np.exp(2 * theta[2:]))
-            ax.plot(*_ellipse(theta[:2], q_cov).T, "C3", lw=2 - 0.5 * k, alpha=0.8,
+            ax.plot(*ellipse(theta[:2], q_cov).T, "C3", lw=2 - 0.5 * k, alpha=0.8,
                     label="fitted factorised q (3 starts)" if k == 0 else None)
             ax.scatter(*start[:2], marker="o", facecolor="none", edgecolor="C7", s=40,
                        label="starting means" if k == 0 else None)
@@ -165,14 +160,14 @@ def bimodal(ctx: FigureContext) -> None:
         ax.set_aspect("equal")
         ax.set(xlim=(-4.5, 4.5), ylim=(-4.5, 4.5), xlabel="z₁", ylabel="z₂")
     theta = _fit_factorised(log_p_fn, X, Y, cell, (0.3, -0.2, 0.0, 0.0), "forward")
-    axes[0].plot(*_ellipse(theta[:2], np.diag(np.exp(2 * theta[2:]))).T, "C0", lw=2)
+    axes[0].plot(*ellipse(theta[:2], np.diag(np.exp(2 * theta[2:]))).T, "C0", lw=2)
     axes[0].set_title("minimise KL(p‖q): q covers both modes\n(and the empty space between them)",
                       fontsize=10)
     starts = [(-0.5, -1.0, 0.3, 0.3), (0.8, 0.2, 0.3, 0.3), (0.4, 0.6, 0.3, 0.3),
               (-1.0, 0.5, 0.3, 0.3)]
     for start in starts:
         theta = _fit_factorised(log_p_fn, X, Y, cell, start, "reverse")
-        axes[1].plot(*_ellipse(theta[:2], np.diag(np.exp(2 * theta[2:]))).T, "C3", lw=2)
+        axes[1].plot(*ellipse(theta[:2], np.diag(np.exp(2 * theta[2:]))).T, "C3", lw=2)
         axes[1].annotate("", xy=theta[:2], xytext=start[:2],
                          arrowprops=dict(arrowstyle="->", color="C7", lw=1))
         axes[1].scatter(*start[:2], marker="o", facecolor="none", edgecolor="C7", s=40)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaelib.figures import FigureContext
+from vaelib.figures.gaussian_shapes import ellipse
 
 # the mock-exam PPCA model of topic 01 and a data point
 W1, B1, S2_1, X1 = np.array([[1.0], [2.0]]), np.array([1.0, -1.0]), 2.0, np.array([2.0, 1.0])
@@ -30,12 +31,6 @@ def _kl(mq, Sq, mp, Sp):
     d = mp - mq
     return 0.5 * (np.trace(P @ Sq) + d @ P @ d - len(mq)
                   + np.linalg.slogdet(Sp)[1] - np.linalg.slogdet(Sq)[1])
-
-
-def _ellipse(mean, cov, n_std=2.0, n=200):
-    vals, vecs = np.linalg.eigh(cov)
-    t = np.linspace(0, 2 * np.pi, n)
-    return mean + n_std * (np.stack([np.cos(t), np.sin(t)], 1) * np.sqrt(vals)) @ vecs.T
 
 
 def jensen(ctx: FigureContext) -> None:
@@ -165,9 +160,9 @@ def mean_field(ctx: FigureContext) -> None:
     Sq = np.diag(1 / np.diag(Lam))
     rho = Sp[0, 1] / np.sqrt(Sp[0, 0] * Sp[1, 1])
     ax = axes[0]
-    ax.plot(*_ellipse(mp, Sp).T, "C2", lw=2, label=f"posterior p(z|x), ρ = {rho:.2f}")
-    ax.plot(*_ellipse(mp, Sq).T, "C3", lw=2, label="best factorised q (variances 1/Λᵢᵢ)")
-    ax.plot(*_ellipse(mp, np.diag(np.diag(Sp))).T, "C0--", lw=1,
+    ax.plot(*ellipse(mp, Sp).T, "C2", lw=2, label=f"posterior p(z|x), ρ = {rho:.2f}")
+    ax.plot(*ellipse(mp, Sq).T, "C3", lw=2, label="best factorised q (variances 1/Λᵢᵢ)")
+    ax.plot(*ellipse(mp, np.diag(np.diag(Sp))).T, "C0--", lw=1,
             label="factorised q with the marginal variances")
     ax.set_aspect("equal")
     ax.set(xlabel="z₁", ylabel="z₂",
