@@ -57,7 +57,7 @@ def asymmetry_1d(ctx: FigureContext) -> None:
     axes[2].plot(x, q * log_ratio, "C3", lw=1.5, label="q log(q/p): integrand of KL(q‖p)")
     axes[2].plot(x, -p * log_ratio, "C0", lw=1.5, label="p log(p/q): integrand of KL(p‖q)")
     axes[2].axhline(0, color="k", lw=0.5)
-    axes[2].set(xlabel="x", ylim=(-0.5, 2.6), title="each direction weighs the log-ratio\n"
+    axes[2].set(xlabel="x", ylim=(-0.5, 3.3), title="each direction weighs the log-ratio\n"
                 "by its own first argument")
     axes[2].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
