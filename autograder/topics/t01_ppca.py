@@ -120,17 +120,18 @@ def judge_marginal_reference(j: Judgement) -> None:
 
 def judge_posterior_mock(j: Judgement) -> None:
     mean, cov = expect_sequence(j.got, 2, "ppca_posterior")
-    # M = WᵀW + σ²I = 7; posterior cov = σ² M⁻¹ = 2/7; mean = M⁻¹ Wᵀ (x - b).
+    # A = WᵀW + σ²I = 7; posterior cov = σ² A⁻¹ = 2/7; mean = A⁻¹ Wᵀ (x - b).
     expect_close(cov, torch.tensor([[2.0 / 7.0]], dtype=F64), "the posterior covariance",
                  reveal=True, hints={
-                     "the factor sigma2 is missing: the posterior covariance is sigma2 M^-1":
+                     "the factor sigma2 is missing: the posterior covariance is sigma2 A^-1 "
+                     "with A = WᵀW + sigma2 I":
                          torch.tensor([[1.0 / 7.0]]),
                      "sigma2 was used as a standard deviation": torch.tensor([[4.0 / 9.0]]),
                  })
     expect_close(mean, torch.tensor([[0.0], [5.0 / 7.0], [1.0]], dtype=F64),
                  "the posterior means", reveal=True, hints={
                      "b was not subtracted from x": torch.tensor([[-1 / 7], [4 / 7], [6 / 7]]),
-                     "sigma2 is missing from M = WᵀW + sigma2 I":
+                     "sigma2 is missing from A = WᵀW + sigma2 I":
                          torch.tensor([[0.0], [1.0], [1.4]]),
                  })
 
@@ -156,7 +157,7 @@ def judge_posterior_reference(j: Judgement) -> None:
     s2 = _s2(j.inputs)
     expect_tensor(cov, "the posterior covariance", device=j.device)
     expect_close(cov, ref_cov, "the posterior covariance", reveal=False, hints={
-        "the factor sigma2 is missing (posterior covariance = sigma2 M^-1)": ref_cov / s2,
+        "the factor sigma2 is missing (posterior covariance = sigma2 A^-1)": ref_cov / s2,
     })
     expect_tensor(mean, "the posterior means", device=j.device)
     expect_close(mean, ref_mean, "the posterior means", reveal=False)

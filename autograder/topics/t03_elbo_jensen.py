@@ -463,8 +463,8 @@ def _elbo_hints(model: Any, x: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor
 
 
 def mock_with_posterior() -> dict[str, Any]:
-    """The mock exam with its exact posterior (topic 01: mean M⁻¹Wᵀ(x - b), covariance
-    sigma2 M⁻¹ with M = WᵀW + sigma2 = 7)."""
+    """The mock exam with its exact posterior (topic 01: mean A⁻¹Wᵀ(x - b), covariance
+    sigma2 A⁻¹ with A = WᵀW + sigma2 = 7)."""
     return {**mock_exam(), "post_mean": torch.tensor([[0.0], [5.0 / 7.0], [1.0]], dtype=F64),
             "post_cov": torch.tensor([[2.0 / 7.0]], dtype=F64)}
 
