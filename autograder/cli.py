@@ -55,20 +55,57 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the student kit into a new folder: exercises, public checks and "
                     "the course library, installable with `pip install -e OUT`; no solutions, "
                     "no hidden checks.")
-    kit.add_argument("out", help="a new (or empty) folder")
-    kit.add_argument("topics", nargs="*", help="topics to include (default: all released)")
+    kit.add_argument("out", help="a new (or empty) folder; with --add, an existing kit")
+    kit.add_argument("topics", nargs="*",
+                     help="topics to include (default: the released topics up to the first "
+                          "that would reveal an earlier exercise's answers)")
+    kit.add_argument("--add", action="store_true",
+                     help="add the topics to the kit OUT built before (progressive release)")
+    kit.add_argument("--answers-out", nargs="+", default=[], metavar="TOPIC",
+                     help="topics whose answers may be public (e.g. after their deadline): "
+                          "later notebooks may reveal them")
 
     sub.add_parser("tasks", help="list the graded tasks")
 
-    from autograder.classgrade.command import add_parser as add_grade_class
-
-    add_grade_class(sub)
+    try:
+        from autograder.classgrade.command import add_parser as add_grade_class
+    except ModuleNotFoundError:  # the student kit: a TA's command, not shipped
+        sub.add_parser("grade-class", help="(TAs only; not in the student kit)",
+                       add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+    else:
+        add_grade_class(sub)
     return parser
+
+
+LECTURER_COMMANDS = {"grade-class": "autograder.classgrade", "release": "autograder.release",
+                     "student-kit": "autograder.student_kit"}
+"""Commands whose code stays with the lecturer and the TAs (left out of the student kit)."""
+
+
+def missing_lecturer_part(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The one-line reason when a lecturer's command runs where its code is not shipped."""
+    module = LECTURER_COMMANDS.get(command)
+    if module and exc.name and (exc.name == module or module.startswith(exc.name + ".")
+                                or exc.name.startswith(module + ".")):
+        return (f"`{command}` is a lecturer's or TA's command; the student kit does not "
+                "include it (students check their work with pytest or the notebook's test "
+                "cells)")
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        reason = missing_lecturer_part(args.command, exc)
+        print(f"error: {reason or exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Dispatch one parsed command."""
     try:
         if args.command == "grade":
             return _grade(args)
@@ -83,9 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(line)
             return 0
         if args.command == "student-kit":
-            from autograder.student_kit import build_kit
+            from autograder.student_kit import add_to_kit, build_kit
 
-            for line in build_kit(args.out, args.topics or None):
+            if args.add and not args.topics:
+                print("error: --add needs the topics to add", file=sys.stderr)
+                return 2
+            lines = (add_to_kit(args.out, args.topics, args.answers_out) if args.add
+                     else build_kit(args.out, args.topics or None, args.answers_out))
+            for line in lines:
                 print(line)
             return 0
         if args.command == "tasks":
@@ -96,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{task.id:<28} {task.points:>4g} pts  {len(task.checks) - hidden} public"
                       f" + {hidden} hidden checks  [{task.topic}]")
             return 0
+    except ModuleNotFoundError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback dump
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -110,9 +154,14 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     from autograder.grading import Grader
+    from autograder.paths import course_root
     from autograder.report import format_not_graded, format_table, write_json
 
-    grader = Grader(device=args.device, include_hidden=not args.public_only, jobs=args.jobs,
+    include_hidden = not args.public_only
+    if include_hidden and not (course_root() / "solutions").is_dir():
+        print("no solutions/ folder here (a student kit?): running the public checks only")
+        include_hidden = False
+    grader = Grader(device=args.device, include_hidden=include_hidden, jobs=args.jobs,
                     timeout_s=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
                     judge_timeout_s=args.judge_timeout)
     if args.device == "auto":

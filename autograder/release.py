@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from autograder.answer_lines import REVEALS_FILE, write_reveals
 from autograder.paths import TOPICS, course_root
 from autograder.release_manifest import write_manifest
 
@@ -54,4 +55,9 @@ def release_topics(topics: list[str] | None = None) -> list[str]:
         raise ValueError(f"unknown topics {unknown}; known: {', '.join(TOPICS)}")
     generate(chosen, course_root() / "exercises")
     write_manifest(chosen)
-    return [f"released exercises/{t}/{t}.ipynb" for t in chosen]
+    reveals = write_reveals()
+    shown = [f"  {later} shows answers of {other}: {', '.join(symbols)}"
+             for later, others in reveals.items() for other, symbols in others.items()]
+    return [f"released exercises/{t}/{t}.ipynb" for t in chosen] + \
+        [f"recorded in solutions/{REVEALS_FILE} what each notebook reveals of other topics"
+         + (":" if shown else ": nothing")] + shown

@@ -5,24 +5,37 @@ autograder that run the public checks (``check(...)`` in test cells, ``pytest``)
 ``pyproject.toml`` (``pip install -e OUT``) and a README for students. It never holds the
 solutions, hidden checks (topic modules are rewritten by ``autograder.public_checks``),
 grader-only code (``autograder/trusted``) or the lecturer's tools (nbgrader plugin, release).
+
+It never ships an exercise together with a later topic whose notebook reveals that
+exercise's answers (``autograder.kit_plan``), unless the lecturer lets those answers out;
+``add_to_kit`` adds the next topics to a kit built before, under the same rule.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tomllib
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from autograder import __version__
-from autograder.paths import TOPICS, course_root
+from autograder.answer_lines import read_reveals
+from autograder.kit_plan import conflicts, ordered, refusal, safe_prefix
+from autograder.paths import TOPICS, course_root, exercise_notebook
 from autograder.public_checks import NotPublic, public_source, topic_imports, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
-                      "authoring.py", "public_checks.py", "classgrade", "__pycache__"})
+                      "authoring.py", "public_checks.py", "classgrade", "__pycache__",
+                      "answer_lines.py", "kit_plan.py", "release_manifest.py"})
 """Entries of ``autograder/`` that stay with the lecturer."""
 NOT_FOR_STUDENTS = ("nbgrader", "ruff", "nbconvert", "nbclient")
 """Course dependencies only lecturers and TAs need."""
+KIT_EXTRAS = ("jupyterlab>=4", "ipywidgets>=8")
+"""What students need beyond the course's dependencies: JupyterLab, and ipywidgets so that
+tqdm draws one progress bar in a notebook instead of one text line per update."""
 FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "hidden=True")
 KIT_README = Path("docs") / "student-kit-README.md"
 
@@ -31,26 +44,130 @@ class KitError(Exception):
     """The kit could not be built, or would contain something students must not get."""
 
 
-def build_kit(out: str | Path, topics: list[str] | None = None) -> list[str]:
-    """Write the student kit into the new (or empty) folder ``out``; one line per part."""
-    out, root = Path(out), course_root()
+KIT_MANIFEST = "kit.json"
+"""What a kit holds: its topics and the earlier answers the lecturer allowed out."""
+
+
+@dataclass(frozen=True)
+class KitContents:
+    """The topics of a kit and the topics whose answers it may reveal."""
+
+    topics: list[str]
+    answers_out: list[str] = field(default_factory=list)
+
+
+def released_topics() -> list[str]:
+    """Topics with a released exercise notebook, in course order."""
+    return [t for t in TOPICS if exercise_notebook(t).is_file()]
+
+
+def build_kit(out: str | Path, topics: list[str] | None = None,
+              answers_out: list[str] | None = None) -> list[str]:
+    """Write the student kit into the new (or empty) folder ``out``; one line per part.
+
+    Without ``topics``, the kit holds the first released topics up to the first one whose
+    notebook would reveal an earlier exercise's answers (the lines say which were left out).
+    """
+    out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise KitError(f"{out}: the folder is not empty; give a new one")
-    chosen = topics or [t for t in TOPICS if (root / "exercises" / t / f"{t}.ipynb").is_file()]
-    missing = [t for t in chosen if not (root / "exercises" / t / f"{t}.ipynb").is_file()]
-    if missing:
-        raise KitError(f"no released notebook for {missing}; run python -m autograder release")
+        raise KitError(f"{out}: the folder is not empty; give a new one (or --add to a kit)")
+    allowed = ordered(answers_out or [])
+    reveals = read_reveals()
+    notes: list[str] = []
+    if topics:
+        chosen = ordered(topics)
+        _refuse_unreleased(chosen)
+        found = conflicts(chosen, allowed, reveals)
+        if found:
+            raise KitError(refusal(found))
+    else:
+        plan = safe_prefix(released_topics(), allowed, reveals)
+        chosen = plan.topics
+        if plan.left_out:
+            notes.append(f"left out {', '.join(plan.left_out)}: {plan.reason} (name the "
+                         "topics, with --answers-out for answers that may be public, or add "
+                         "them later with --add)")
+    if not chosen:
+        raise KitError("no topic can be shipped: " + "; ".join(notes))
+    contents = KitContents(chosen, allowed)
     out.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
     for topic in chosen:
-        shutil.copytree(root / "exercises" / topic, out / "exercises" / topic, ignore=ignore)
+        _copy_exercise(topic, out)
+    unchecked = _write_shared_parts(out, contents)
+    return [f"exercises: {', '.join(chosen)}", *notes, *_summary(out, unchecked)]
+
+
+def add_to_kit(kit: str | Path, topics: list[str],
+               answers_out: list[str] | None = None) -> list[str]:
+    """Add later topics to a kit built before (progressive release), with the same refusal.
+
+    The exercises already in the kit are never touched; the library and the public checks
+    are brought up to date for the new set of topics.
+    """
+    kit = Path(kit)
+    before = read_kit_manifest(kit)
+    new = [t for t in ordered(topics) if t not in before.topics]
+    if not new:
+        raise KitError(f"{kit} already holds {', '.join(ordered(topics))}; nothing to add")
+    _refuse_unreleased(new)
+    allowed = ordered(before.answers_out + (answers_out or []))
+    chosen = ordered(before.topics + new)
+    found = conflicts(chosen, allowed, read_reveals())
+    if found:
+        raise KitError(refusal(found))
+    for topic in new:
+        _copy_exercise(topic, kit)
+    shutil.rmtree(kit / "autograder")
+    unchecked = _write_shared_parts(kit, KitContents(chosen, allowed))
+    return [f"added exercises: {', '.join(new)} (the kit now holds {', '.join(chosen)})",
+            *_summary(kit, unchecked)]
+
+
+def read_kit_manifest(kit: Path) -> KitContents:
+    """The contents a kit records; KitError when the folder is not a kit."""
+    try:
+        data = json.loads((kit / KIT_MANIFEST).read_text())
+        return KitContents(ordered(list(data["topics"])), ordered(list(data["answers_out"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise KitError(f"{kit}: not a student kit built by `python -m autograder student-kit` "
+                       f"(no readable {KIT_MANIFEST})") from None
+
+
+def _refuse_unreleased(topics: list[str]) -> None:
+    missing = [t for t in topics if not exercise_notebook(t).is_file()]
+    if missing:
+        raise KitError(f"no released notebook for {', '.join(missing)}; run python -m "
+                       "autograder release")
+
+
+def _copy_exercise(topic: str, out: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
+    shutil.copytree(course_root() / "exercises" / topic, out / "exercises" / topic,
+                    ignore=ignore)
+
+
+def _write_shared_parts(out: Path, contents: KitContents) -> list[str]:
+    """Library, public checks of the kit's topics, pyproject, README, manifest; returns the
+    tasks left without a self-check."""
+    root = course_root()
+    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
+    (out / "exercises").mkdir(parents=True, exist_ok=True)
     shutil.copy2(root / "exercises" / "conftest.py", out / "exercises" / "conftest.py")
+    if (out / "vaelib").exists():
+        shutil.rmtree(out / "vaelib")
     shutil.copytree(root / "vaelib", out / "vaelib", ignore=ignore)
-    unchecked = _copy_autograder(root / "autograder", out / "autograder")
+    unchecked = _copy_autograder(root / "autograder", out / "autograder", contents.topics)
     (out / "pyproject.toml").write_text(pyproject(root / "pyproject.toml"))
     shutil.copy2(root / KIT_README, out / "README.md")
+    (out / KIT_MANIFEST).write_text(json.dumps(
+        {"version": __version__, "topics": contents.topics,
+         "answers_out": contents.answers_out}, indent=1) + "\n")
     _refuse_private_content(out)
-    return [f"exercises: {', '.join(chosen)}", "course library: vaelib",
+    return unchecked
+
+
+def _summary(out: Path, unchecked: list[str]) -> list[str]:
+    return ["course library: vaelib",
             "public checks: autograder (hidden checks and grader-only code left out)",
             *([f"warning: no self-check in the kit for {', '.join(unchecked)} (their checks "
                "need grader-only code)"] if unchecked else []),
@@ -59,11 +176,19 @@ def build_kit(out: str | Path, topics: list[str] | None = None) -> list[str]:
 
 def public_topic_sources(topics_dir: Path) -> dict[str, str]:
     """Every topic module rewritten public, keeping what the others' public code imports."""
-    originals = {p.stem: p.read_text() for p in sorted(topics_dir.glob("t*.py"))}
-    keep: dict[str, set[str]] = {stem: set() for stem in originals}
+    originals = tuple((p.stem, p.read_text()) for p in sorted(topics_dir.glob("t*.py")))
+    return dict(_public_sources(originals))
+
+
+@cache
+def _public_sources(originals: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """``public_topic_sources`` for given module texts (cached: kits built in one process
+    share the rewriting)."""
+    texts = dict(originals)
+    keep: dict[str, set[str]] = {stem: set() for stem in texts}
     while True:
         public = {stem: public_source(text, stem, frozenset(keep[stem]))
-                  for stem, text in originals.items()}
+                  for stem, text in texts.items()}
         grown = False
         for text in public.values():
             for stem, names in topic_imports(text).items():
@@ -71,20 +196,35 @@ def public_topic_sources(topics_dir: Path) -> dict[str, str]:
                     keep[stem] |= names
                     grown = True
         if not grown:
-            return public
+            return tuple(public.items())
 
 
-def _copy_autograder(source: Path, dest: Path) -> list[str]:
-    """The autograder package minus the lecturer's parts, topic modules rewritten public;
-    returns the tasks left without any public check."""
+def needed_topic_modules(public: dict[str, str], topics: list[str]) -> set[str]:
+    """The topic modules of ``topics`` and those their public code imports (transitively)."""
+    needed = {f"t{topic}" for topic in topics} & set(public)
+    frontier = list(needed)
+    while frontier:
+        for stem in topic_imports(public[frontier.pop()]):
+            if stem in public and stem not in needed:
+                needed.add(stem)
+                frontier.append(stem)
+    return needed
+
+
+def _copy_autograder(source: Path, dest: Path, topics: list[str]) -> list[str]:
+    """The autograder package minus the lecturer's parts, the kit's topic modules rewritten
+    public (other topics' modules left out); returns the tasks left without a public check."""
     unchecked: list[str] = []
-    public = public_topic_sources(source / "topics")
+    every = public_topic_sources(source / "topics")
+    public = {stem: every[stem] for stem in needed_topic_modules(every, topics)}
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if set(relative.parts) & LEFT_OUT or path.is_dir() or path.suffix == ".pyc":
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
+        if relative.parts[0] == "topics" and path.stem in every and path.stem not in public:
+            continue
         if relative.parts[0] == "topics" and path.stem in public:
             text = public[path.stem]
             try:
@@ -102,7 +242,7 @@ def pyproject(course_pyproject: Path) -> str:
     project = tomllib.loads(course_pyproject.read_text())["project"]
     names = [d for d in project["dependencies"]
              if re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() not in NOT_FOR_STUDENTS]
-    deps = "\n".join(f'    "{d}",' for d in [*names, "jupyterlab>=4"])
+    deps = "\n".join(f'    "{d}",' for d in [*names, *KIT_EXTRAS])
     return f'''[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.answer_lines import read_reveals
 from autograder.paths import course_root
 from autograder.registry import all_tasks
 from autograder.release import available_topics
@@ -29,8 +30,10 @@ EXAMPLE = re.compile(r"<!-- example-failure -->\n```\n(.*?)```\n<!-- /example-fa
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory) -> Path:
+    """A kit of every released topic, the answers later notebooks reveal let out."""
     out = tmp_path_factory.mktemp("kit") / "vae-course"
-    build_kit(out)
+    revealed = sorted({topic for shown in read_reveals().values() for topic in shown})
+    build_kit(out, available_topics(), answers_out=revealed)
     return out
 
 
