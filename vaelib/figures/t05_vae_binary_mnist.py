@@ -70,7 +70,7 @@ def latent_space(ctx: FigureContext) -> None:
     ax.add_patch(plt.Circle((0, 0), 2, fill=False, ls="--", lw=0.8, color="white"))
     fig.colorbar(im, ax=ax, label="log q(z), aggregate posterior of 1,000 test images")
     ax.set(aspect="equal", xlabel="$z_1$", ylabel="$z_2$",
-           title=f"hatched: holes inside 2$\\sigma$ of the prior, q(z) < {HOLE_RATIO} p(z)")
+           title=f"hatched: holes, q(z) < {HOLE_RATIO} p(z)\ninside 2$\\sigma$ of the prior (dashed)")
     fig.tight_layout()
     ctx.save(fig, "05_latent_space.png")
 
@@ -89,7 +89,7 @@ def decoded_grid(ctx: FigureContext) -> None:
     ax.imshow(image_grid(images, n), cmap="gray_r", vmin=0, vmax=1,
               extent=(-3.2, 3.2, -3.2, 3.2))
     ax.set(xlabel="$z_1$", ylabel="$z_2$",
-           title="decoder mean $\\sigma(f_\\theta(z))$ on a grid over $[-3, 3]^2$")
+           title="decoder means p(x_d = 1 | z) on a grid over $[-3, 3]^2$")
     ctx.save(fig, "05_decoded_grid.png")
 
 
