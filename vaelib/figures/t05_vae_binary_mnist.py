@@ -70,7 +70,8 @@ def latent_space(ctx: FigureContext) -> None:
     ax.add_patch(plt.Circle((0, 0), 2, fill=False, ls="--", lw=0.8, color="white"))
     fig.colorbar(im, ax=ax, label="log q(z), aggregate posterior of 1,000 test images")
     ax.set(aspect="equal", xlabel="$z_1$", ylabel="$z_2$",
-           title=f"hatched: holes, q(z) < {HOLE_RATIO} p(z)\ninside 2$\\sigma$ of the prior (dashed)")
+           title=f"hatched: holes, q(z) < {HOLE_RATIO} p(z)\n"
+                 "inside 2$\\sigma$ of the prior (dashed)")
     fig.tight_layout()
     ctx.save(fig, "05_latent_space.png")
 

@@ -19,6 +19,7 @@ from vaelib.figures._tiny_vae import PIXELS, diag_gaussian, mlp, mnist, one_thre
 
 M1, M2 = 16, 4
 ACTIVE = 0.01
+USED_KL = 0.05
 
 
 def merge(mu_a: torch.Tensor, logvar_a: torch.Tensor, mu_b: torch.Tensor,
@@ -190,7 +191,7 @@ def active_units(ctx: FigureContext) -> None:
 
     models, test_x = trained(ctx.fast, ctx.seed)
     torch.manual_seed(ctx.seed)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6), gridspec_kw={"width_ratios": [M1, M2 + 2]})
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), gridspec_kw={"width_ratios": [M1, M2 + 2]})
     for row, (name, (model, _)) in enumerate(models.items()):
         stats = unit_statistics(model, test_x)
         for col, layer in enumerate(("1", "2")):
@@ -200,11 +201,12 @@ def active_units(ctx: FigureContext) -> None:
             ax.bar(np.arange(len(kl)), kl, color=colours)
             ax.set(xticks=np.arange(len(kl)), xticklabels=np.arange(1, len(kl) + 1),
                    ylabel="mean KL (nats)" if col == 0 else None)
-            ax.set_title(f"{name}: $z_{layer}$, {int((act > ACTIVE).sum())} of {len(act)} "
-                         f"active, KL {kl.sum():.1f} nats", fontsize=9)
+            ax.set_title(f"{name}: $z_{layer}$, KL {kl.sum():.1f} nats\n"
+                         f"{int((act > ACTIVE).sum())} of {len(act)} active by $A_u$, "
+                         f"{int((kl > USED_KL).sum())} with KL > {USED_KL} nats", fontsize=9)
             ax.tick_params(labelsize=7)
-    fig.suptitle("per-unit KL on 1,000 test images; blue: active ($Var_x E_q[z_u|x]$ > "
-                 f"{ACTIVE}), red: inactive", fontsize=10)
+    fig.suptitle("per-unit KL on 1,000 test images; blue: active by $A_u = Var_x E_q[z_u|x]$ > "
+                 f"{ACTIVE}, red: inactive", fontsize=10)
     fig.tight_layout()
     ctx.save(fig, "08_active_units.png")
 
@@ -213,15 +215,19 @@ def kl_per_layer(ctx: FigureContext) -> None:
     """Each layer's KL during training, and the warm-up weight beta."""
     import matplotlib.pyplot as plt
 
-    models, _ = trained(ctx.fast, ctx.seed)
+    models, test_x = trained(ctx.fast, ctx.seed)
+    torch.manual_seed(ctx.seed)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-    for ax, (name, (_, trace)) in zip(axes, models.items(), strict=True):
+    for ax, (name, (model, trace)) in zip(axes, models.items(), strict=True):
+        with torch.no_grad(), one_thread():
+            terms = model.unit_terms(test_x)
+        elbo = (terms["rec"] - terms["kl1"].sum(-1) - terms["kl2"].sum(-1)).mean().item()
         window = max(len(trace.kl1) // 50, 1)
         kernel = np.ones(window) / window
         for values, label in ((trace.kl1, "KL of $z_1$"), (trace.kl2, "KL of $z_2$")):
             ax.plot(np.arange(window, len(values) + 1),
                     np.convolve(values, kernel, mode="valid"), label=label)
-        ax.set(xlabel="Adam step (batch 100)", title=name)
+        ax.set(xlabel="Adam step (batch 100)", title=f"{name}; test ELBO {elbo:.1f} nats")
         twin = ax.twinx()
         twin.plot(trace.beta, color="grey", ls="--", label="$\\beta$ (warm-up)")
         twin.set(ylim=(0, 1.1))
