@@ -37,11 +37,11 @@ def kl_directions(ctx: FigureContext) -> None:
         return np.exp(-0.5 * ((z - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
 
     p = normal(0, 1)
-    q = 0.5 * normal(-1.4, 0.45) + 0.5 * normal(1.4, 0.45)
+    q = 0.5 * normal(-1.7, 0.4) + 0.5 * normal(1.7, 0.4)
     forward = q * np.log(q / p)   # integrand of KL(q || p)
     reverse = p * np.log(p / q)   # integrand of KL(p || q)
     fig, axes = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
-    hole = q < HOLE_RATIO * p
+    hole = (q < HOLE_RATIO * p) & (p > 0.02)  # holes: where the prior has mass, q has not
     for ax in axes:
         ax.fill_between(z, 0, 1, where=hole, color="grey", alpha=0.2,
                         transform=ax.get_xaxis_transform(), label=f"hole: q < {HOLE_RATIO} p")
@@ -58,7 +58,7 @@ def kl_directions(ctx: FigureContext) -> None:
     axes[1].legend(fontsize=8)
     in_hole = (forward * hole).sum() * dz, (reverse * hole).sum() * dz
     axes[1].set_title(f"inside the hole: KL(q || p) collects {in_hole[0]:.3f} nats, "
-                      f"KL(p || q) {in_hole[1]:.2f}", fontsize=9)
+                      f"KL(p || q) {in_hole[1]:.2f} nats", fontsize=9)
     fig.tight_layout()
     ctx.save(fig, "07_kl_directions.png")
 
