@@ -51,7 +51,8 @@ def latent_space(ctx: FigureContext) -> None:
         log_p = model.prior().log_prob(points).reshape(gx.shape)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     ax = axes[0]
-    sc = ax.scatter(mean[:, 0], mean[:, 1], c=test_y, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+    sc = ax.scatter(mean[:, 0].numpy(), mean[:, 1].numpy(), c=test_y.numpy(), cmap="tab10", s=4,
+                    vmin=-0.5, vmax=9.5)
     for i in range(0, 1000, 25):
         ax.add_patch(Ellipse(mean[i].tolist(), 4 * std[i, 0].item(), 4 * std[i, 1].item(),
                              fill=False, lw=0.8, color=plt.cm.tab10(int(test_y[i]))))
@@ -62,11 +63,12 @@ def latent_space(ctx: FigureContext) -> None:
                  "dashed: N(0, I) at 1, 2, 3 standard deviations")
     fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
     ax = axes[1]
-    im = ax.pcolormesh(axis, axis, log_q, cmap="viridis", vmin=log_q.max().item() - 12,
-                       shading="auto")
     holes = ((log_q < log_p + math.log(HOLE_RATIO)) & (log_p > -2 - math.log(2 * math.pi)))
-    ax.contourf(axis, axis, holes.float(), levels=[0.5, 1.5], colors="none", hatches=["////"])
-    ax.contour(axis, axis, holes.float(), levels=[0.5], colors="white", linewidths=0.8)
+    axis, log_q, holes = axis.numpy(), log_q.numpy(), holes.float().numpy()
+    im = ax.pcolormesh(axis, axis, log_q, cmap="viridis", vmin=log_q.max() - 12,
+                       shading="auto")
+    ax.contourf(axis, axis, holes, levels=[0.5, 1.5], colors="none", hatches=["////"])
+    ax.contour(axis, axis, holes, levels=[0.5], colors="white", linewidths=0.8)
     ax.add_patch(plt.Circle((0, 0), 2, fill=False, ls="--", lw=0.8, color="white"))
     fig.colorbar(im, ax=ax, label="log q(z), aggregate posterior of 1,000 test images")
     ax.set(aspect="equal", xlabel="$z_1$", ylabel="$z_2$",
@@ -87,7 +89,7 @@ def decoded_grid(ctx: FigureContext) -> None:
     with torch.no_grad():
         images = torch.sigmoid(model.decoder(points)).reshape(-1, 28, 28)
     fig, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(image_grid(images, n), cmap="gray_r", vmin=0, vmax=1,
+    ax.imshow(image_grid(images, n).numpy(), cmap="gray_r", vmin=0, vmax=1,
               extent=(-3.2, 3.2, -3.2, 3.2))
     ax.set(xlabel="$z_1$", ylabel="$z_2$",
            title="decoder means p(x_d = 1 | z) on a grid over $[-3, 3]^2$")
@@ -112,7 +114,8 @@ def reconstructions_and_samples(ctx: FigureContext) -> None:
             ("samples: x ~ p(x | z), the same z", binary)]
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 4.6))
     for ax, (title, images) in zip(axes, rows, strict=True):
-        ax.imshow(image_grid(images.reshape(-1, 28, 28), 1), cmap="gray_r", vmin=0, vmax=1)
+        grid = image_grid(images.reshape(-1, 28, 28), 1).numpy()
+        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
     fig.tight_layout()

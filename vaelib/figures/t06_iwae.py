@@ -117,7 +117,8 @@ def true_posteriors(ctx: FigureContext) -> None:
                              + model.prior().log_prob(z)).reshape(n, n)
                 post = torch.softmax(log_joint.reshape(-1), 0).reshape(n, n)
                 ax = axes[row, col]
-                ax.contourf(axis + centre[0], axis + centre[1], post, levels=12, cmap="Greys")
+                ax.contourf((axis + centre[0]).numpy(), (axis + centre[1]).numpy(), post.numpy(),
+                            levels=12, cmap="Greys")
                 for scale in (1, 2):
                     ax.add_patch(Ellipse(centre.tolist(), 2 * scale * std[0].item(),
                                          2 * scale * std[1].item(), fill=False, lw=1.2,

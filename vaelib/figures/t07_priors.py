@@ -98,10 +98,11 @@ def priors_vs_aggregate(ctx: FigureContext) -> None:
             q = model.posterior(test_x)
             prior = model.prior()
             log_prior = prior.log_prob(points).reshape(gx.shape)
-            ax.contourf(axis, axis, log_prior.clamp_min(log_prior.max() - 10), levels=12,
+            ax.contourf(axis.numpy(), axis.numpy(),
+                        log_prior.clamp_min(log_prior.max() - 10).numpy(), levels=12,
                         cmap="Greys", alpha=0.8)
-            ax.scatter(q.mean[:, 0], q.mean[:, 1], c=test_y, cmap="tab10", s=3, vmin=-0.5,
-                       vmax=9.5)
+            ax.scatter(q.mean[:, 0].numpy(), q.mean[:, 1].numpy(), c=test_y.numpy(), cmap="tab10",
+                       s=3, vmin=-0.5, vmax=9.5)
             n = 2000 if ctx.fast else 20000
 
             def log_q(z: torch.Tensor, q=q) -> torch.Tensor:
@@ -137,7 +138,8 @@ def prior_samples(ctx: FigureContext) -> None:
         rows.append(("the VampPrior's pseudo-inputs $u_k$ (learned images)", pseudo))
     fig, axes = plt.subplots(len(rows), 1, figsize=(11, 1.35 * len(rows) + 0.4))
     for ax, (title, images) in zip(axes, rows, strict=True):
-        ax.imshow(image_grid(images.reshape(-1, 28, 28), 1), cmap="gray_r", vmin=0, vmax=1)
+        grid = image_grid(images.reshape(-1, 28, 28), 1).numpy()
+        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
     fig.tight_layout()

@@ -169,7 +169,8 @@ def precision_merge(ctx: FigureContext) -> None:
                                ((mu_p, v_p), "top-down prior $p(z_1|z_2)$"),
                                ((mu.item(), v.item()), "merged $q(z_1|z_2, x)$")):
             density = td.Normal(m, math.exp(0.5 * lv)).log_prob(z).exp()
-            ax.plot(z, density, label=f"{label}: mean {m:.2f}, sd {math.exp(0.5 * lv):.2f}")
+            ax.plot(z.numpy(), density.numpy(),
+                    label=f"{label}: mean {m:.2f}, sd {math.exp(0.5 * lv):.2f}")
         ax.set(xlabel="$z_1$ (one unit)", title="precisions add, means are precision-weighted")
         ax.legend(fontsize=7, loc="upper left")
     axes[0].set_ylabel("density")
