@@ -17,6 +17,7 @@ import torch.distributions as td
 from torch import nn
 
 from vaelib.data import MNISTSplit, load_split
+from vaelib.plots import image_grid
 
 PIXELS = 28 * 28
 
@@ -224,3 +225,17 @@ def aggregate_log_density(z: torch.Tensor, q: td.Independent, chunk: int = 2000
         zc = z[start:start + chunk].unsqueeze(1)  # [P, 1, M] against batch [n]
         out.append(torch.logsumexp(q.log_prob(zc), dim=1) - math.log(n))
     return torch.cat(out)
+
+
+def image_rows_figure(rows: list[tuple[str, torch.Tensor]], width: float, height: float):
+    """One titled row of 28 x 28 images per ``(title, images [n, 784 or 28, 28])``; the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, height))
+    for ax, (title, images) in zip(axes, rows, strict=True):
+        grid = image_grid(images.reshape(-1, 28, 28), 1).numpy()
+        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

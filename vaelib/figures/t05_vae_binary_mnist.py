@@ -15,6 +15,7 @@ from vaelib.figures._tiny_vae import (
     History,
     TinyVAE,
     aggregate_log_density,
+    image_rows_figure,
     latent_grid,
     mnist,
     train_vae,
@@ -98,8 +99,6 @@ def decoded_grid(ctx: FigureContext) -> None:
 
 def reconstructions_and_samples(ctx: FigureContext) -> None:
     """Test images, their reconstructions, decoder means of prior samples, binary samples."""
-    import matplotlib.pyplot as plt
-
     model, _, test_x, _ = trained(ctx.fast, ctx.seed)
     n = 12
     gen = torch.Generator().manual_seed(ctx.seed)
@@ -112,14 +111,7 @@ def reconstructions_and_samples(ctx: FigureContext) -> None:
             ("reconstructions: decoder mean at the posterior mean", recon),
             ("samples: decoder mean at z ~ N(0, I)", means),
             ("samples: x ~ p(x | z), the same z", binary)]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 4.6))
-    for ax, (title, images) in zip(axes, rows, strict=True):
-        grid = image_grid(images.reshape(-1, 28, 28), 1).numpy()
-        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    fig.tight_layout()
-    ctx.save(fig, "05_reconstructions_samples.png")
+    ctx.save(image_rows_figure(rows, 10, 4.6), "05_reconstructions_samples.png")
 
 
 def elbo_terms(ctx: FigureContext) -> None:

@@ -15,12 +15,12 @@ from vaelib.figures import FigureContext
 from vaelib.figures._tiny_vae import (
     TinyVAE,
     aggregate_log_density,
+    image_rows_figure,
     latent_grid,
     mnist,
     one_thread,
     train_vae,
 )
-from vaelib.plots import image_grid
 
 PRIORS = {"standard": "N(0, I)", "mog": "mixture of 10 Gaussians", "vamp": "VampPrior, K = 20"}
 HOLE_RATIO = 0.1
@@ -124,8 +124,6 @@ def priors_vs_aggregate(ctx: FigureContext) -> None:
 
 def prior_samples(ctx: FigureContext) -> None:
     """Decoder means at 16 prior samples per model, and the VampPrior's pseudo-inputs."""
-    import matplotlib.pyplot as plt
-
     models, _, _ = trained(ctx.fast, ctx.seed)
     torch.manual_seed(ctx.seed)
     n = 16
@@ -136,14 +134,7 @@ def prior_samples(ctx: FigureContext) -> None:
             rows.append((f"samples, prior {PRIORS[kind]}", torch.sigmoid(model.decoder(z))))
         pseudo = models["vamp"].prior.pseudo_inputs()[:n]
         rows.append(("the VampPrior's pseudo-inputs $u_k$ (learned images)", pseudo))
-    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 1.35 * len(rows) + 0.4))
-    for ax, (title, images) in zip(axes, rows, strict=True):
-        grid = image_grid(images.reshape(-1, 28, 28), 1).numpy()
-        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    fig.tight_layout()
-    ctx.save(fig, "07_prior_samples.png")
+    ctx.save(image_rows_figure(rows, 11, 1.35 * len(rows) + 0.4), "07_prior_samples.png")
 
 
 FIGURES = {
