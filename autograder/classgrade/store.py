@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import autograder
+from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record
 from autograder.paths import solution_notebook
 
 TMP_SUFFIX = ".partial"
+RECORDS = "records"
+"""The records' folder inside the grades folder: no student name can meet an output's."""
 FILE_MODE = 0o644
 
 
@@ -75,14 +78,15 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class ResultStore:
-    """``<out>/<student>/<assignment>.json`` for every graded submission."""
+    """``<out>/records/<student>/<assignment>.json`` for every graded submission (names
+    encoded one-to-one by ``names.component``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path(self, student: str, assignment: str) -> Path:
         """Where a submission's record lives."""
-        return self.root / _safe(student) / f"{_safe(assignment)}.json"
+        return submission_path(self.root / RECORDS, student, assignment, ".json")
 
     def load(self, student: str, assignment: str, key: str) -> Record | None:
         """The stored record when it was graded under ``key``; None otherwise."""
@@ -108,8 +112,3 @@ class ResultStore:
                     count += 1
         return count
 
-
-def _safe(name: str) -> str:
-    """A name usable as one path component."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in name)
-    return cleaned.lstrip(".") or "_"
