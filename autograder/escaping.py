@@ -39,13 +39,14 @@ def markdown_code(text: str) -> str:
     return f"{fence}{pad}{line}{pad}{fence}"
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 
 
 def markdown_name(text: str) -> str:
-    """A name for a Markdown heading or table: as is when plainly a word (``01_ppca``),
-    else a code span (with table pipes escaped)."""
-    if _PLAIN_NAME.fullmatch(text):
+    """A name for a Markdown heading or table: as is when plainly words joined by ``._-``
+    (``01_ppca``, ``ppca.mle``; never ``www.``, which would be a link), else a code span
+    (with table pipes escaped)."""
+    if _PLAIN_NAME.fullmatch(text) and not text.lower().startswith("www."):
         return text
     return markdown_code(text).replace("|", "\\|")
 

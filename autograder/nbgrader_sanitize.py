@@ -29,7 +29,7 @@ from typing import Any
 
 import bleach
 import nbformat
-from nbconvert.preprocessors import SanitizeHTML
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Any as AnyTrait

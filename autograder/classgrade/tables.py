@@ -1,7 +1,7 @@
 """The gradebook as CSV: wide (one row per student), long (one row per task) and errors.
 
-Every text cell (names, messages, column names) is written so that no spreadsheet runs it as a
-formula (``escaping.csv_cell``); numbers stay numbers.
+Every text cell (names, messages, column names) is quoted and written so that no spreadsheet
+runs it as a formula (``escaping.csv_cell``); numbers stay unquoted numbers.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def write_tables(records: list[Record], out: Path) -> None:
 
 def _write_csv(path: Path, header: list[str], rows: list[dict[str, object]]) -> None:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow([csv_cell(name) for name in header])
     writer.writerows([csv_cell(row.get(name, "")) for name in header] for row in rows)
     write_atomic(path, buffer.getvalue().encode("utf-8", "backslashreplace"))
