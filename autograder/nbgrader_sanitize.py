@@ -33,7 +33,7 @@ from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Any as AnyTrait
-from traitlets import List, Unicode
+from traitlets import Bool, List, Unicode
 
 SCHEMA_VERSION = 3
 
@@ -201,6 +201,7 @@ class SanitizeFeedback(SanitizeHTML):
     plain name (the template writes it into links unescaped).
     """
 
+    enabled = Bool(True, help="on by default, as nbgrader's own steps are").tag(config=True)
     tags = List(Unicode(), default_value=FEEDBACK_TAGS,
                 help="HTML tags kept in cleaned HTML").tag(config=True)
     attributes = AnyTrait(default_value=FEEDBACK_ATTRIBUTES,

@@ -473,7 +473,7 @@ def test_feedback_sanitiser_removes_scripts_and_handlers():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Notes\n<script>PWNED_7()</script><b>bold</b>"),
         nbformat.v4.new_code_cell("show()", outputs=HOSTILE_OUTPUTS)])
-    nb, _ = SanitizeFeedback().preprocess(nb, {})
+    nb, _ = SanitizeFeedback()(nb, {})  # as nbconvert calls it
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
     assert dangerous(html, "PWNED") == []
     assert "<table>" in html and "<b>bold</b>" in html  # harmless markup stays
