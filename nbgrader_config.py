@@ -27,11 +27,15 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# nbgrader's own sanitising steps, with OverwriteCells replaced by a version that does not
-# report untouched test cells as changed (nbgrader issue #1961: the gradebook keeps the
-# checksum of the cell *with* its hidden tests); real changes are still reported.
+# nbgrader's own sanitising steps, after RestoreReleasedCells (a notebook's nbgrader cells
+# become exactly the released ones: duplicated or foreign grade cells, which would stop
+# nbgrader for every later student, are dropped, released ones restored) and with
+# OverwriteCells replaced by a version that does not report untouched test cells as changed
+# (nbgrader issue #1961: the gradebook keeps the checksum of the cell *with* its hidden
+# tests); real changes are still reported.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
+    "autograder.nbgrader_sanitize.RestoreReleasedCells",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "autograder.nbgrader_plugin.OverwriteReleasedCells",
@@ -49,9 +53,11 @@ c.Autograde.autograde_preprocessors = [
 c.Execute.timeout = 600
 
 # Feedback is generated from the autograded notebook, whose test cells were restored from the
-# gradebook *with* their hidden tests: strip them again before rendering.
+# gradebook *with* their hidden tests: strip them again before rendering. A student's HTML,
+# Markdown and outputs are cleaned (no script or event handler from a notebook runs in the page).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.nbgrader_plugin.HideHiddenTests",
+    "autograder.nbgrader_sanitize.SanitizeFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

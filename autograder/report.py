@@ -1,4 +1,9 @@
-"""Human and JSON reports of grading results."""
+"""Human and JSON reports of grading results.
+
+The human report is for a terminal: every text in it that a notebook can influence (paths,
+messages, errors) goes through ``escaping.for_terminal``, so no escape sequence in a
+student's exception can move the cursor or forge a row.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import textwrap
 from pathlib import Path
 
+from autograder.escaping import for_terminal as safe
 from autograder.grading import NotebookResult
 
 STATUS_MARK = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
@@ -14,10 +20,10 @@ STATUS_MARK = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "T
 
 def format_table(result: NotebookResult, width: int = 100, device: str | None = None) -> str:
     """A table of task, points, status and message for one notebook, then its total."""
-    lines = [f"== {result.path}" + (f"  [{result.topic}]" if result.topic else "")
+    lines = [f"== {safe(result.path)}" + (f"  [{safe(result.topic)}]" if result.topic else "")
              + (f"  on {device}" if device and not result.error else "")]
     if result.error:
-        lines.append(f"   cannot grade: {result.error}")
+        lines.append(f"   cannot grade: {safe(result.error)}")
         return "\n".join(lines)
     id_width = max([len(t.id) for t in result.tasks] + [4])
     header = f"   {'task':<{id_width}}  {'points':>11}  {'status':<8}  message"
@@ -25,7 +31,7 @@ def format_table(result: NotebookResult, width: int = 100, device: str | None = 
     indent = " " * (3 + id_width + 2 + 11 + 2 + 8 + 2)
     for task in result.tasks:
         pts = f"{task.points:g}/{task.max_points:g}"
-        wrapped = textwrap.wrap(task.message, max(30, width - len(indent))) or [""]
+        wrapped = textwrap.wrap(safe(task.message), max(30, width - len(indent))) or [""]
         lines.append(f"   {task.id:<{id_width}}  {pts:>11}  {task.status:<8}  {wrapped[0]}")
         lines += [indent + more for more in wrapped[1:]]
     lines.append(f"   total: {result.score:g}/{result.max_score:g}"
@@ -36,7 +42,7 @@ def format_table(result: NotebookResult, width: int = 100, device: str | None = 
 def format_not_graded(results: list[NotebookResult]) -> str:
     """The notebooks that could not be graded, one per line with the reason."""
     lines = [f"== not graded ({len(results)}): these count for nothing above"]
-    lines += [f"   {r.error}" for r in results]
+    lines += [f"   {safe(r.error)}" for r in results]
     return "\n".join(lines)
 
 

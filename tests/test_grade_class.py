@@ -82,7 +82,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def stored_results(out: Path) -> set[Path]:
-    return {p for p in out.glob("*/*.json")}
+    return {p for p in out.glob("records/*/*.json")}
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +131,9 @@ def test_unreadable_and_wrong_topic_notebooks_get_a_clear_error(graded):
 
 def test_results_are_stored_per_submission_with_their_key(graded):
     _, out, _ = graded
-    assert {p.relative_to(out).as_posix() for p in stored_results(out)} == {
+    assert {p.relative_to(out / "records").as_posix() for p in stored_results(out)} == {
         f"{s}/{a}.json" for s, a in GRADED}
-    record = json.loads((out / "carol" / f"{P01}.json").read_text())
+    record = json.loads((out / "records" / "carol" / f"{P01}.json").read_text())
     assert len(record["key"]) == 64 and record["score"] < record["max_score"]
 
 

@@ -4,6 +4,7 @@ Modules, one job each:
 
 - ``discover``: submissions from nbgrader's ``<student>/<assignment>/<notebook>.ipynb`` layout or
   a flat folder of ``<student>_<anything>.ipynb`` files;
+- ``names``: student and assignment names as file names, one-to-one;
 - ``records``: the stored form of one graded submission;
 - ``store``: the atomic, resumable per-submission result store and the grading keys;
 - ``references``: the on-disk cache of reference results (a ``Grader`` ``reference_store``);

@@ -127,12 +127,15 @@ def _unique(submissions: list[Submission]) -> list[Submission]:
     for sub in submissions:
         first = seen.setdefault((sub.student, sub.assignment), sub)
         if first is not sub:
-            print(f"warning: {sub.path} ignored: {first.path} is already {sub.label}",
-                  file=sys.stderr)
+            _printer(sys.stderr)(f"warning: {sub.path} ignored: {first.path} is already "
+                                 f"{sub.label}")
     return list(seen.values())
 
 
 def _printer(stream: TextIO) -> Callable[[str], None]:
+    """Print one line, its student text made inert for a terminal."""
+    from autograder.escaping import for_terminal
+
     def emit(line: str) -> None:
-        print(line, file=stream, flush=True)
+        print(for_terminal(line), file=stream, flush=True)
     return emit

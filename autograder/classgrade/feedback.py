@@ -9,8 +9,9 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record, TaskGrade
-from autograder.classgrade.store import ResultStore, write_atomic
+from autograder.classgrade.store import write_atomic
 
 FOLDER = "feedback"
 STYLE = """body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}
@@ -50,8 +51,7 @@ def _task_row(task: TaskGrade) -> str:
 
 
 def write_feedback(records: list[Record], out: Path) -> None:
-    """``<out>/feedback/<student>/<assignment>.html`` for every record."""
-    layout = ResultStore(out / FOLDER)
+    """``<out>/feedback/<student>/<assignment>.html`` for every record (names encoded)."""
     for record in records:
-        path = layout.path(record.student, record.assignment).with_suffix(".html")
+        path = submission_path(out / FOLDER, record.student, record.assignment, ".html")
         write_atomic(path, feedback_html(record).encode())

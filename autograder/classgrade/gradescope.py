@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record
-from autograder.classgrade.store import ResultStore, write_atomic
+from autograder.classgrade.store import write_atomic
 
 FOLDER = "gradescope"
 
@@ -27,11 +28,12 @@ def results_json(record: Record) -> dict[str, Any]:
 
 
 def write_gradescope(records: list[Record], out: Path) -> list[Path]:
-    """``<out>/gradescope/<student>/<assignment>/results.json`` for every record."""
-    layout = ResultStore(out / FOLDER)
+    """``<out>/gradescope/<student>/<assignment>/results.json`` for every record (names
+    encoded)."""
     written = []
     for record in records:
-        path = layout.path(record.student, record.assignment).with_suffix("") / "results.json"
+        path = submission_path(out / FOLDER, record.student, record.assignment, "")
+        path = path / "results.json"
         write_atomic(path, (json.dumps(results_json(record), indent=1) + "\n").encode())
         written.append(path)
     return written

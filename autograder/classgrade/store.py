@@ -19,10 +19,13 @@ from typing import Any
 
 import autograder
 from autograder.classgrade import integrity
+from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record
 from autograder.paths import solution_notebook
 
 TMP_SUFFIX = ".partial"
+RECORDS = "records"
+"""The records' folder inside the grades folder: no student name can meet an output's."""
 FILE_MODE = 0o644
 SEAL_FIELD = "seal"
 
@@ -78,14 +81,15 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class ResultStore:
-    """``<out>/<student>/<assignment>.json`` for every graded submission."""
+    """``<out>/records/<student>/<assignment>.json`` for every graded submission (names
+    encoded one-to-one by ``names.component``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path(self, student: str, assignment: str) -> Path:
         """Where a submission's record lives."""
-        return self.root / _safe(student) / f"{_safe(assignment)}.json"
+        return submission_path(self.root / RECORDS, student, assignment, ".json")
 
     def load(self, student: str, assignment: str, key: str) -> Record | None:
         """The stored record when it was graded under ``key`` and its seal matches; None
@@ -127,10 +131,5 @@ class ResultStore:
 
 
 def _canonical(data: object) -> bytes:
+    """The bytes a record's seal covers."""
     return json.dumps(data, sort_keys=True).encode()
-
-
-def _safe(name: str) -> str:
-    """A name usable as one path component."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in name)
-    return cleaned.lstrip(".") or "_"

@@ -1,4 +1,8 @@
-"""The gradebook as CSV: wide (one row per student), long (one row per task) and errors."""
+"""The gradebook as CSV: wide (one row per student), long (one row per task) and errors.
+
+Every text cell (names, messages, column names) is quoted and written so that no spreadsheet
+runs it as a formula (``escaping.csv_cell``); numbers stay unquoted numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 from autograder.classgrade.records import Record
 from autograder.classgrade.store import write_atomic
+from autograder.escaping import csv_cell
 
 WIDE = "grades.csv"
 LONG = "grades_long.csv"
@@ -67,7 +72,7 @@ def write_tables(records: list[Record], out: Path) -> None:
 
 def _write_csv(path: Path, header: list[str], rows: list[dict[str, object]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buffer.getvalue().encode())
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow([csv_cell(name) for name in header])
+    writer.writerows([csv_cell(row.get(name, "")) for name in header] for row in rows)
+    write_atomic(path, buffer.getvalue().encode("utf-8", "backslashreplace"))
