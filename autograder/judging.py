@@ -14,10 +14,12 @@ from autograder import payload
 from autograder.checks.api import CheckFailed, Judgement
 from autograder.isolation.policy import SandboxPolicy
 from autograder.seeding import seed_everything
+from autograder.status import Status
 
 JUDGE_TIMEOUT_S = 60.0
 JUDGE_MEMORY_MB = 2048
 _UNSANDBOXED = SandboxPolicy(mode="off")
+VERDICTS = (Status.PASSED, Status.FAILED, Status.GRADER_ERROR)
 
 
 def needs_isolation(got: Any) -> bool:
@@ -26,16 +28,20 @@ def needs_isolation(got: Any) -> bool:
 
 
 def verdict(check: Any, judgement: Judgement) -> tuple[str, str]:
-    """(status, message) of one judge call, every exception turned into a verdict."""
+    """(status, message) of one judge call, every exception turned into a verdict.
+
+    ``CheckFailed`` is the submission's failure; any other exception is the judge's own
+    (status ``grader-error``, the message names the exception). The grader decides later
+    whether the result's form explains it (see ``autograder.result_form``).
+    """
     try:
         seed_everything(check.seed)
         check.judge(judgement)
     except CheckFailed as exc:
-        return "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - unexpected output shapes/types
-        return "failed", (f"the result has an unexpected form "
-                          f"({type(exc).__name__}: {str(exc)[:160]}).")
-    return "passed", ""
+        return Status.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a judge that raised is reported, not hidden
+        return Status.GRADER_ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+    return Status.PASSED, ""
 
 
 def judge_in_child(task_id: str, index: int, judgement: Judgement,
@@ -49,9 +55,9 @@ def judge_in_child(task_id: str, index: int, judgement: Judgement,
            "hidden": judgement.hidden, "device": judgement.device}
     run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, _UNSANDBOXED)
     record = run.frames.get(("verdict", 0))
-    if isinstance(record, dict) and record.get("status") in ("passed", "failed") \
+    if isinstance(record, dict) and record.get("status") in VERDICTS \
             and isinstance(record.get("message"), str):
-        return record["status"], record["message"]
+        return Status(record["status"]), record["message"]
     if run.status == "timeout":
         return "failed", (f"checking this answer took longer than {timeout_s:g} s "
                           "(is the expression expanded far beyond what the task needs?).")
@@ -67,4 +73,4 @@ def child_judge(job: dict[str, Any]) -> dict[str, str]:
     judgement = Judgement(inputs=parts["inputs"], got=parts["got"], ref=parts["ref"],
                           hidden=job["hidden"], device=job["device"])
     status, message = verdict(check, judgement)
-    return {"status": status, "message": message}
+    return {"status": str(status), "message": message}
