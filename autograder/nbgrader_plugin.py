@@ -7,6 +7,7 @@ import copy
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from autograder.isolation.kernel import PID_FILE, kill_sandbox, sandboxed_kernel
 from autograder.notebook import DEFERRED_ENV
 from autograder.notebook_code import extract_code
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.status import Status
 
 
 class IsolatedExecute(Execute):
@@ -181,23 +183,42 @@ def _shared_grader(device: str) -> Grader:
     return _GRADERS[device]
 
 
+FEEDBACK_WIDTH = 100
+"""Characters per line of a test cell's text (feedback shows outputs unwrapped)."""
+
+
 def task_outputs(result: TaskResult) -> list[NotebookNode]:
     """Outputs nbgrader scores as the task's points: the task's text and the points.
 
     A task with no points ends with an error output (nbgrader's zero) whose text only gives
-    the points, so the feedback states each failure once, in the stream above it.
+    the points, so the feedback states each failure once, in the stream above it. Partial
+    credit is nbgrader's numeric ``execute_result``; full marks need no output at all (a
+    cell without an error scores its points), so a passed task shows only its text.
     """
-    text = task_text(result.id, result.status, result.message, result.checks)
+    text = wrap_lines(task_text(result.id, result.status, result.message, result.checks))
     points = f"{result.points:g}/{result.max_points:g} points"
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n{points}\n")]
     if result.points <= 0:
         outputs.append(nbformat.v4.new_output(
             "error", ename=f"Task{result.status.capitalize()}", evalue=points,
             traceback=[f"{result.id}: {points}"]))
-    else:
+    elif result.points < result.max_points:
         outputs.append(nbformat.v4.new_output(
             "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None))
     return outputs
+
+
+def wrap_lines(text: str, width: int = FEEDBACK_WIDTH) -> str:
+    """Each line of ``text`` wrapped at ``width``, continuation lines under its message."""
+    wrapped = []
+    for line in text.splitlines():
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)]
+        marked = body.split(" ", 1)[0] in {s.mark for s in Status}
+        hanging = indent + " " * (6 if marked else 2)  # under the text after "FAIL  "
+        wrapped += textwrap.wrap(line, width, initial_indent="", subsequent_indent=hanging,
+                                 break_on_hyphens=False, drop_whitespace=True) or [""]
+    return "\n".join(wrapped)
 
 
 class HideHiddenTests(ClearHiddenTests):
