@@ -84,6 +84,7 @@ def course(tmp_path_factory) -> dict[str, object]:
     }
     stored_before = sorted(p.name for p in out.rglob("*.json")) if out.exists() else []
     students_before = gradebook_students(root)
+    autograded_before = sorted(p.name for p in (root / "autograded").rglob("*.ipynb"))
     release = run(root, "-m", "autograder", "release", TOPIC)
     assert release.returncode == 0, release.stderr[-2000:]
     report = root / "grades.json"
@@ -94,9 +95,11 @@ def course(tmp_path_factory) -> dict[str, object]:
         "nbgrader": run(root, "-m", "nbgrader", "autograde", TOPIC),
     }
     return {"root": root, "out": out, "before": before, "after": after, "report": report,
-            "stored_before": stored_before, "students_before": students_before}
+            "stored_before": stored_before, "students_before": students_before,
+            "autograded_before": autograded_before}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("front_end", ["grade", "grade-class", "nbgrader"])
 def test_unreleased_solution_stops_every_front_end_in_one_line(course, front_end):
     done = course["before"][front_end]
@@ -106,13 +109,15 @@ def test_unreleased_solution_stops_every_front_end_in_one_line(course, front_end
     assert "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_nothing_is_stored_while_the_solution_is_unreleased(course):
     assert course["stored_before"] == []
     assert course["students_before"] == []  # no submission, no score in the gradebook
-    assert not list((course["root"] / "autograded").rglob("*.ipynb"))
+    assert course["autograded_before"] == []
     assert "0/12" not in course["before"]["grade"].stdout  # no table of zeros either
 
 
+@pytest.mark.slow
 def test_after_release_every_front_end_grades(course):
     after = course["after"]
     for name, done in after.items():
@@ -128,6 +133,7 @@ def test_after_release_every_front_end_grades(course):
         assert gb.find_submission(TOPIC, "alice").score == FULL
 
 
+@pytest.mark.slow
 def test_regrade_grades_again_only_what_it_names(course):
     root, out = course["root"], course["out"]
     base = ["-m", "autograder", "grade-class", "submitted", "--out", str(out), "--jobs", "1"]
