@@ -9,6 +9,11 @@ isolated child processes, so ``nbgrader autograde`` and ``python -m autograder g
 """
 
 import warnings
+from pathlib import Path
+
+import nbgrader
+
+import autograder
 
 c = get_config()  # noqa: F821 - injected by nbgrader
 
@@ -55,6 +60,14 @@ c.Execute.timeout = 600
 # Feedback is generated from the autograded notebook, whose test cells were restored from the
 # gradebook *with* their hidden tests: strip them again before rendering. A student's HTML,
 # Markdown and outputs are cleaned (no script or event handler from a notebook runs in the page).
+# The page is
+# nbgrader's, with each test cell named by its task in the summary and long lines wrapped
+# (autograder/templates/feedback/vae_feedback.html.j2, which extends nbgrader's page).
+c.HTMLExporter.template_file = "vae_feedback.html.j2"
+c.HTMLExporter.extra_template_basedirs = [
+    str(Path(autograder.__file__).parent / "templates"),
+    str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"),
+]
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.nbgrader_plugin.HideHiddenTests",

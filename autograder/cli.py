@@ -11,9 +11,11 @@ from autograder import __version__
 GRADE_EXIT_CODES = """exit codes:
   0  every notebook was graded (whatever the score)
   1  some notebooks could not be graded (unreadable, or not a course notebook): they are
-     listed under "not graded" and counted in the JSON's "errors"
-  2  nothing was graded: bad path or option, no CUDA device for --device cuda, or no
-     notebook could be graded (one line on stderr says why)"""
+     listed under "not graded" and counted in the JSON's "errors"; or the grader failed on
+     some tasks (status grader-error, no score; counted in "grader_errors")
+  2  nothing was graded: bad path or option, no CUDA device for --device cuda, a reference
+     solution edited but not released (or unreadable), or no notebook could be graded
+     (one line on stderr says why)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,5 +190,9 @@ def _grade(args: argparse.Namespace) -> int:
     if not_graded:
         print(f"error: {len(not_graded)} of {len(results)} notebooks could not be graded "
               "(listed under 'not graded')", file=sys.stderr)
-        return 1
-    return 0
+    broken = [line for r in results for line in r.grader_errors]
+    if broken:
+        print(f"error: the grader failed on {len(broken)} task(s); they have no score: "
+              f"{broken[0]}" + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""),
+              file=sys.stderr)
+    return 1 if not_graded or broken else 0

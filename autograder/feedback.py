@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
-MARKS = {"passed": "ok", "failed": "FAIL", "missing": "TODO", "error": "ERROR",
-         "timeout": "TIMEOUT", "crashed": "CRASH"}
+from autograder.status import mark as status_mark
+
 _TRAILING_CAUSE = re.compile(r"^(?P<body>.+?)\s*Likely cause: (?P<cause>.+)$", re.S)
 
 
@@ -36,7 +36,7 @@ def sentence(text: str) -> str:
 
 def check_lines(name: str, status: str, message: str = "") -> list[str]:
     """One check: its mark and message (likely cause first), then the check's name."""
-    mark = MARKS.get(status, status.upper())
+    mark = status_mark(status)
     if status == "passed":
         return [f"  {mark:<5} {name}"]
     return [f"  {mark:<5} {lead_with_cause(message) or status}", f"        (check: {name})"]

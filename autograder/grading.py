@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,20 @@ from autograder.notebook_code import (
 from autograder.paths import solution_notebook
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
 from autograder.release_manifest import verify_solution
+from autograder.result_form import form_difference
 from autograder.seeding import seed_everything
+from autograder.status import STUDENT_STATUSES, Status
 
-STATUSES = ("passed", "failed", "error", "timeout", "crashed", "missing")
+STATUSES: tuple[Status, ...] = STUDENT_STATUSES
+"""The statuses a submission can earn (``Status.GRADER_ERROR`` is the grader's own)."""
 
 
 class GraderError(Exception):
     """The grader itself could not run (bad path, unreadable notebook, broken reference)."""
+
+
+class ReferenceNotReleased(GraderError):
+    """A reference notebook is unreadable, or differs from what ``release`` recorded."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,11 @@ class CheckOutcome:
 
 @dataclass
 class TaskResult:
-    """The verdict on one task: points, a status from ``STATUSES`` and a message."""
+    """The verdict on one task: points, a ``Status`` and a message.
+
+    A task with ``Status.GRADER_ERROR`` has no score: its ``points`` (0) are not the
+    student's and are never stored or exported as such.
+    """
 
     id: str
     points: float
@@ -72,6 +84,14 @@ class NotebookResult:
     tasks: list[TaskResult]
     error: str | None = None
     elapsed_s: float = 0.0
+    grader_error: str | None = None
+
+    @property
+    def grader_errors(self) -> list[str]:
+        """What the grader failed at (the notebook, or tasks): nothing here is a score."""
+        found = [self.grader_error] if self.grader_error else []
+        return found + [f"{t.id}: {t.message}" for t in self.tasks
+                        if t.status == Status.GRADER_ERROR]
 
     @property
     def score(self) -> float:
@@ -82,8 +102,11 @@ class NotebookResult:
         return round(sum(t.max_points for t in self.tasks), 2)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "score": self.score, "max_score": self.max_score,
-                "tasks": [t.as_dict() for t in self.tasks]}
+        report = {"path": self.path, "score": self.score, "max_score": self.max_score,
+                  "tasks": [t.as_dict() for t in self.tasks]}
+        if self.grader_errors:
+            report["grader_errors"] = self.grader_errors
+        return report
 
 
 def resolve_device(device: str) -> str:
@@ -135,11 +158,27 @@ class Grader:
         self._lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
+    def check_references(self, topics: Iterable[str | None]) -> None:
+        """Raise ``ReferenceNotReleased`` (one line) unless each topic's reference is usable.
+
+        Called once by every front end before it grades anything: a solution edited but not
+        released (or unreadable) stops the run instead of grading everyone against it.
+        Public-only grading needs no reference and checks nothing.
+        """
+        if not self.include_hidden:
+            return
+        for topic in sorted({t for t in topics if t}):
+            try:
+                self._solution_code(topic)
+            except GraderError as exc:
+                raise ReferenceNotReleased(str(exc)) from None
+
     def grade_path(self, path: str | Path) -> list[NotebookResult]:
         """Grade a notebook, or every notebook below a folder.
 
         Every submission is read into memory before any student code runs, so nothing a
-        notebook does can change another submission of the batch.
+        notebook does can change another submission of the batch. The references of all
+        their topics are checked first (``check_references``).
         """
         path = Path(path)
         if path.is_dir():
@@ -152,6 +191,8 @@ class Grader:
         else:
             raise GraderError(f"{path}: no such file or folder")
         loaded = [_load_submission(p) for p in notebooks]
+        self.check_references(topic_for_grade_ids(item.grade_ids, Path(item.path).stem)
+                              for item in loaded if isinstance(item, NotebookCode))
         return [item if isinstance(item, NotebookResult) else self.grade_code(item)
                 for item in loaded]
 
@@ -176,7 +217,7 @@ class Grader:
                 results = list(pool.map(lambda t: self.grade_task(code, t), tasks))
             add_dependency_hints(code, tasks, results)
         except Exception as exc:  # noqa: BLE001 - one notebook never stops a batch
-            return NotebookResult(code.path, topic, [], error=(
+            return NotebookResult(code.path, topic, [], grader_error=(
                 f"internal grader error ({type(exc).__name__}: {str(exc)[:200]})"))
         return NotebookResult(code.path, topic, results, elapsed_s=time.monotonic() - start)
 
@@ -187,9 +228,10 @@ class Grader:
         try:
             result = self._grade_task(code, task, selected)
         except GraderError as exc:
-            result = TaskResult(task.id, 0.0, task.points, "error", f"grader error: {exc}")
+            result = TaskResult(task.id, 0.0, task.points, Status.GRADER_ERROR,
+                                f"grader error: {exc}")
         except Exception as exc:  # noqa: BLE001 - contained to this task
-            result = TaskResult(task.id, 0.0, task.points, "error",
+            result = TaskResult(task.id, 0.0, task.points, Status.GRADER_ERROR,
                                 f"internal grader error ({type(exc).__name__}: "
                                 f"{str(exc)[:200]})")
         result.elapsed_s = time.monotonic() - start
@@ -223,10 +265,12 @@ class Grader:
                 self._input_blobs.setdefault(key, blob)
         return self._input_blobs[key]
 
-    def _prepare_references(self, task: Task) -> None:
-        """Run the reference notebook's probes of every hidden check of ``task`` (once)."""
-        hidden = [(i, c) for i, c in enumerate(task.checks) if c.hidden]
-        missing = [(i, c) for i, c in hidden if (task.id, i) not in self._references]
+    def _prepare_references(self, task: Task, indices: Iterable[int] | None = None) -> None:
+        """Run the reference notebook's probes of ``task``'s checks (default: the hidden
+        ones), each once."""
+        wanted = [(i, task.checks[i]) for i in indices] if indices is not None else \
+            [(i, c) for i, c in enumerate(task.checks) if c.hidden]
+        missing = [(i, c) for i, c in wanted if (task.id, i) not in self._references]
         if missing and self.reference_store is not None:
             still = set(self._stored_references(task, [i for i, _ in missing]))
             missing = [(i, c) for i, c in missing if i in still]
@@ -252,7 +296,8 @@ class Grader:
                     self._references.setdefault((task.id, i), exc)
 
     def _reference_records(self, task: Task, wanted: list[int]) -> dict[int, Any]:
-        self._prepare_references(task)
+        self._prepare_references(task, None if all(task.checks[i].hidden for i in wanted)
+                                 else wanted)
         refs = {i: self._references[(task.id, i)] for i in wanted}
         for value in refs.values():
             if isinstance(value, GraderError):
@@ -276,14 +321,7 @@ class Grader:
         """The reference notebook's code, read once and checked against the release hashes."""
         with self._lock:
             if topic not in self._reference_code:
-                path = solution_notebook(topic)
-                try:
-                    data = read_notebook_bytes(path)
-                    verify_solution(topic, data)
-                    self._reference_code[topic] = extract_code(parse_notebook(data, path),
-                                                               str(path))
-                except NotebookError as exc:
-                    raise GraderError(f"cannot use the reference notebook: {exc}") from None
+                self._reference_code[topic] = reference_code(topic)
             return self._reference_code[topic]
 
     def _reference_or_none(self, topic: str) -> NotebookCode | None:
@@ -326,10 +364,53 @@ class Grader:
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
         if judging.needs_isolation(judgement.got):
-            return outcome(*judging.judge_in_child(task.id, index, judgement,
-                                                   self.judge_timeout_s, self.policy))
-        with _RNG_LOCK:
-            return outcome(*judging.verdict(check, judgement))
+            status, message = judging.judge_in_child(task.id, index, judgement,
+                                                     self.judge_timeout_s, self.policy)
+        else:
+            with _RNG_LOCK:
+                status, message = judging.verdict(check, judgement)
+        if status == Status.GRADER_ERROR:
+            status, message = self._judge_raised(task, index, check, judgement, message)
+        return outcome(status, message)
+
+    def _judge_raised(self, task: Task, index: int, check: Check, judgement: Judgement,
+                      error: str) -> tuple[Status, str]:
+        """Whose fault a judge's exception is: an odd result's form, else the judge's.
+
+        The student's result is compared with the reference's on the same inputs; without a
+        reference (public-only grading) nothing can be told, and the student is asked to
+        check the result's form.
+        """
+        if not self.include_hidden:
+            return Status.FAILED, (f"the check could not judge this result ({error}); does "
+                                   "the function return what its docstring describes?")
+        ref = judgement.ref if check.hidden else \
+            self._reference_records(task, [index])[index]
+        difference = form_difference(judgement.got, ref)
+        if difference:
+            return Status.FAILED, f"the result has an unexpected form: {difference}."
+        return Status.GRADER_ERROR, f"grader bug in check '{check.name}' ({error})"
+
+
+def reference_code(topic: str) -> NotebookCode:
+    """A topic's solution notebook as released; ``GraderError`` (one line) when it is
+    unreadable or differs from what ``release`` recorded in ``solutions/SHA256SUMS``."""
+    path = solution_notebook(topic)
+    try:
+        data = read_notebook_bytes(path)
+        verify_solution(topic, data)
+        return extract_code(parse_notebook(data, path), str(path))
+    except NotebookError as exc:
+        raise GraderError(f"cannot use the reference notebook: {exc}") from None
+
+
+def check_released(topics: Iterable[str | None]) -> None:
+    """``ReferenceNotReleased`` unless every topic's reference notebook is the released one."""
+    for topic in sorted({t for t in topics if t}):
+        try:
+            reference_code(topic)
+        except GraderError as exc:
+            raise ReferenceNotReleased(str(exc)) from None
 
 
 def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | NotebookResult:
@@ -345,9 +426,9 @@ def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | Not
 
 OVERSIZE_MESSAGE = (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} "
                     "MiB of results (are the outputs far larger than the docstring says?).")
-_RUN_STATUS = {"timeout": "timeout", "memory": "crashed", "crashed": "crashed",
-               "finished": "crashed", "oversize": "error", "sandbox": "error",
-               "complex": "error"}
+_RUN_STATUS = {"timeout": Status.TIMEOUT, "memory": Status.CRASHED, "crashed": Status.CRASHED,
+               "finished": Status.CRASHED, "oversize": Status.ERROR,
+               "sandbox": Status.GRADER_ERROR, "complex": Status.ERROR}
 
 
 def _record(raw: Any) -> Any:
@@ -400,7 +481,8 @@ def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun, load: A
     """
     if not isinstance(load, dict):
         if run.status == "sandbox":
-            return "error", f"grader error: the grading sandbox could not start ({run.detail})."
+            return Status.GRADER_ERROR, ("grader error: the grading sandbox could not start "
+                                         f"({run.detail}).")
         if run.status == "oversize":
             return "error", OVERSIZE_MESSAGE
         if run.status == "complex":
@@ -449,6 +531,10 @@ def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) 
         return TaskResult(task.id, points, task.points, "passed",
                           f"all {n} check{'s' if n != 1 else ''} passed", outcomes)
     statuses = {o.status for o in failing}
+    broken = [o for o in failing if o.status == Status.GRADER_ERROR]
+    if broken:  # no score exists for this task; the first grader error says why
+        return TaskResult(task.id, 0.0, task.points, Status.GRADER_ERROR,
+                          f"{broken[0].name}: {broken[0].message}", outcomes)
     for status in ("timeout", "crashed"):
         if status in statuses:
             break

@@ -21,6 +21,7 @@ from autograder import payload
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.isolation.policy import SandboxPolicy, build_policy
 from autograder.seeding import seed_everything
+from autograder.status import Status
 
 JUDGE_TIMEOUT_S = 60.0
 JUDGE_MEMORY_MB = 2048
@@ -33,16 +34,20 @@ def needs_isolation(got: Any) -> bool:
 
 
 def verdict(check: Any, judgement: Judgement) -> tuple[str, str]:
-    """(status, message) of one judge call, every exception turned into a verdict."""
+    """(status, message) of one judge call, every exception turned into a verdict.
+
+    ``CheckFailed`` is the submission's failure; any other exception is the judge's own
+    (status ``grader-error``, the message names the exception). The grader decides later
+    whether the result's form explains it (see ``autograder.result_form``).
+    """
     try:
         seed_everything(check.seed)
         check.judge(judgement)
     except CheckFailed as exc:
-        return "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - unexpected output shapes/types
-        return "failed", (f"the result has an unexpected form "
-                          f"({type(exc).__name__}: {str(exc)[:160]}).")
-    return "passed", ""
+        return Status.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a judge that raised is reported, not hidden
+        return Status.GRADER_ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+    return Status.PASSED, ""
 
 
 def judge_in_child(task_id: str, index: int, judgement: Judgement,
@@ -59,34 +64,36 @@ def judge_in_child(task_id: str, index: int, judgement: Judgement,
            "hidden": judgement.hidden, "device": judgement.device}
     run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, policy or build_policy("auto"))
     claim = run.frames.get(("verdict", 0))
-    if isinstance(claim, dict) and claim.get("status") == "failed" \
+    if isinstance(claim, dict) and claim.get("status") in (Status.FAILED, Status.GRADER_ERROR) \
             and isinstance(claim.get("message"), str):
-        return "failed", claim["message"][:MAX_MESSAGE]
-    if isinstance(claim, dict) and claim.get("status") == "passed":
+        # A failure costs the student nothing they could forge their way out of, and a
+        # grader error stores no score: neither needs confirming.
+        return Status(claim["status"]), claim["message"][:MAX_MESSAGE]
+    if isinstance(claim, dict) and claim.get("status") == Status.PASSED:
         return confirmed(check, judgement)
     if run.status == "timeout":
-        return "failed", (f"checking this answer took longer than {timeout_s:g} s "
-                          "(is the expression expanded far beyond what the task needs?).")
+        return Status.FAILED, (f"checking this answer took longer than {timeout_s:g} s "
+                               "(is the expression expanded far beyond what the task needs?).")
     if run.status == "sandbox":
-        return "error", f"grader error: the judging sandbox could not start ({run.detail})."
+        return Status.GRADER_ERROR, (f"grader error: the judging sandbox could not start "
+                                     f"({run.detail}).")
     if run.status == "complex":
-        return "failed", sandbox.too_complex_message(run.detail)
-    return "failed", "checking this answer exceeded the grader's memory or failed."
+        return Status.FAILED, sandbox.too_complex_message(run.detail)
+    return Status.FAILED, "checking this answer exceeded the grader's memory or failed."
 
 
 def confirmed(check: Check, judgement: Judgement) -> tuple[str, str]:
     """The grading process's own verdict on an answer a judge child says passed."""
     if check.confirm is None:
-        return "error", ("grader error: this check has no confirmation in the grading "
-                         "process, so its verdict cannot be trusted.")
+        return Status.GRADER_ERROR, ("grader error: this check has no confirmation in the "
+                                     "grading process, so its verdict cannot be trusted.")
     try:
         check.confirm(judgement)
     except CheckFailed as exc:
-        return "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - an answer of an unexpected shape
-        return "failed", (f"the result has an unexpected form "
-                          f"({type(exc).__name__}: {str(exc)[:160]}).")
-    return "passed", ""
+        return Status.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the grader decides whether the form explains it
+        return Status.GRADER_ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+    return Status.PASSED, ""
 
 
 def load_trusted_modules() -> None:
@@ -113,4 +120,4 @@ def child_judge(job: dict[str, Any]) -> dict[str, str]:
     judgement = Judgement(inputs=parts["inputs"], got=parts["got"], ref=parts["ref"],
                           hidden=job["hidden"], device=job["device"])
     status, message = verdict(check, judgement)
-    return {"status": status, "message": message}
+    return {"status": str(status), "message": message}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +19,12 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
 
 from autograder.feedback import task_text
-from autograder.grading import Grader, TaskResult
+from autograder.grading import Grader, NotebookResult, ReferenceNotReleased, TaskResult
 from autograder.isolation.kernel import PID_FILE, kill_sandbox, sandboxed_kernel_manager
 from autograder.notebook import DEFERRED_ENV
 from autograder.notebook_code import extract_code
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.status import Status
 
 
 class IsolatedExecute(Execute):
@@ -29,10 +33,22 @@ class IsolatedExecute(Execute):
     The kernel run keeps students' outputs for the feedback, but test cells only print that
     they are graded in isolation; afterwards the notebook (as nbgrader restored it) is graded
     by ``autograder.grading`` and each test cell gets the task's message and points.
+
+    Before anything runs, the topic's reference must be the released one: otherwise the
+    whole autograde stops with one line and exit code 2, and nothing reaches the gradebook.
+    A grader error on a task fails this submission's autograde (nbgrader reports it and
+    stores no score) instead of writing a zero.
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]
                    ) -> tuple[NotebookNode, dict[str, Any]]:
+        name = (resources.get("unique_key") or "notebook").split("/")[-1]
+        try:
+            _shared_grader(_device()).check_references([notebook_topic(nb, name)])
+        except ReferenceNotReleased as exc:
+            self.log.error("%s", exc)
+            discard_submission(resources)
+            raise SystemExit(2) from None
         previous = os.environ.get(DEFERRED_ENV)
         os.environ[DEFERRED_ENV] = "1"
         started = time.time()
@@ -53,8 +69,11 @@ class IsolatedExecute(Execute):
                     os.environ.pop(DEFERRED_ENV, None)
                 else:
                     os.environ[DEFERRED_ENV] = previous
-        name = (resources.get("unique_key") or "notebook").split("/")[-1]
-        apply_isolated_grades(nb, name)
+        result = apply_isolated_grades(nb, name)
+        if result is not None and result.grader_errors:
+            discard_submission(resources, keep_output=True)
+            raise GraderFailed(f"grader error, no score stored for this submission: "
+                               f"{result.grader_errors[0]}")
         return nb, resources
 
 
@@ -80,12 +99,47 @@ class IsolatedExecute(Execute):
 MAX_CELL_OUTPUT_CHARS = 1_000_000
 
 
-def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
+class GraderFailed(Exception):
+    """The grader failed on a task of this submission: nbgrader must store no score."""
+
+
+def notebook_topic(nb: NotebookNode, name: str) -> str | None:
+    """The topic of a notebook, from its name or its test cells."""
+    return topic_for_grade_ids(extract_code(nb, f"{name}.ipynb").grade_ids, name)
+
+
+def discard_submission(resources: dict[str, Any], keep_output: bool = False) -> None:
+    """Undo what nbgrader prepared for a submission that will not be graded.
+
+    ``nbgrader autograde`` creates the submission in the gradebook (and writes the
+    sanitised notebook) before its preprocessors run; a submission holding no score at all
+    is removed again, and unless ``keep_output`` so is that notebook, so the failed run
+    leaves nothing behind.
+    """
+    info = resources.get("nbgrader", {})
+    with contextlib.suppress(Exception):  # best effort: the run stops either way
+        from nbgrader.api import Gradebook
+
+        with Gradebook(info["db_url"]) as gb:
+            submission = gb.find_submission(info["assignment"], info["student"])
+            if all(g.auto_score is None and g.manual_score is None
+                   for nb in submission.notebooks for g in nb.grades):
+                gb.remove_submission(info["assignment"], info["student"])
+    folder = resources.get("metadata", {}).get("path")
+    if not keep_output and folder and resources.get("unique_key"):
+        with contextlib.suppress(OSError):
+            (Path(folder) / f"{resources['unique_key']}.ipynb").unlink()
+            Path(folder).rmdir()  # only when nothing else is there
+            Path(folder).parent.rmdir()
+    sys.stderr.flush()
+
+
+def apply_isolated_grades(nb: NotebookNode, name: str) -> NotebookResult | None:
     """Grade ``nb`` in isolation and write each task's outcome into its test cell."""
     code = extract_code(nb, f"{name}.ipynb")
     topic = topic_for_grade_ids(code.grade_ids, name)
     if topic is None:
-        return
+        return None
     grader = _shared_grader(_device())
     code_only = copy.deepcopy(nb)  # the grader needs the code, not the kernel's outputs
     for cell in code_only.cells:
@@ -106,6 +160,7 @@ def apply_isolated_grades(nb: NotebookNode, name: str) -> None:
         if task is None or not cell.metadata["nbgrader"].get("grade"):
             continue
         cell.outputs = task_outputs(results[task.id])
+    return result
 
 
 _GRADERS: dict[str, Grader] = {}
@@ -128,23 +183,42 @@ def _shared_grader(device: str) -> Grader:
     return _GRADERS[device]
 
 
+FEEDBACK_WIDTH = 100
+"""Characters per line of a test cell's text (feedback shows outputs unwrapped)."""
+
+
 def task_outputs(result: TaskResult) -> list[NotebookNode]:
     """Outputs nbgrader scores as the task's points: the task's text and the points.
 
     A task with no points ends with an error output (nbgrader's zero) whose text only gives
-    the points, so the feedback states each failure once, in the stream above it.
+    the points, so the feedback states each failure once, in the stream above it. Partial
+    credit is nbgrader's numeric ``execute_result``; full marks need no output at all (a
+    cell without an error scores its points), so a passed task shows only its text.
     """
-    text = task_text(result.id, result.status, result.message, result.checks)
+    text = wrap_lines(task_text(result.id, result.status, result.message, result.checks))
     points = f"{result.points:g}/{result.max_points:g} points"
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n{points}\n")]
     if result.points <= 0:
         outputs.append(nbformat.v4.new_output(
             "error", ename=f"Task{result.status.capitalize()}", evalue=points,
             traceback=[f"{result.id}: {points}"]))
-    else:
+    elif result.points < result.max_points:
         outputs.append(nbformat.v4.new_output(
             "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None))
     return outputs
+
+
+def wrap_lines(text: str, width: int = FEEDBACK_WIDTH) -> str:
+    """Each line of ``text`` wrapped at ``width``, continuation lines under its message."""
+    wrapped = []
+    for line in text.splitlines():
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)]
+        marked = body.split(" ", 1)[0] in {s.mark for s in Status}
+        hanging = indent + " " * (6 if marked else 2)  # under the text after "FAIL  "
+        wrapped += textwrap.wrap(line, width, initial_indent="", subsequent_indent=hanging,
+                                 break_on_hyphens=False, drop_whitespace=True) or [""]
+    return "\n".join(wrapped)
 
 
 class HideHiddenTests(ClearHiddenTests):

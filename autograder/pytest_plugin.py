@@ -3,10 +3,15 @@
 ``pytest exercises/01_ppca`` grades the student's notebook file (as last saved) with the same
 isolated engine as the TA's grader, but only the public checks: one test per task, in the
 order of the notebook's test cells. Training and plotting cells never run.
+
+Only a notebook named like its topic (``01_ppca.ipynb``) is collected, not Jupyter's copies
+(``01_ppca-Copy1.ipynb``) or nbconvert's output (``01_ppca.nbconvert.ipynb``); the report
+says when the checked file was last saved.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from autograder.checks.api import Task
 from autograder.feedback import task_text
 from autograder.grading import Grader, TaskResult
 from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
+from autograder.paths import TOPICS
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
 
 _GRADER: Grader | None = None
@@ -78,8 +84,27 @@ class TaskItem(pytest.Item):
         return self.path, 0, f"{self.path.name}::{self.task_id}"
 
 
+def is_course_notebook(file_path: Path) -> bool:
+    """A topic's own notebook (``01_ppca.ipynb``), outside checkpoint folders."""
+    return (file_path.suffix == ".ipynb" and file_path.stem in TOPICS
+            and ".ipynb_checkpoints" not in file_path.parts)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
-    """Collect ``*.ipynb`` files (outside checkpoint folders) as course notebooks."""
-    if file_path.suffix == ".ipynb" and ".ipynb_checkpoints" not in file_path.parts:
+    """Collect each topic's own notebook (not its copies) as a course notebook."""
+    if is_course_notebook(file_path):
         return NotebookFile.from_parent(parent, path=file_path)
     return None
+
+
+def saved_at(path: Path) -> str:
+    """'<path>: checked as saved at <local time>' (the file's modification time)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
+    return f"{path}: checked as saved at {stamp} (save the notebook to check your latest edits)"
+
+
+def pytest_report_collectionfinish(config: pytest.Config, start_path: Path,
+                                   items: list[pytest.Item]) -> list[str]:
+    """One line per collected notebook: which saved version is checked."""
+    paths = dict.fromkeys(item.path for item in items if isinstance(item, TaskItem))
+    return [saved_at(path) for path in paths]

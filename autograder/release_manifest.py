@@ -43,7 +43,11 @@ def digest(data: bytes) -> str:
 def verify_solution(topic: str, data: bytes) -> None:
     """Raise NotebookError when ``data`` is not the released reference of ``topic``."""
     expected = read_manifest().get(topic)
-    if expected is not None and expected != digest(data):
+    if expected is None:
+        raise NotebookError(f"solutions/{topic}/{topic}.ipynb was never released (it has no "
+                            f"entry in solutions/{MANIFEST}); run `python -m autograder "
+                            f"release {topic}` first")
+    if expected != digest(data):
         raise NotebookError(f"solutions/{topic}/{topic}.ipynb differs from the released "
                             f"version recorded in solutions/{MANIFEST}; run `python -m "
                             f"autograder release {topic}` after editing a solution")
@@ -57,3 +61,8 @@ def write_manifest(topics: list[str]) -> None:
         entries[topic] = digest(path.read_bytes())
     lines = [f"{entries[t]}  {t}/{t}.ipynb" for t in sorted(entries)]
     manifest_path().write_text("\n".join(lines) + "\n")
+
+
+def released_digest(topic: str) -> str:
+    """What ``release`` recorded for ``topic`` ('' when it was never released)."""
+    return read_manifest().get(topic, "")

@@ -14,9 +14,6 @@ from pathlib import Path
 from autograder.escaping import for_terminal as safe
 from autograder.grading import NotebookResult
 
-STATUS_MARK = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
-               "crashed": "CRASH", "missing": "MISSING"}
-
 
 def format_table(result: NotebookResult, width: int = 100, device: str | None = None) -> str:
     """A table of task, points, status and message for one notebook, then its total."""
@@ -24,6 +21,9 @@ def format_table(result: NotebookResult, width: int = 100, device: str | None = 
              + (f"  on {device}" if device and not result.error else "")]
     if result.error:
         lines.append(f"   cannot grade: {safe(result.error)}")
+        return "\n".join(lines)
+    if result.grader_error:
+        lines.append(f"   grader error (no score): {result.grader_error}")
         return "\n".join(lines)
     id_width = max([len(t.id) for t in result.tasks] + [4])
     header = f"   {'task':<{id_width}}  {'points':>11}  {'status':<8}  message"
@@ -34,8 +34,11 @@ def format_table(result: NotebookResult, width: int = 100, device: str | None = 
         wrapped = textwrap.wrap(safe(task.message), max(30, width - len(indent))) or [""]
         lines.append(f"   {task.id:<{id_width}}  {pts:>11}  {task.status:<8}  {wrapped[0]}")
         lines += [indent + more for more in wrapped[1:]]
+    broken = len(result.grader_errors)
     lines.append(f"   total: {result.score:g}/{result.max_score:g}"
-                 f"   ({result.elapsed_s:.1f} s)")
+                 + (f" INCOMPLETE: {broken} task{'s' if broken > 1 else ''} not graded "
+                    "(grader error, not the submission's fault)" if broken else "")
+                 + f"   ({result.elapsed_s:.1f} s)")
     return "\n".join(lines)
 
 
@@ -51,7 +54,9 @@ def as_json(results: list[NotebookResult], device: str | None = None,
     """The documented JSON report.
 
     ``errors`` counts the notebooks that could not be graded; each of them has an ``error``
-    key (why) and no tasks. ``device`` is the device the checks ran on, ``sandbox`` what
+    key (why) and no tasks. ``grader_errors`` counts what the grader itself failed at
+    (tasks with status ``grader-error``, listed per notebook under ``grader_errors``): those
+    tasks have no score. ``device`` is the device the checks ran on, ``sandbox`` what
     isolated the student code.
     """
     report: dict = {
@@ -59,6 +64,7 @@ def as_json(results: list[NotebookResult], device: str | None = None,
         "score": round(sum(r.score for r in results), 2),
         "max_score": round(sum(r.max_score for r in results), 2),
         "errors": sum(1 for r in results if r.error),
+        "grader_errors": sum(len(r.grader_errors) for r in results),
     }
     if device:
         report["device"] = device

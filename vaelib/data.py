@@ -3,7 +3,7 @@
 The data root is a function argument, else ``$VAE_COURSE_DATA``, else ``./data``. Real users
 get torchvision's download; offline machines first run::
 
-    python -m vaelib.data prepare --source ../shared/data --root data
+    python -m vaelib.data prepare --source path/to/copy --root data
 
 which copies and gunzips the four raw IDX files into ``<root>/MNIST/raw/``.
 
@@ -145,8 +145,9 @@ def load_mnist_uint8(split: str = "train", root: str | os.PathLike | None = None
         except (RuntimeError, OSError) as exc:
             raise DataUnavailable(
                 f"MNIST is not in {folder / 'MNIST' / 'raw'} and could not be downloaded "
-                f"({exc}). Offline: python -m vaelib.data prepare --source ../shared/data "
-                f"--root {folder} (or set {DATA_ENV})") from exc
+                f"({exc}). Offline, with a copy of the raw files (MNIST/raw/*.gz, e.g. from "
+                f"your lecturer): python -m vaelib.data prepare --source path/to/copy --root "
+                f"{folder}; or set {DATA_ENV} to a folder that already holds MNIST") from exc
         _CACHE[key] = (ds.data.clone(), ds.targets.clone())
     return _CACHE[key]
 
@@ -267,7 +268,7 @@ def load_split(split: str = "train", binarization: str | None = None, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m vaelib.data prepare --source ../shared/data --root data``."""
+    """``python -m vaelib.data prepare --source path/to/copy --root data``."""
     parser = argparse.ArgumentParser(prog="python -m vaelib.data", description=__doc__.split(
         "\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

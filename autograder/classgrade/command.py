@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from autograder.status import Status
+
 if TYPE_CHECKING:  # the heavy modules (torch) load only when the command runs
     from autograder.classgrade.discover import Submission
     from autograder.classgrade.records import Record
-
-SUMMARY_STATUSES = ("passed", "failed", "error", "timeout", "crashed", "missing")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also store the points in this nbgrader gradebook (sqlite file)")
     p.add_argument("--timeout", type=float, default=None, help="per-task time limit (s)")
     p.add_argument("--memory-mb", type=int, default=None, help="per-task memory limit (MiB)")
+    p.add_argument("--regrade", nargs="*", metavar="STUDENT|ASSIGNMENT",
+                   help="grade again even if unchanged: everything, or only these students "
+                        "or assignments")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Grade the class; 0 when grading ran (whatever the scores), 2 when it could not."""
+    """Grade the class; 0 when every submission was graded (whatever the scores), 1 when the
+    grader failed on some tasks (not stored, no score), 2 when grading could not start."""
     from autograder.classgrade.discover import discover
     from autograder.classgrade.records import error_record
     from autograder.classgrade.runner import (
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         topics_to_prepare,
     )
     from autograder.classgrade.store import ResultStore, file_sha256, submission_key
-    from autograder.grading import resolve_device
+    from autograder.grading import GraderError, check_released, resolve_device
 
     start = time.monotonic()
     root, out = Path(args.submitted), Path(args.out)
@@ -59,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     submissions = _unique(discover(root, args.flat, args.assignment))
     if not submissions:
         print(f"error: {root}: no submissions found", file=sys.stderr)
+        return 2
+    try:  # before anything is graded: never grade a class against an unreleased reference
+        check_released(sub.topic for sub in submissions if not sub.problem)
+    except GraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     device = resolve_device(args.device)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
                                          "", sub.problem or "its topic cannot be told"))
             continue
         key = submission_key(file_sha256(sub.path), sub.topic, options)
+        if _regrade(args.regrade, sub):
+            store.forget(sub.student, sub.assignment)
         stored = store.load(sub.student, sub.assignment, key)
         if stored is not None:
             reused.append(stored)
@@ -87,8 +98,19 @@ def run(args: argparse.Namespace) -> int:
     _write_outputs(records, out, args, warn)
     for record in problems:
         warn(f"cannot grade {record.student}/{record.assignment}: {record.error}")
+    broken = [(r, problem) for r in records for problem in r.grader_errors]
+    for record, problem in broken:
+        warn(f"grader error for {record.student}/{record.assignment} (not stored, no score; "
+             f"fix and run again): {problem}")
     print(summary_line(records, len(graded), len(reused), time.monotonic() - start))
-    return 0
+    return 1 if broken else 0
+
+
+def _regrade(wanted: list[str] | None, sub: Submission) -> bool:
+    """Whether ``--regrade`` asks to grade this submission again."""
+    if wanted is None:
+        return False
+    return not wanted or sub.student in wanted or sub.assignment in wanted
 
 
 def _write_outputs(records: list[Record], out: Path, args: argparse.Namespace,
@@ -97,17 +119,18 @@ def _write_outputs(records: list[Record], out: Path, args: argparse.Namespace,
     from autograder.classgrade.report import write_report
     from autograder.classgrade.tables import write_tables
 
-    write_tables(records, out)
-    write_feedback(records, out)
-    write_report(records, out)
+    write_tables(records, out)  # grader errors: empty cells, named in errors.csv
+    scored = [r for r in records if not r.grader_errors]  # the others have no score
+    write_feedback(scored, out)
+    write_report(scored, out)
     if args.gradescope:
         from autograder.classgrade.gradescope import write_gradescope
 
-        write_gradescope(records, out)
+        write_gradescope(scored, out)
     if args.nbgrader_db:
         from autograder.classgrade.gradebook import write_gradebook
 
-        for line in write_gradebook(records, args.nbgrader_db):
+        for line in write_gradebook(scored, args.nbgrader_db):
             warn(line)
 
 
@@ -115,7 +138,7 @@ def summary_line(records: list[Record], graded: int, reused: int, elapsed_s: flo
     """One line: submissions (new, reused, ungradable) and task counts by status."""
     counts = Counter(t.status for r in records for t in r.tasks)
     errors = sum(r.error is not None for r in records)
-    statuses = ", ".join(f"{counts.get(s, 0)} {s}" for s in SUMMARY_STATUSES)
+    statuses = ", ".join(f"{counts.get(s, 0)} {s}" for s in Status)
     return (f"== {len(records)} submissions of {len({r.student for r in records})} students "
             f"({graded} graded now, {reused} unchanged, {errors} could not be graded) in "
             f"{elapsed_s:.1f} s; tasks: {statuses}")

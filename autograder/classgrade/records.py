@@ -8,6 +8,7 @@ from typing import Any
 
 from autograder.grading import NotebookResult
 from autograder.registry import tasks_for_topic
+from autograder.status import Status
 
 FORMAT = 1
 
@@ -36,6 +37,12 @@ class Record:
     tasks: list[TaskGrade]
     error: str | None = None
     elapsed_s: float = 0.0
+
+    @property
+    def grader_errors(self) -> list[str]:
+        """'task: why' for each task the grader failed on; such a record has no score and is
+        never stored, exported or written to a gradebook."""
+        return [f"{t.id}: {t.message}" for t in self.tasks if t.status == Status.GRADER_ERROR]
 
     @property
     def score(self) -> float:
@@ -74,6 +81,10 @@ def from_result(student: str, assignment: str, path: str, key: str,
     """A record from the grader's result (an unreadable notebook scores 0 on every task)."""
     if result.error:
         return error_record(student, assignment, result.topic or None, path, key, result.error)
+    if result.grader_error:  # the grader failed on the whole notebook: every task says so
+        tasks = [TaskGrade(t.id, 0.0, t.points, Status.GRADER_ERROR, result.grader_error)
+                 for t in tasks_for_topic(result.topic or "")]
+        return Record(student, assignment, result.topic, path, key, tasks)
     tasks = [TaskGrade(t.id, t.points, t.max_points, t.status, t.message,
                        [{"name": c.name, "status": c.status, "message": c.message}
                         for c in t.checks])

@@ -22,6 +22,7 @@ from autograder.classgrade import integrity
 from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record
 from autograder.paths import solution_notebook
+from autograder.release_manifest import released_digest
 
 TMP_SUFFIX = ".partial"
 RECORDS = "records"
@@ -57,9 +58,14 @@ def solution_sha256(topic: str | None) -> str:
 
 
 def submission_key(notebook_sha: str, topic: str | None, options: dict[str, Any]) -> str:
-    """The key of a grade: notebook, grader, solution and options together."""
+    """The key of a grade: notebook, grader, solution, its release and options together.
+
+    The release (what ``solutions/SHA256SUMS`` records for the topic) is part of it, so a
+    run after ``python -m autograder release`` grades again.
+    """
     parts = {"notebook": notebook_sha, "grader": grader_fingerprint(),
-             "solution": solution_sha256(topic), "topic": topic, **options}
+             "solution": solution_sha256(topic),
+             "released": released_digest(topic) if topic else "", "topic": topic, **options}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -107,13 +113,25 @@ class ResultStore:
             return None
         return record if record.key == key else None
 
-    def save(self, record: Record) -> None:
-        """Store a record atomically (a kill never leaves half a file behind), sealed."""
+    def save(self, record: Record) -> bool:
+        """Store a record atomically (a kill never leaves half a file behind), sealed.
+
+        A record with grader errors is not stored (False): it holds no score, and the next
+        run grades the submission again.
+        """
+        if record.grader_errors:
+            return False
         path = self.path(record.student, record.assignment)
         data = record.to_json()
         data[SEAL_FIELD] = integrity.seal(integrity.seal_key(self.root),
                                           self._fingerprint(path), _canonical(data))
         write_atomic(path, json.dumps(data, indent=1).encode())
+        return True
+
+    def forget(self, student: str, assignment: str) -> None:
+        """Drop a stored record, so that the submission is graded again."""
+        with contextlib.suppress(OSError):
+            self.path(student, assignment).unlink()
 
     def _fingerprint(self, path: Path) -> str:
         """What a record's seal binds it to besides its content: this grader and its place."""

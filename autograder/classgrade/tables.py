@@ -13,6 +13,7 @@ from pathlib import Path
 from autograder.classgrade.records import Record
 from autograder.classgrade.store import write_atomic
 from autograder.escaping import csv_cell
+from autograder.status import Status
 
 WIDE = "grades.csv"
 LONG = "grades_long.csv"
@@ -43,18 +44,23 @@ def wide_rows(records: list[Record]) -> tuple[list[str], list[dict[str, object]]
     rows: dict[str, dict[str, object]] = {}
     for record in gradable(records):
         row = rows.setdefault(record.student, {"student": record.student, "total": 0.0})
-        for task in record.tasks:
-            row[f"{record.assignment}/{task.id}"] = task.points
-        row[f"{record.assignment}/total"] = record.score
-        row["total"] = round(float(row["total"]) + record.score, 2)  # type: ignore[arg-type]
+        for task in record.tasks:  # a grader error has no score: its cell stays empty
+            if task.status != Status.GRADER_ERROR:
+                row[f"{record.assignment}/{task.id}"] = task.points
+        if record.grader_errors or row["total"] == "":
+            row["total"] = ""  # an incomplete total is no total
+        else:
+            row["total"] = round(float(row["total"]) + record.score, 2)  # type: ignore[arg-type]
+        if not record.grader_errors:
+            row[f"{record.assignment}/total"] = record.score
     return header, [rows[s] for s in sorted(rows)]
 
 
 def long_rows(records: list[Record]) -> list[dict[str, object]]:
     """One row per (student, assignment, task)."""
     return [{"student": r.student, "assignment": r.assignment, "topic": r.topic, "task": t.id,
-             "points": t.points, "max_points": t.max_points, "status": t.status,
-             "message": t.message}
+             "points": "" if t.status == Status.GRADER_ERROR else t.points,
+             "max_points": t.max_points, "status": t.status, "message": t.message}
             for r in sorted(gradable(records), key=lambda r: (r.student, r.assignment))
             for t in r.tasks]
 
@@ -67,6 +73,9 @@ def write_tables(records: list[Record], out: Path) -> None:
                             "status", "message"], long_rows(records))
     errors = [{"student": r.student, "assignment": r.assignment, "path": r.path,
                "error": r.error} for r in records if r.error]
+    errors += [{"student": r.student, "assignment": r.assignment, "path": r.path,
+                "error": f"grader error (no score): {problem}"}
+               for r in records for problem in r.grader_errors]
     _write_csv(out / ERRORS, ["student", "assignment", "path", "error"], errors)
 
 

@@ -404,6 +404,24 @@ def judge_mle_likelihood(j: Judgement) -> None:
 
 # ---------------------------------------------------------------------------- tasks
 TASKS = (
+    Task("ppca.sample", TOPIC, ("ppca_sample",), 2.0, (
+        Check("uses torch's global random generator", probe_sample_rng, judge_sample_rng,
+              lambda: random_model(d=3, m=2)),
+        Check(f"samples have mean b and covariance W Wᵀ + sigma2 I (float32; false-failure "
+              f"rate {FALSE_FAILURE_RATE:g} per test)",
+              call("ppca_sample", "n", "W", "b", "sigma2"), judge_sample_distribution,
+              sample_inputs),
+        Check("samples have the model's distribution (float64, other seed)",
+              call("ppca_sample", "n", "W", "b", "sigma2"), judge_sample_distribution,
+              lambda: sample_inputs(F64), hidden=True, seed=99),
+    ), description="ancestral sampling"),
+    Task("ppca.marginal_sympy", TOPIC, ("ppca_marginal_sympy",), 2.0, (
+        Check("mock-exam marginal, symbolically", probe_sympy_mock, judge_sympy_mock,
+              confirm=confirm_sympy_mock),
+        Check("symbolically equal to the reference for general W, b, sigma2",
+              probe_sympy_symbolic, judge_sympy_symbolic, hidden=True,
+              confirm=confirm_sympy_symbolic),
+    ), timeout_s=120.0, description="marginal derived with sympy"),
     Task("ppca.marginal", TOPIC, ("ppca_marginal",), 2.0, (
         Check("mock-exam marginal", call("ppca_marginal", "W", "b", "sigma2"),
               judge_marginal_mock, mock_exam),
@@ -442,24 +460,6 @@ TASKS = (
               lambda: random_model(d=8, m=2, n=16, dtype=torch.float32, tensor_sigma2=True),
               hidden=True, seed=3),
     ), description="exact log p(x)"),
-    Task("ppca.sample", TOPIC, ("ppca_sample",), 2.0, (
-        Check("uses torch's global random generator", probe_sample_rng, judge_sample_rng,
-              lambda: random_model(d=3, m=2)),
-        Check(f"samples have mean b and covariance W Wᵀ + sigma2 I (float32; false-failure "
-              f"rate {FALSE_FAILURE_RATE:g} per test)",
-              call("ppca_sample", "n", "W", "b", "sigma2"), judge_sample_distribution,
-              sample_inputs),
-        Check("samples have the model's distribution (float64, other seed)",
-              call("ppca_sample", "n", "W", "b", "sigma2"), judge_sample_distribution,
-              lambda: sample_inputs(F64), hidden=True, seed=99),
-    ), description="ancestral sampling"),
-    Task("ppca.marginal_sympy", TOPIC, ("ppca_marginal_sympy",), 2.0, (
-        Check("mock-exam marginal, symbolically", probe_sympy_mock, judge_sympy_mock,
-              confirm=confirm_sympy_mock),
-        Check("symbolically equal to the reference for general W, b, sigma2",
-              probe_sympy_symbolic, judge_sympy_symbolic, hidden=True,
-              confirm=confirm_sympy_symbolic),
-    ), timeout_s=120.0, description="marginal derived with sympy"),
     Task("ppca.mle", TOPIC, ("ppca_mle",), 2.0, (
         Check("b, sigma2 and the top eigenvalues of the closed-form MLE",
               call("ppca_mle", "X", "M"), judge_mle_closed_form_parts, mle_data),
