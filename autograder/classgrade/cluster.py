@@ -311,7 +311,7 @@ class _Session:
                     self._store_references(waiting.pop(future.key), future, settings,
                                            on_warning)
                 elif future in running:
-                    record = self._record(future, running.pop(future))
+                    record = finished_record(future, running.pop(future))
                     store.save(record)
                     yield record
 
@@ -371,18 +371,6 @@ class _Session:
             key=f"grade-{job.student}/{job.assignment}-{job.key[:8]}-{self.run_id}")
         return future, None
 
-    def _record(self, future: Any, job: Job) -> Record:
-        """The finished task's record, or ``crashed`` when it ended workers too often."""
-        from distributed import KilledWorker
-
-        if future.status == "finished":
-            return future.result()
-        exc = future.exception()
-        if isinstance(exc, KilledWorker) and getattr(exc, "task", None) == future.key:
-            return crashed_record(job, exc.allowed_failures + 1)
-        raise ClusterError(f"grading {job.student}/{job.assignment} failed on the cluster "
-                           f"({_exception_line(exc)})")
-
     def _check_stall(self, since: float | None) -> float | None:
         """Give up when no admitted worker has been there for ``worker_timeout_s``."""
         if self._admitted_count():
@@ -417,6 +405,19 @@ def cached_references(out: Path, topic: str, device: str) -> dict[tuple[str, int
                 except KeyError:
                     return None
     return values
+
+
+def finished_record(future: Any, job: Job) -> Record:
+    """A finished task's record, or ``crashed`` when its grading ended workers too often."""
+    from distributed import KilledWorker
+
+    if future.status == "finished":
+        return future.result()
+    exc = future.exception()
+    if isinstance(exc, KilledWorker) and getattr(exc, "task", None) == future.key:
+        return crashed_record(job, exc.allowed_failures + 1)
+    raise ClusterError(f"grading {job.student}/{job.assignment} failed on the cluster "
+                       f"({_exception_line(exc)})")
 
 
 def crashed_record(job: Job, tries: int) -> Record:
