@@ -10,6 +10,7 @@ file.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -52,6 +53,15 @@ def build_small_class(root: Path) -> Path:
     (sub / "dave" / P01).mkdir(parents=True)
     (sub / "dave" / P01 / f"{P01}.ipynb").write_text('{"cells": [ oops')
     return sub
+
+
+def without_timing(path: Path) -> bytes | dict:
+    """A file's bytes; for Gradescope's results.json, its data without ``execution_time``."""
+    if path.name != "results.json":
+        return path.read_bytes()
+    data = json.loads(path.read_text())
+    data.pop("execution_time")
+    return data
 
 
 def run_cli(submitted: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -133,7 +143,7 @@ def test_the_cluster_grades_like_local_processes(small_class, on_cluster, cluste
         assert pages and pages == sorted(p.relative_to(out) for p in (out / folder).rglob("*")
                                          if p.is_file())
         for page in pages:
-            assert (out / page).read_bytes() == (local / page).read_bytes(), page
+            assert without_timing(out / page) == without_timing(local / page), page
     rows = {r["student"]: r for r in read_csv(out / "grades.csv")}
     assert float(rows["alice"][f"{P01}/total"]) == sum(t.points for t in tasks_for_topic(P01))
     assert 0 < float(rows["carol"][f"{P01}/total"]) < float(rows["alice"][f"{P01}/total"])
@@ -238,10 +248,12 @@ def test_gpu_tasks_land_only_on_gpu_workers():
 
 
 def test_admission_names_what_a_worker_lacks():
-    expected = Expected("a" * 64, ((P01, "s" * 64),), "require", gpu=True)
-    good = {"fingerprint": "a" * 64, "solutions": {P01: "s" * 64}, "sandbox_problem": "",
-            "cuda": True}
+    expected = Expected("a" * 64, ((P01, "s" * 64),), "require", gpu=True, protocol="p")
+    good = {"fingerprint": "a" * 64, "protocol": "p", "solutions": {P01: "s" * 64},
+            "sandbox_problem": "", "cuda": True}
     assert refusal(good, expected, {"GPU": 1}) is None
+    assert "grade-class code differs" in refusal({**good, "protocol": "q"}, expected,
+                                                 {"GPU": 1})
     assert "fingerprint bbbbbbbbbbbb differs" in refusal(
         {**good, "fingerprint": "b" * 64}, expected, {"GPU": 1})
     assert P01 in refusal({**good, "solutions": {P01: "t" * 64}}, expected, {"GPU": 1})

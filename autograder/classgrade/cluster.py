@@ -113,7 +113,8 @@ def local_cluster(workers: int | None) -> Any:
     from autograder.classgrade.runner import default_workers
 
     return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                        processes=True, host="127.0.0.1", dashboard_address=":0")
+                        processes=True, host="127.0.0.1", dashboard_address=":0",
+                        silence_logs="error")
 
 
 def slurm_cluster(args: argparse.Namespace) -> Any:
@@ -179,12 +180,12 @@ class DaskBackend:
 
 
 def _expected(jobs: list[Job], settings: Settings, gpu: bool) -> Any:
-    from autograder.classgrade.cluster_worker import Expected
+    from autograder.classgrade.cluster_worker import Expected, protocol_fingerprint
     from autograder.classgrade.store import grader_fingerprint, solution_sha256
 
     topics = sorted({job.topic for job in jobs})
     return Expected(grader_fingerprint(), tuple((t, solution_sha256(t)) for t in topics),
-                    settings.sandbox, gpu)
+                    settings.sandbox, gpu, protocol_fingerprint())
 
 
 class _Session:
@@ -208,7 +209,8 @@ class _Session:
         link = self.client.dashboard_link
         self.say(f"Dask dashboard: {link}" if link else "Dask dashboard: not available")
         self.client.subscribe_topic(EVENT_TOPIC, self._on_refusal_event)
-        self.client.register_plugin(AdmitWorker(self.expected), name=PLUGIN_NAME)
+        with contextlib.suppress(Exception):  # a worker that cannot load it is named below
+            self.client.register_plugin(AdmitWorker(self.expected), name=PLUGIN_NAME)
         deadline = time.monotonic() + self.worker_timeout_s
         while True:
             admitted, refused, pending = self._reports()

@@ -37,6 +37,7 @@ class Expected:
     solutions: tuple[tuple[str, str], ...]
     sandbox: str
     gpu: bool
+    protocol: str = ""
 
     @property
     def gate(self) -> str:
@@ -47,6 +48,18 @@ class Expected:
     def task_resources(self) -> dict[str, float]:
         """The resources one grading task asks for (a GPU job: a GPU too)."""
         return {self.gate: 1, **({GPU_RESOURCE: 1} if self.gpu else {})}
+
+
+def protocol_fingerprint() -> str:
+    """A hash of the code both ends of a task share (what travels and what comes back)."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("cluster_worker.py", "runner.py", "records.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 
 
 def worker_identity(sandbox: str, topics: tuple[str, ...]) -> dict[str, Any]:
@@ -61,7 +74,7 @@ def worker_identity(sandbox: str, topics: tuple[str, ...]) -> dict[str, Any]:
         level, summary, problem = policy.describe()["level"], policy.summary(), ""
     except SandboxUnavailable as exc:
         level, summary, problem = "", "", str(exc)
-    return {"fingerprint": grader_fingerprint(),
+    return {"fingerprint": grader_fingerprint(), "protocol": protocol_fingerprint(),
             "solutions": {t: solution_sha256(t) for t in topics},
             "sandbox_level": level, "sandbox_summary": summary, "sandbox_problem": problem,
             "cuda": torch.cuda.is_available()}
@@ -72,11 +85,15 @@ def refusal(identity: dict[str, Any], expected: Expected,
     """Why a worker with this identity and these resources cannot grade; None when it can."""
     if identity["fingerprint"] != expected.fingerprint:
         return (f"its grader fingerprint {identity['fingerprint'][:12]} differs from the head's "
-                f"{expected.fingerprint[:12]} (install the same version of the course there)")
+                f"{expected.fingerprint[:12]} (install the same version of the course there "
+                "and restart the worker)")
+    if expected.protocol and identity.get("protocol") != expected.protocol:
+        return ("its grade-class code differs from the head's (install the same version of the "
+                "course there and restart the worker)")
     changed = [t for t, sha in expected.solutions if identity["solutions"].get(t) != sha]
     if changed:
         return (f"its solution notebooks differ from the head's ({', '.join(changed)}; install "
-                "the same version of the course there)")
+                "the same version of the course there and restart the worker)")
     if identity["sandbox_problem"]:
         return identity["sandbox_problem"]
     if expected.gpu and not resources.get(GPU_RESOURCE):
@@ -99,6 +116,20 @@ def allow_children() -> None:
         process._config["daemon"] = False  # type: ignore[attr-defined]
 
 
+def hide_scratch_space(local_directory: str) -> None:
+    """Take the worker's scratch folder off ``sys.path``.
+
+    Dask puts it there (for uploaded files); the sandbox lets student code read every folder
+    on ``sys.path``, and this one may hold other tasks' data spilled to disk.
+    """
+    import os
+    import sys
+
+    scratch = os.path.realpath(local_directory)
+    sys.path[:] = [p for p in sys.path if not p or not (
+        os.path.realpath(p) == scratch or os.path.realpath(p).startswith(scratch + os.sep))]
+
+
 @dataclass
 class AdmitWorker(WorkerPlugin):
     """Admit a worker that grades like the head (see the module docstring)."""
@@ -108,6 +139,7 @@ class AdmitWorker(WorkerPlugin):
 
     async def setup(self, worker: Any) -> None:
         allow_children()
+        hide_scratch_space(worker.local_directory)
         topics = tuple(t for t, _ in self.expected.solutions)
         try:
             identity = await asyncio.to_thread(worker_identity, self.expected.sandbox, topics)
