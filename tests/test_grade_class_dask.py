@@ -22,13 +22,12 @@ from pathlib import Path
 import pytest
 
 from autograder.classgrade.cluster_worker import Expected, refusal
-from autograder.paths import course_root, exercise_notebook, solution_notebook
+from autograder.paths import course_root
 from autograder.registry import tasks_for_topic
-from tests.helpers import variant
 from tests.test_grade_class import (
-    BUGGY_MARGINAL,
-    HTML_RAISING_MLE,
     P01,
+    P03,
+    build_class,
     command,
     read_csv,
     stored_results,
@@ -42,16 +41,10 @@ STALE_NAME = "stale-grader"
 
 
 def build_small_class(root: Path) -> Path:
-    """The class of the module docstring, in nbgrader's submitted/ layout."""
-    sub = root / "submitted"
-    (sub / "alice" / P01).mkdir(parents=True)
-    shutil.copy(solution_notebook(P01), sub / "alice" / P01 / f"{P01}.ipynb")
-    (sub / "bob" / P01).mkdir(parents=True)
-    shutil.copy(exercise_notebook(P01), sub / "bob" / P01 / f"{P01}.ipynb")
-    variant(P01, sub / "carol" / P01, {"ppca_marginal_solution": BUGGY_MARGINAL,
-                                       "ppca_mle_solution": HTML_RAISING_MLE})
-    (sub / "dave" / P01).mkdir(parents=True)
-    (sub / "dave" / P01 / f"{P01}.ipynb").write_text('{"cells": [ oops')
+    """The class of the module docstring: test_grade_class's, topic 01 only, without erin."""
+    sub = build_class(root)
+    shutil.rmtree(sub / "alice" / P03)
+    shutil.rmtree(sub / "erin")
     return sub
 
 
