@@ -276,6 +276,7 @@ class _Session:
 
         with contextlib.suppress(Exception):
             self.client.unsubscribe_topic(EVENT_TOPIC)
+        with contextlib.suppress(Exception):
             self.client.unregister_worker_plugin(PLUGIN_NAME)
 
     # -- grading -----------------------------------------------------------------------
@@ -293,7 +294,8 @@ class _Session:
         queue, running = deque(jobs), {}
         stalled_since: float | None = None
         while queue or running or waiting:
-            while queue and len(running) < self._in_flight():
+            limit = self._in_flight()
+            while queue and len(running) < limit:
                 job = queue.popleft()
                 future, record = self._submit(job, settings, references[job.topic])
                 if record is not None:
