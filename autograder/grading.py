@@ -201,6 +201,11 @@ class Grader:
         loaded = _load_submission(Path(path), topic)
         return loaded if isinstance(loaded, NotebookResult) else self.grade_code(loaded, topic)
 
+    def grade_bytes(self, data: bytes, path: str, topic: str | None = None) -> NotebookResult:
+        """Grade a notebook handed over as its bytes (``path`` names it in messages only)."""
+        loaded = _parse_submission(data, Path(path), topic)
+        return loaded if isinstance(loaded, NotebookResult) else self.grade_code(loaded, topic)
+
     def grade_code(self, code: NotebookCode, topic: str | None = None) -> NotebookResult:
         """Grade already-extracted notebook code; never raises for a bad submission."""
         start = time.monotonic()
@@ -416,7 +421,17 @@ def check_released(topics: Iterable[str | None]) -> None:
 def _load_submission(path: Path, topic: str | None = None) -> NotebookCode | NotebookResult:
     """A submission's code, read into memory now; an error result when it cannot be read."""
     try:
-        return extract_code(parse_notebook(read_notebook_bytes(path), path), str(path))
+        data = read_notebook_bytes(path)
+    except NotebookError as exc:
+        return NotebookResult(str(path), topic, [], error=str(exc))
+    return _parse_submission(data, path, topic)
+
+
+def _parse_submission(data: bytes, path: Path,
+                      topic: str | None = None) -> NotebookCode | NotebookResult:
+    """A submission's code from its bytes; an error result when they are not a notebook."""
+    try:
+        return extract_code(parse_notebook(data, path), str(path))
     except NotebookError as exc:
         return NotebookResult(str(path), topic, [], error=str(exc))
     except Exception as exc:  # noqa: BLE001 - e.g. metadata of the wrong types

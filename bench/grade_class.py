@@ -10,11 +10,21 @@ the references cached (``--no-cached`` skips this), and again after the notebook
 course's configuration) grades a sample of students on the same notebooks; the scores are
 compared.
 
+With ``--cluster local`` (a Dask ``LocalCluster`` of ``--jobs`` workers started by
+``grade-class``) or ``--scheduler ADDRESS`` (a running Dask cluster), the whole class is also
+graded, references cached and results cleared, by ``--jobs`` local worker processes and then on
+the cluster: the ratio of the two and the cluster path's overhead per notebook. Each run also
+prints a projection: hours for ``--project-students`` students x 8 topics on 1, 10 and 40
+workers, from the measured per-topic seconds of one worker (``--topic-seconds 05=85`` adds
+or overrides topics; the others are counted at the mean of the measured ones).
+
 Printed: notebooks, wall time and per-notebook time of each run, peak resident memory of the
 whole process tree (sampled every 200 ms), the per-notebook speed ratio and whether the scores
 are identical. Run it from the repository root:
 
     python bench/grade_class.py --students 100 --topics 01 02 03 04 05 --sample 3
+    python bench/grade_class.py --students 6 --topics 01 --sample 0 --changed 0 --no-cached \
+        --cluster local --jobs 2
 """
 
 from __future__ import annotations
@@ -42,6 +52,8 @@ from autograder.release import tool_env  # noqa: E402
 from tests.test_nbgrader_e2e import BUGGY_MARGINAL, fill  # noqa: E402
 
 MUTATIONS = ("complete", "untouched", "stub", "syntax", "variance")
+COURSE_TOPICS = 8
+PROJECTED_WORKERS = (1, 10, 40)
 SYNTAX_ERROR = "def broken(:\n    pass\n"
 
 
@@ -159,6 +171,43 @@ def class_scores(grades: Path) -> dict[tuple[str, str], float]:
     return totals
 
 
+def cluster_comparison(cmd: list[str], grades: Path, course: Path, args: argparse.Namespace,
+                       n_notebooks: int) -> dict[str, float]:
+    """The class graded again (references cached, results cleared) by ``--jobs`` local
+    processes and on the cluster: wall times, their ratio and the overhead per notebook."""
+    workers = args.jobs or 2
+    local = [*cmd, "--jobs", str(workers)] if "--jobs" not in cmd else cmd
+    where = (["--scheduler", args.scheduler] if args.scheduler
+             else ["--cluster", "local", "--workers", str(workers)])
+    seconds = {}
+    for name, command in (("local", local), ("cluster", [*cmd, *where])):
+        for result in grades.glob("*/*.json"):
+            result.unlink()
+        seconds[name], _, done = timed(command, course)
+        print(f"{name}: {done.stdout.strip().splitlines()[-1]}", flush=True)
+    overhead = seconds["cluster"] / seconds["local"] - 1
+    return {"cluster_workers": workers, "local_cached_s": seconds["local"],
+            "cluster_cached_s": seconds["cluster"], "cluster_overhead": overhead,
+            "cluster_overhead_per_notebook_s":
+                (seconds["cluster"] - seconds["local"]) / n_notebooks * workers}
+
+
+def projection(measured: dict[str, float], args: argparse.Namespace,
+               overhead: float) -> dict[str, object]:
+    """Hours for ``--project-students`` x 8 topics on 1, 10 and 40 workers."""
+    given = dict(item.split("=", 1) for item in args.topic_seconds)
+    per_topic = {t: s for t, s in measured.items() if s > 0}
+    for prefix, seconds in given.items():
+        per_topic[next((t for t in topics_with_tasks() if t.startswith(prefix)), prefix)] = (
+            float(seconds))
+    mean = sum(per_topic.values()) / max(1, len(per_topic))
+    total_s = args.project_students * (sum(per_topic.values())
+                                       + mean * max(0, COURSE_TOPICS - len(per_topic)))
+    total_s *= 1 + max(0.0, overhead)
+    return {"students": args.project_students, "topics_known": sorted(per_topic),
+            "hours": {w: total_s / w / 3600 for w in PROJECTED_WORKERS}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=100)
@@ -174,6 +223,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="build the class here and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--cluster", choices=("local",),
+                       help="also grade on a Dask LocalCluster of --jobs workers")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="also grade on this running Dask cluster")
+    parser.add_argument("--project-students", type=int, default=500,
+                        help="students in the projection table (x 8 topics)")
+    parser.add_argument("--topic-seconds", nargs="*", default=[], metavar="NN=S",
+                        help="one worker's seconds per notebook of topics not measured here")
     args = parser.parse_args()
     topics = [t for t in topics_with_tasks() if any(t.startswith(p) for p in args.topics)]
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-class-"))
@@ -219,6 +277,10 @@ def main() -> None:
                         "rerun_per_changed_notebook_s": warm_s / max(1, regraded),
                         "rerun_peak_mb": warm_mb})
     figures["seconds_per_topic"] = one_worker_seconds(grades)
+    if args.cluster or args.scheduler:
+        figures.update(cluster_comparison(cmd, grades, course, args, n_notebooks))
+    figures["projection"] = projection(figures["seconds_per_topic"], args,
+                                       figures.get("cluster_overhead", 0.0))
     ours = class_scores(grades)
     if args.sample:
         sample = sorted({Path(p).parts[-3] for p in kinds})[-args.sample:]
@@ -261,6 +323,19 @@ def _lines(f: dict) -> list[str]:
                      f"peak memory {f['rerun_peak_mb']:.0f} MiB")
     lines.append("one worker's mean seconds per notebook (its task threads in parallel): "
                  + ", ".join(f"{t} {s:.2f}" for t, s in f["seconds_per_topic"].items()))
+    if "cluster_cached_s" in f:
+        lines += [f"references cached, {f['cluster_workers']} local worker processes: "
+                  f"{f['local_cached_s']:.1f} s; on the Dask cluster "
+                  f"({f['cluster_workers']} workers): {f['cluster_cached_s']:.1f} s",
+                  f"cluster / local: {1 + f['cluster_overhead']:.3f} "
+                  f"({100 * f['cluster_overhead']:+.1f} %, "
+                  f"{f['cluster_overhead_per_notebook_s']:+.2f} worker-s per notebook; "
+                  f"target <= +5 %: {'met' if f['cluster_overhead'] <= 0.05 else 'NOT met'})"]
+    p = f["projection"]
+    lines.append(f"projection, {p['students']} students x {COURSE_TOPICS} topics "
+                 f"(measured: {', '.join(p['topics_known'])}; other topics at their mean): "
+                 + ", ".join(f"{w} worker{'s' * (w > 1)} {h:.1f} h"
+                             for w, h in p["hours"].items()))
     if "nbgrader_s" in f:
         lines += [f"nbgrader autograde, {f['nbgrader_notebooks']} notebooks: "
                   f"{f['nbgrader_s']:.1f} s total, {f['nbgrader_per_notebook_s']:.2f} s/notebook,"

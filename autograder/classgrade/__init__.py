@@ -9,7 +9,10 @@ Modules, one job each:
 - ``store``: the atomic, resumable per-submission result store and the grading keys;
 - ``references``: the on-disk cache of reference results (a ``Grader`` ``reference_store``);
 - ``integrity``: the seals that make a tampered record or reference be computed again;
-- ``runner``: parallel worker processes with a progress bar;
+- ``runner``: the progress bar over a backend; the local backend (worker processes here);
+- ``cluster``: the Dask backend (``--scheduler``, ``--cluster local|slurm``): connecting,
+  admitting workers, the grading loop, the Slurm job; ``cluster_worker``: what runs on a
+  Dask worker (its admission check, grading a submission's bytes, computing references);
 - ``tables``, ``feedback``, ``gradescope``, ``gradebook``, ``report``: the outputs;
 - ``command``: the ``grade-class`` subcommand.
 """

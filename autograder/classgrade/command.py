@@ -15,10 +15,13 @@ from autograder.status import Status
 if TYPE_CHECKING:  # the heavy modules (torch) load only when the command runs
     from autograder.classgrade.discover import Submission
     from autograder.classgrade.records import Record
+    from autograder.classgrade.runner import Backend
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``grade-class`` on the CLI's subparsers."""
+    from autograder.classgrade.cluster import add_arguments as add_cluster_arguments
+
     p = sub.add_parser("grade-class", help="grade a whole class (parallel, resumable)")
     p.add_argument("submitted", help="nbgrader's submitted/ folder, or a flat folder (--flat)")
     p.add_argument("--out", required=True, help="grades folder (results, CSV, feedback, report)")
@@ -38,15 +41,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regrade", nargs="*", metavar="STUDENT|ASSIGNMENT",
                    help="grade again even if unchanged: everything, or only these students "
                         "or assignments")
+    p.add_argument("--sandbox", default="auto", choices=("auto", "require", "off"),
+                   help="isolation of student code (as for `grade`); on a cluster, require "
+                        "refuses the workers that cannot provide all of it")
+    add_cluster_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Grade the class; 0 when every submission was graded (whatever the scores), 1 when the
     grader failed on some tasks (not stored, no score), 2 when grading could not start."""
+    from autograder.classgrade import cluster
     from autograder.classgrade.discover import discover
     from autograder.classgrade.records import error_record
     from autograder.classgrade.runner import (
         Job,
+        LocalProcesses,
         Settings,
         default_workers,
         grade_jobs,
@@ -64,12 +73,17 @@ def run(args: argparse.Namespace) -> int:
     if not submissions:
         print(f"error: {root}: no submissions found", file=sys.stderr)
         return 2
+    problem = cluster.argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:  # before anything is graded: never grade a class against an unreleased reference
         check_released(sub.topic for sub in submissions if not sub.problem)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    device = resolve_device(args.device)
+    on_cluster = cluster.requested(args)
+    device = cluster.cluster_device(args) if on_cluster else resolve_device(args.device)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out)
     store.clean_partial_files()
@@ -88,12 +102,21 @@ def run(args: argparse.Namespace) -> int:
             reused.append(stored)
         else:
             jobs.append(Job(sub.student, sub.assignment, sub.topic, str(sub.path), key))
-    workers = args.jobs or default_workers()
-    topics = topics_to_prepare(jobs, out, device, workers)
-    settings = Settings(str(out), device, args.timeout, args.memory_mb,
-                        torch_threads=max(1, default_workers() // max(1, workers)))
     warn = _printer(sys.stderr)
-    graded = list(grade_jobs(jobs, topics, settings, workers, on_warning=warn))
+    if on_cluster:  # one notebook per worker thread, as one per core here
+        backend: Backend = cluster.DaskBackend(args, out, warn)
+        settings = Settings(str(out), device, args.timeout, args.memory_mb, sandbox=args.sandbox)
+    else:
+        workers = args.jobs or default_workers()
+        backend = LocalProcesses(workers, tuple(topics_to_prepare(jobs, out, device, workers)))
+        settings = Settings(str(out), device, args.timeout, args.memory_mb,
+                            torch_threads=max(1, default_workers() // max(1, workers)),
+                            sandbox=args.sandbox)
+    try:
+        graded = list(grade_jobs(jobs, settings, backend, on_warning=warn))
+    except cluster.ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     records = sorted(reused + graded + problems, key=lambda r: (r.student, r.assignment))
     _write_outputs(records, out, args, warn)
     for record in problems:

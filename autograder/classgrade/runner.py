@@ -1,9 +1,11 @@
-"""Grade submissions in parallel worker processes, each storing its results as it goes.
+"""Grade submissions in parallel, each result stored as soon as it is finished.
 
-Every worker has its own :class:`Grader` (with the shared on-disk reference cache) and writes
-each finished submission to the result store itself, so a grade survives the death of the
-main process a moment later. References are computed first, one job per topic, by grading the
-topic's solution notebook; students are graded after that.
+:func:`grade_jobs` drives a *backend* and shows the progress bar. The local backend,
+:class:`LocalProcesses`, grades in worker processes of this machine: every worker has its own
+:class:`Grader` (with the shared on-disk reference cache) and writes each finished submission
+to the result store itself, so a grade survives the death of the main process a moment later.
+References are computed first, one job per topic, by grading the topic's solution notebook;
+students are graded after that. The Dask backend (a cluster) lives in ``cluster``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from autograder.classgrade.records import Record, from_result
 from autograder.classgrade.references import DiskReferenceStore
 from autograder.classgrade.store import ResultStore
 from autograder.paths import solution_notebook
+
+if TYPE_CHECKING:
+    from autograder.grading import NotebookResult
 
 REFERENCES_DIR = ".references"
 PREPARE_FROM_WORKERS = 3
@@ -36,6 +42,7 @@ class Settings:
     memory_mb: int | None = None
     task_jobs: int = 2
     torch_threads: int = 1
+    sandbox: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ def _init_worker(settings: Settings) -> None:
     out = Path(settings.out)
     _WORKER["grader"] = Grader(device=settings.device, jobs=settings.task_jobs,
                                timeout_s=settings.timeout_s, memory_mb=settings.memory_mb,
+                               sandbox=settings.sandbox,
                                reference_store=DiskReferenceStore(out / REFERENCES_DIR,
                                                                   settings.device))
     _WORKER["store"] = ResultStore(out)
@@ -78,6 +86,11 @@ def _prepare_references(topic: str) -> str | None:
     """Grade the topic's solution (filling the reference cache); a warning if not full marks."""
     grader = _WORKER["grader"]
     result = grader.grade_notebook(solution_notebook(topic), topic)  # type: ignore[attr-defined]
+    return reference_warning(topic, result)
+
+
+def reference_warning(topic: str, result: NotebookResult) -> str | None:
+    """A warning when the topic's solution notebook does not get full marks; else None."""
     if result.error or result.score < result.max_score:
         lost = [f"{t.id}: {t.message}" for t in result.tasks if t.points < t.max_points]
         return (f"warning: the reference solution of {topic} scores {result.score:g}/"
@@ -98,39 +111,61 @@ def topics_to_prepare(jobs: list[Job], out: Path, device: str, workers: int) -> 
                   and not (store.folder(topic).is_dir() and any(store.folder(topic).iterdir())))
 
 
-def grade_jobs(jobs: list[Job], topics: list[str], settings: Settings, workers: int,
-               on_warning: Callable[[str], None] = print) -> Iterator[Record]:
-    """Grade ``jobs`` in ``workers`` processes (after preparing ``topics``' references).
+class Backend(Protocol):
+    """Where submissions are graded: this machine's processes or a cluster."""
 
-    Yields each record as it is finished (already stored), with a tqdm progress bar.
-    """
+    def grade(self, jobs: list[Job], settings: Settings,
+              on_warning: Callable[[str], None]) -> Iterator[Record]:
+        """Grade ``jobs``; yield each record as it is finished, already in the result store."""
+        ...
+
+
+def grade_jobs(jobs: list[Job], settings: Settings, backend: Backend,
+               on_warning: Callable[[str], None] = print) -> Iterator[Record]:
+    """Grade ``jobs`` on ``backend``, with a tqdm progress bar; yields each stored record."""
     from tqdm.auto import tqdm
 
     if not jobs:
         return
-    workers = max(1, min(workers, len(jobs)))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(settings,)) as pool:
-        try:
-            for future in as_completed([pool.submit(_prepare_references, t) for t in topics]):
-                if future.result():
-                    on_warning(future.result())
-            futures: list[Future[Record]] = [pool.submit(_grade_job, job) for job in jobs]
-            bar = tqdm(total=len(jobs), desc="grading", unit="notebook", file=sys.stderr,
-                       disable=None, dynamic_ncols=True)
-            failing = errors = 0
-            for future in as_completed(futures):
-                record = future.result()
-                failing += sum(t.status != "passed" for t in record.tasks)
-                errors += record.error is not None
-                bar.set_postfix(failing_tasks=failing, unreadable=errors, refresh=False)
-                bar.update()
-                yield record
-            bar.close()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    bar = tqdm(total=len(jobs), desc="grading", unit="notebook", file=sys.stderr,
+               disable=None, dynamic_ncols=True)
+    failing = errors = 0
+    try:
+        for record in backend.grade(jobs, settings, on_warning):
+            failing += sum(t.status != "passed" for t in record.tasks)
+            errors += record.error is not None
+            bar.set_postfix(failing_tasks=failing, unreadable=errors, refresh=False)
+            bar.update()
+            yield record
+    finally:
+        bar.close()
+
+
+@dataclass(frozen=True)
+class LocalProcesses:
+    """``workers`` processes of this machine, after preparing ``topics``' references."""
+
+    workers: int
+    topics: tuple[str, ...] = ()
+
+    def grade(self, jobs: list[Job], settings: Settings,
+              on_warning: Callable[[str], None]) -> Iterator[Record]:
+        """Grade in a process pool; each worker stores what it grades."""
+        workers = max(1, min(self.workers, len(jobs)))
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(settings,)) as pool:
+            try:
+                prepared = [pool.submit(_prepare_references, t) for t in self.topics]
+                for future in as_completed(prepared):
+                    if future.result():
+                        on_warning(future.result())
+                futures: list[Future[Record]] = [pool.submit(_grade_job, job) for job in jobs]
+                for future in as_completed(futures):
+                    yield future.result()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
 
 def default_workers() -> int:
