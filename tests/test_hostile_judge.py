@@ -308,3 +308,41 @@ def test_children_can_write_nothing_outside_their_scratch_space(tmp_path):
         if writable in private or writable == scratch:
             continue
         assert not (out == Path(writable) or Path(writable) in out.parents), writable
+
+
+def test_grade_class_recomputes_a_tampered_record_and_reference(tmp_path):
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from autograder.paths import exercise_notebook
+
+    topic = "04_reparameterisation"
+    (tmp_path / "submitted" / "bob" / topic).mkdir(parents=True)
+    shutil.copy(exercise_notebook(topic), tmp_path / "submitted" / "bob" / topic / f"{topic}.ipynb")
+    out = tmp_path / "grades"
+
+    def grade_class() -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "autograder", "grade-class",
+                               str(tmp_path / "submitted"), "--out", str(out), "--jobs", "1"],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    grade_class()
+    record_path = out / "bob" / f"{topic}.json"
+    record = json.loads(record_path.read_text())
+    assert record["score"] == 0  # the untouched exercise
+    for item in record["tasks"]:
+        item.update(points=item["max_points"], status="passed")
+    record_path.write_text(json.dumps(record))
+    references = sorted((out / ".references").rglob("*.pt"))
+    assert references
+    genuine = references[0].read_bytes()
+    references[0].write_bytes(genuine[:-1] + bytes([genuine[-1] ^ 1]))
+    done = grade_class()
+    assert re.search(r"\(1 graded now, 0 unchanged", done.stdout), done.stdout
+    assert f"{record_path}: its seal does not match" in done.stderr
+    assert f"{references[0]}: its seal does not match" in done.stderr
+    assert json.loads(record_path.read_text())["score"] == 0
