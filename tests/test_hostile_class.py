@@ -411,8 +411,10 @@ def tampered_notebook() -> nbformat.NotebookNode:
 def test_restore_cells_gives_back_exactly_the_released_grade_cells():
     from autograder.nbgrader_sanitize import restore_cells
 
-    nb = tampered_notebook()
     spec = released()
+    honest = nbformat.read(str(exercise_notebook(P01)), as_version=4).cells
+    assert restore_cells(list(honest), spec) == (honest, [])  # nothing to restore, no notes
+    nb = tampered_notebook()
     cells, notes = restore_cells(list(nb.cells), spec)
     assert sorted(grade_ids(cells)) == sorted(c.name for c in spec)  # each exactly once
     metadata = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in cells
