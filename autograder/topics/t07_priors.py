@@ -1251,7 +1251,7 @@ def judge_training_smoke(j: Judgement) -> None:
     prior, its initialisation and the draws); measured 0 failures, cosine >= 0.9999, over 100
     seeds of each correct prior in bench/false_failure_rates.py (MoG with randn, U(-2, 2) and
     zeros-plus-noise means, Independent(Normal) and MultivariateNormal components; VampPrior
-    with sigmoid and hardtanh pseudo-inputs).
+    with sigmoid and clamp(raw, 0, 1), i.e. hardtanh, pseudo-inputs).
     """
     x = j.inputs["x"]
     got = j.got if isinstance(j.got, dict) else {}
