@@ -50,6 +50,19 @@ class NotebookCode:
 
     def cells_for(self, symbols: tuple[str, ...]) -> tuple[CodeCell, ...]:
         """Setup cells plus the solution cells the given symbols depend on, in notebook order."""
+        _, needed = self._closure(symbols)
+        return tuple(c for c in self.cells if c.kind == "setup" or c.index in needed)
+
+    def names_reached(self, symbols: tuple[str, ...]) -> frozenset[str]:
+        """Every name the solution cells defining ``symbols`` use, directly or through the
+        cells defining those names (the dependencies ``cells_for`` follows), minus
+        ``symbols`` themselves."""
+        seen, _ = self._closure(symbols)
+        return frozenset(seen - set(symbols))
+
+    def _closure(self, symbols: tuple[str, ...]) -> tuple[set[str], set[int]]:
+        """(names reached from ``symbols`` through the solution cells that define them and
+        the names those cells use, indices of those cells)."""
         solution = [c for c in self.cells if c.kind == "solution"]
         needed: set[int] = set()
         pending = list(symbols)
@@ -63,23 +76,7 @@ class NotebookCode:
                 if name in cell.defines and cell.index not in needed:
                     needed.add(cell.index)
                     pending.extend(cell.uses)
-        return tuple(c for c in self.cells if c.kind == "setup" or c.index in needed)
-
-    def names_reached(self, symbols: tuple[str, ...]) -> frozenset[str]:
-        """Every name the solution cells defining ``symbols`` use, directly or through the
-        cells defining those names (the dependencies ``cells_for`` follows), minus
-        ``symbols`` themselves."""
-        solution = [c for c in self.cells if c.kind == "solution"]
-        pending, seen = list(symbols), set()
-        while pending:
-            name = pending.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            for cell in solution:
-                if name in cell.defines:
-                    pending.extend(cell.uses)
-        return frozenset(seen - set(symbols))
+        return seen, needed
 
     def defining_cells(self, symbol: str) -> tuple[CodeCell, ...]:
         """Solution or setup cells that define ``symbol`` (by assignment, def, class or import)."""

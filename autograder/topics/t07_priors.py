@@ -835,6 +835,15 @@ def _aggregate_problem(got: Any, inputs: dict[str, Any]) -> str | None:
     return None
 
 
+def _fail_on_wrong_aggregate(message: str, j: Judgement) -> None:
+    """CheckFailed with ``message`` and the aggregate density's problem, when it has one: then
+    no hint about hole_fraction itself is given."""
+    problem = _aggregate_problem(j.got, j.inputs)
+    if problem:
+        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
+                          f"uses, {problem}: fix it first.")
+
+
 def _hole_fraction_value(got: Any) -> Any:
     """The fraction hole_fraction returned, a float when it is a one-element tensor."""
     value = got.get("fraction") if isinstance(got, dict) else got
@@ -869,10 +878,7 @@ def judge_holes(j: Judgement) -> None:
     message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
                f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
                f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
-    problem = _aggregate_problem(j.got, j.inputs)
-    if problem:
-        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
-                          f"uses, {problem}: fix it first.")
+    _fail_on_wrong_aggregate(message, j)
     hints = {
         "greater": "the comparison is reversed: a hole is where q(z) < ratio * p(z)",
         "no_ratio": "the ratio is ignored: compare log q(z) with log p(z) + log(ratio)",
@@ -1191,10 +1197,7 @@ def judge_holes_known(j: Judgement) -> None:
                f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 p(z) is "
                f"40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard errors, "
                f"false-failure rate {FALSE_FAILURE_RATE:g}).")
-    problem = _aggregate_problem(j.got, j.inputs)
-    if problem:
-        raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
-                          f"uses, {problem}: fix it first.")
+    _fail_on_wrong_aggregate(message, j)
     raise CheckFailed(message + (f" Likely cause: {named[0]}." if len(named) == 1 else ""))
 
 
@@ -1248,7 +1251,7 @@ def judge_training_smoke(j: Judgement) -> None:
     prior, its initialisation and the draws); measured 0 failures, cosine >= 0.9999, over 100
     seeds of each correct prior in bench/false_failure_rates.py (MoG with randn, U(-2, 2) and
     zeros-plus-noise means, Independent(Normal) and MultivariateNormal components; VampPrior
-    with sigmoid and hardtanh pseudo-inputs).
+    with sigmoid and clamp(raw, 0, 1), i.e. hardtanh, pseudo-inputs).
     """
     x = j.inputs["x"]
     got = j.got if isinstance(j.got, dict) else {}
