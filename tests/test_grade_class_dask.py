@@ -200,7 +200,10 @@ def test_gpu_without_a_gpu_worker_is_a_clear_error(small_class, cluster, tmp_pat
                    local_cluster.scheduler_address, "--gpu")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: no worker can grade: ")
-    assert done.stderr.count("it has no GPU resource (start it with `--resources GPU=1`)") == 2
+    refused = [line for line in done.stderr.splitlines() if line.startswith("refused worker")]
+    assert len(refused) == 3  # the two workers without a GPU, and the stale one
+    assert sum(line.endswith("it has no GPU resource (start it with `--resources GPU=1`)")
+               for line in refused) == 2
     assert not stored_results(tmp_path / "grades")
 
 
