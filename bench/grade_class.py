@@ -333,7 +333,8 @@ def _lines(f: dict) -> list[str]:
                   f"target <= +5 %: {'met' if f['cluster_overhead'] <= 0.05 else 'NOT met'})"]
     p = f["projection"]
     lines.append(f"projection, {p['students']} students x {COURSE_TOPICS} topics "
-                 f"(measured: {', '.join(p['topics_known'])}; other topics at their mean): "
+                 f"(seconds known for: {', '.join(p['topics_known'])}; "
+                 "other topics at their mean): "
                  + ", ".join(f"{w} worker{'s' * (w > 1)} {h:.1f} h"
                              for w, h in p["hours"].items()))
     if "nbgrader_s" in f:

@@ -200,8 +200,21 @@ def test_gpu_without_a_gpu_worker_is_a_clear_error(small_class, cluster, tmp_pat
                    local_cluster.scheduler_address, "--gpu")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: no worker can grade: ")
-    assert done.stderr.count("it has no GPU resource (start it with `--resources GPU=1`)") == 2
+    refused = [line for line in done.stderr.splitlines() if line.startswith("refused worker")]
+    assert len(refused) == 3  # the two workers without a GPU, and the stale one
+    assert sum(line.endswith("it has no GPU resource (start it with `--resources GPU=1`)")
+               for line in refused) == 2
     assert not stored_results(tmp_path / "grades")
+
+
+def test_cluster_local_starts_its_workers_and_gpu_refuses_them(small_class, tmp_path):
+    submitted, _ = small_class
+    done = run_cli(submitted, tmp_path / "grades", "--cluster", "local", "--workers", "1",
+                   "--gpu")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Dask dashboard: http://127.0.0.1:" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: no worker can grade: ")
+    assert "it has no GPU resource" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(small_class, tmp_path):

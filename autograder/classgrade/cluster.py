@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import time
 import uuid
@@ -114,7 +115,7 @@ def local_cluster(workers: int | None) -> Any:
 
     return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
                         processes=True, host="127.0.0.1", dashboard_address=":0",
-                        silence_logs="error")
+                        silence_logs=logging.ERROR)
 
 
 def slurm_cluster(args: argparse.Namespace) -> Any:
