@@ -12,24 +12,15 @@ from typing import Any
 
 import torch
 
+from autograder.checks import compare
 from autograder.payload import DistributionInfo, Opaque, Symbolic
 
 
 def describe(value: Any) -> str:
     """A short description of a decoded value's form."""
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {list(value.shape)}"
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of {len(value)} items"
-    if isinstance(value, Opaque):
-        return f"an object of type {value.type_name}"
-    if isinstance(value, Symbolic):
-        return "a sympy expression"
-    if isinstance(value, DistributionInfo):
-        return "a distribution"
-    if value is None:
-        return "None"
-    return f"a {type(value).__name__}"
+    return "None" if value is None else compare.describe(value)
 
 
 def _kind(value: Any) -> str:

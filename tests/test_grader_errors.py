@@ -134,13 +134,18 @@ def test_after_release_every_front_end_grades(course):
 
 
 @pytest.mark.slow
-def test_regrade_grades_again_only_what_it_names(course):
-    root, out = course["root"], course["out"]
-    base = ["-m", "autograder", "grade-class", "submitted", "--out", str(out), "--jobs", "1"]
-    assert "0 graded now, 1 unchanged" in run(root, *base).stdout
-    assert "0 graded now, 1 unchanged" in run(root, *base, "--regrade", "bob").stdout
-    again = run(root, *base, "--regrade", "alice")
+def test_regrade_grades_again_only_what_it_names(tmp_path):
+    (tmp_path / "submitted" / "alice" / TOPIC).mkdir(parents=True)
+    shutil.copy(exercise_notebook(TOPIC), tmp_path / "submitted" / "alice" / TOPIC)
+    base = ["-m", "autograder", "grade-class", "submitted", "--out", "grades", "--jobs", "1"]
+    assert "1 graded now, 0 unchanged" in run(course_root(), *base, cwd=tmp_path).stdout
+    assert "0 graded now, 1 unchanged" in run(course_root(), *base, cwd=tmp_path).stdout
+    assert "0 graded now, 1 unchanged" in run(course_root(), *base, "--regrade", "bob",
+                                              cwd=tmp_path).stdout
+    again = run(course_root(), *base, "--regrade", "alice", cwd=tmp_path)
     assert "1 graded now, 0 unchanged" in again.stdout, again.stderr[-2000:]
+    everything = run(course_root(), *base, "--regrade", cwd=tmp_path)
+    assert "1 graded now, 0 unchanged" in everything.stdout, everything.stderr[-2000:]
 
 
 def test_the_result_key_follows_the_release(tmp_path, monkeypatch):
