@@ -33,7 +33,9 @@ def _find_mnist() -> Path | None:
 # collection order, so the long ones must not be left for the end.
 HEAVY_FIRST = ("tests/topics/test_t07_priors.py", "tests/test_course.py",
                "tests/test_nbgrader_e2e.py", "tests/test_grade_class.py",
-               "tests/topics/test_t08_hierarchical_vae.py", "tests/test_hostile.py")
+               "tests/test_grade_class_dask.py", "tests/test_grader_errors.py",
+               "tests/test_hostile_class.py", "tests/topics/test_t08_hierarchical_vae.py",
+               "tests/test_hostile.py", "tests/test_hostile_sandbox.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
