@@ -59,6 +59,19 @@ class ChildRun:
     detail: str = ""
 
 
+def fork_directly() -> None:
+    """Fork children from this process instead of a fork server (the student's fast
+    self-check: no second interpreter to start). Only for runs without hidden checks."""
+    global _CONTEXT
+    with _CONTEXT_LOCK:
+        _CONTEXT = multiprocessing.get_context("fork")
+
+
+def forks_directly() -> bool:
+    """Whether ``fork_directly`` was called in this process."""
+    return _CONTEXT is not None and _CONTEXT.get_start_method() == "fork"
+
+
 def _context() -> Any:
     global _CONTEXT
     with _CONTEXT_LOCK:
