@@ -188,6 +188,18 @@ class _Reader:
             self.over = len(self.data) > self.limit
 
 
+def _exit_fd(process: Any) -> int | None:
+    """A descriptor that becomes readable when the child ends. A fork server's sentinel does;
+    a directly forked child's sentinel pipe closes as soon as the child closes its inherited
+    descriptors, so that child gets a pidfd (or None: its exit is then seen by polling)."""
+    if not forks_directly():
+        return process.sentinel
+    try:
+        return os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: SandboxPolicy,
               max_bytes: int = MAX_RESULT_BYTES) -> ChildRun:
     """Run ``autograder.worker.child_main(job)`` in the sandbox and wait within the limits."""
@@ -200,6 +212,7 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     scratch = tempfile.mkdtemp(prefix="vae-task-")
     job = {**job, "memory_mb": memory_mb, "scratch": scratch, "sandbox": policy.spec(scratch),
            "cgroup_procs": cgroups.proc_files if cgroups else []}
+    exit_fd = None
     reader_conn, writer_conn = _context().Pipe(duplex=False)
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     try:
@@ -207,12 +220,13 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
+        exit_fd = _exit_fd(process)
         reader = _Reader(reader_conn.fileno(), max_bytes)
         status, peak, next_sample = "finished", 0.0, start
         while True:
             # Wake on data, on the child's exit (its sentinel) or when memory is due a look.
             now = time.monotonic()
-            reader.pump(max(0.0, min(next_sample, start + timeout_s) - now), process.sentinel)
+            reader.pump(max(0.0, min(next_sample, start + timeout_s) - now), exit_fd)
             if process.exitcode is not None:
                 reader.pump(0)
                 break
@@ -239,6 +253,8 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
         frames = parse_frames(bytes(reader.data[:max_bytes]))
     finally:
         reader_conn.close()
+        if exit_fd is not None and exit_fd != process.sentinel:
+            os.close(exit_fd)
         if cgroups is not None:
             cgroups.kill_all()
         shutil.rmtree(scratch, ignore_errors=True)

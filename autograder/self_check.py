@@ -16,7 +16,7 @@ import importlib
 import os
 
 from autograder.notebook_code import NotebookCode
-from autograder.preload import PRELOADED, headless_matplotlib
+from autograder.preload import PRELOADED, headless_matplotlib, warm_sympy
 
 SETTING = "VAE_COURSE_SELF_CHECK"
 MODES = ("fast", "sandboxed")
@@ -53,7 +53,8 @@ def imported_modules(code: NotebookCode) -> set[str]:
 
 def preload_for(code: NotebookCode) -> None:
     """Import, once in this process, the heavy libraries the notebook imports, so every
-    task's child (forked from here) starts with them; nothing else is imported."""
+    task's child (forked from here) starts with them; nothing else is imported. Sympy's
+    integration tables are built here too when the notebook imports sympy."""
     wanted = imported_modules(code)
     tops = {name.split(".")[0] for name in wanted}
     headless_matplotlib()
@@ -63,3 +64,5 @@ def preload_for(code: NotebookCode) -> None:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the task's child reports its own import error
                 continue
+    if "sympy" in tops:
+        warm_sympy()  # built once here, not again in every child that integrates
