@@ -18,7 +18,7 @@ def preload_libraries() -> None:
     ``MPLBACKEND`` set here would switch off the inline figures of later students' feedback.
     Matplotlib gets the non-interactive backend through its API instead, in this process only.
     """
-    _headless_matplotlib()
+    headless_matplotlib()
     for name in PRELOADED:
         try:
             importlib.import_module(name)
@@ -46,7 +46,7 @@ def warm_sympy() -> None:
     sympy.simplify(moment)
 
 
-def _headless_matplotlib() -> None:
+def headless_matplotlib() -> None:
     """Agg for this process, unless it already chose a backend (a kernel, a script)."""
     if os.environ.get("MPLBACKEND") or "matplotlib.pyplot" in sys.modules:
         return

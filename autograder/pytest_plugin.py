@@ -1,8 +1,9 @@
 """pytest collection of course notebooks: one test per task, public checks only.
 
 ``pytest exercises/01_ppca`` grades the student's notebook file (as last saved) with the same
-isolated engine as the TA's grader, but only the public checks: one test per task, in the
-order of the notebook's test cells. Training and plotting cells never run.
+engine as the TA's grader, but only the public checks: one test per task, in the order of
+the notebook's test cells. Training and plotting cells never run. ``VAE_COURSE_SELF_CHECK``
+chooses the sandboxed or the fast way of running them (``autograder.self_check``).
 
 Only a notebook named like its topic (``01_ppca.ipynb``) is collected, not Jupyter's copies
 (``01_ppca-Copy1.ipynb``) or nbconvert's output (``01_ppca.nbconvert.ipynb``); the report
@@ -17,20 +18,28 @@ from pathlib import Path
 
 import pytest
 
+from autograder import sandbox
 from autograder.checks.api import Task
 from autograder.feedback import task_text
 from autograder.grading import Grader, TaskResult
 from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
 from autograder.paths import TOPICS
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.self_check import SelfCheckSettingError, preload_for, self_check_mode
 
 _GRADER: Grader | None = None
 
 
 def _grader() -> Grader:
+    """Public checks only; in ``fast`` mode (``autograder.self_check``) without a sandbox,
+    each task's child forked straight from this process."""
     global _GRADER
     if _GRADER is None:
-        _GRADER = Grader(device="cpu", include_hidden=False)
+        if self_check_mode() == "fast":
+            sandbox.fork_directly()
+            _GRADER = Grader(device="cpu", include_hidden=False, sandbox="off")
+        else:
+            _GRADER = Grader(device="cpu", include_hidden=False)
     return _GRADER
 
 
@@ -49,6 +58,11 @@ class NotebookFile(pytest.File):
         topic = topic_for_grade_ids(code.grade_ids, self.path.stem)
         if topic is None:
             return
+        try:
+            if self_check_mode() == "fast":
+                preload_for(code)
+        except SelfCheckSettingError as exc:
+            raise self.CollectError(str(exc)) from None
         for task in in_notebook_order(tasks_for_topic(topic), code.grade_ids):
             yield TaskItem.from_parent(self, name=task.id, code=code, task_id=task.id)
 

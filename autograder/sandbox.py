@@ -63,6 +63,19 @@ class ChildRun:
     detail: str = ""
 
 
+def fork_directly() -> None:
+    """Fork children from this process instead of a fork server (the student's fast
+    self-check: no second interpreter to start). Only for runs without hidden checks."""
+    global _CONTEXT
+    with _CONTEXT_LOCK:
+        _CONTEXT = multiprocessing.get_context("fork")
+
+
+def forks_directly() -> bool:
+    """Whether ``fork_directly`` was called in this process."""
+    return _CONTEXT is not None and _CONTEXT.get_start_method() == "fork"
+
+
 def _context() -> Any:
     global _CONTEXT
     with _CONTEXT_LOCK:
@@ -221,6 +234,18 @@ class _Reader:
             self._count_frames()
 
 
+def _exit_fd(process: Any) -> int | None:
+    """A descriptor that becomes readable when the child ends. A fork server's sentinel does;
+    a directly forked child's sentinel pipe closes as soon as the child closes its inherited
+    descriptors, so that child gets a pidfd (or None: its exit is then seen by polling)."""
+    if not forks_directly():
+        return process.sentinel
+    try:
+        return os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: SandboxPolicy,
               max_bytes: int = MAX_RESULT_BYTES) -> ChildRun:
     """Run ``autograder.worker.child_main(job)`` in the sandbox and wait within the limits."""
@@ -233,6 +258,7 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
     scratch = tempfile.mkdtemp(prefix="vae-task-")
     job = {**job, "memory_mb": memory_mb, "scratch": scratch, "sandbox": policy.spec(scratch),
            "cgroup_procs": cgroups.proc_files if cgroups else []}
+    exit_fd = None
     reader_conn, writer_conn = _context().Pipe(duplex=False)
     process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
     try:
@@ -241,12 +267,13 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()
+        exit_fd = _exit_fd(process)
         reader = _Reader(reader_conn.fileno(), max_bytes)
         status, peak, next_sample = "finished", 0.0, start
         while True:
             # Wake on data, on the child's exit (its sentinel) or when memory is due a look.
             now = time.monotonic()
-            reader.pump(max(0.0, min(next_sample, start + timeout_s) - now), process.sentinel)
+            reader.pump(max(0.0, min(next_sample, start + timeout_s) - now), exit_fd)
             if process.exitcode is not None:
                 reader.pump(0)
                 break
@@ -284,6 +311,8 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
             too_complex = f"more than {payload.DecodeBudget.MAX_FRAMES} result frames"
     finally:
         reader_conn.close()
+        if exit_fd is not None and exit_fd != process.sentinel:
+            os.close(exit_fd)
         if cgroups is not None:
             cgroups.kill_all()
         shutil.rmtree(scratch, ignore_errors=True)

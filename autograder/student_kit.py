@@ -140,6 +140,22 @@ def _refuse_unreleased(topics: list[str]) -> None:
                        "autograder release")
 
 
+KIT_CONFTEST = '''"""Lets ``pytest exercises/NN_topic`` run the public checks on your notebook
+(one test per task).
+
+The kit checks your code the fast way: no grading sandbox, each task in its own process
+forked from pytest's. ``VAE_COURSE_SELF_CHECK=sandboxed pytest exercises/...`` runs them
+sandboxed, as the course's grader does (slower to start).
+"""
+
+import os
+
+os.environ.setdefault("VAE_COURSE_SELF_CHECK", "fast")
+
+pytest_plugins = ["autograder.pytest_plugin"]
+'''
+
+
 def _copy_exercise(topic: str, out: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
     shutil.copytree(course_root() / "exercises" / topic, out / "exercises" / topic,
@@ -152,7 +168,7 @@ def _write_shared_parts(out: Path, contents: KitContents) -> list[str]:
     root = course_root()
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
     (out / "exercises").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(root / "exercises" / "conftest.py", out / "exercises" / "conftest.py")
+    (out / "exercises" / "conftest.py").write_text(KIT_CONFTEST)
     if (out / "vaelib").exists():
         shutil.rmtree(out / "vaelib")
     shutil.copytree(root / "vaelib", out / "vaelib", ignore=ignore)

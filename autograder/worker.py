@@ -23,12 +23,7 @@ from autograder.checks.api import ProbeContext
 from autograder.isolation import landlock, limits, seccomp
 from autograder.isolation.environment import replace_environment, sandbox_environment
 from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
-from autograder.preload import preload_libraries
-from autograder.registry import all_tasks
 from autograder.seeding import seed_everything
-
-preload_libraries()
-all_tasks()  # the fork server imports every topic's checks once, so children start warm
 
 FAST_ENV = {"NBGRADER_EXECUTION": "autograde", "VAE_COURSE_FAST": "1", "MPLBACKEND": "Agg"}
 

@@ -42,6 +42,7 @@ NOT_IMPORTABLE = {"autograder.__main__"}
 SIDE_EFFECTS = {"autograder.cli", "autograder.release", "autograder.grading",
                 "autograder.sandbox", "autograder.worker", "autograder.nbgrader_plugin",
                 "autograder.pytest_plugin", "autograder.preload", "autograder.notebook",
+                "autograder.self_check", "autograder.forkserver_warmup",
                 "vaelib.data"}
 """Modules whose functions start processes, write files or read the network: checked by name
 only (none of them computes anything on tensors that a task grades)."""

@@ -1,0 +1,137 @@
+"""The student's self-check loop: ``pytest exercises/NN_topic``, fast path next to sandboxed.
+
+For each topic, on the untouched exercise and on a solved copy (the exercise filled from the
+solution), runs the self-check as a student does (``python -m pytest -q exercises/NN_topic``
+in a fresh interpreter) with ``VAE_COURSE_SELF_CHECK=fast`` (the student kit's default) and
+``sandboxed`` (the course grader's way: fork server and sandbox), alternating their order per
+repetition. Prints the wall time and the CPU time (user + system) of the whole process tree:
+this script makes itself a child subreaper, so the fork server and every task's child, even
+orphaned, are reaped here and counted. On a loaded machine CPU seconds are the comparable
+figure; wall time is what a student waits for on an idle one.
+
+    python bench/student_loop.py                      # every topic, 1 repetition
+    python bench/student_loop.py --topics 01_ppca 02_gaussian_kl --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+PR_SET_CHILD_SUBREAPER = 36
+MODES = ("fast", "sandboxed")
+CONFTEST = 'pytest_plugins = ["autograder.pytest_plugin"]\n'
+REAP_WAIT_S = 30.0
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (the fork server outlives pytest by a moment)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap_all(deadline_s: float = REAP_WAIT_S) -> None:
+    """Wait for every adopted descendant to end, so its CPU time is counted."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.05)
+
+
+def solved_copy(released: Path, solution: Path, out: Path) -> None:
+    """The released notebook with every answer cell taken from the solution."""
+    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in nbformat.read(str(solution), as_version=4).cells}
+    nb = nbformat.read(str(released), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade_id") in answers:
+            cell.source = "\n".join(
+                line for line in answers[meta["grade_id"]].splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+
+
+def prepare(topic: str, work: Path) -> dict[str, Path]:
+    """untouched/ and solved/ copies of a topic's exercise, each with the pytest plugin."""
+    released = ROOT / "exercises" / topic / f"{topic}.ipynb"
+    folders = {}
+    for state in ("untouched", "solved"):
+        folder = work / state / topic
+        folder.mkdir(parents=True)
+        (work / state / "conftest.py").write_text(CONFTEST)
+        if state == "untouched":
+            shutil.copy2(released, folder / released.name)
+        else:
+            solved_copy(released, ROOT / "solutions" / topic / f"{topic}.ipynb",
+                        folder / released.name)
+        folders[state] = folder
+    return folders
+
+
+def timed_self_check(folder: Path, mode: str) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process tree, pytest's last line) of one self-check."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_COURSE_SELF_CHECK": mode}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p",
+                           "no:cacheprovider", str(folder)], cwd=folder.parent, env=env,
+                          capture_output=True, text=True)
+    wall = time.monotonic() - start
+    reap_all()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lines = done.stdout.strip().splitlines()
+    return wall, cpu, lines[-1] if lines else f"exit {done.returncode}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--topics", nargs="*", default=None,
+                        help="topic folders (default: every exercises/NN_* folder)")
+    parser.add_argument("--repeat", type=int, default=1, help="repetitions per cell")
+    args = parser.parse_args()
+    topics = args.topics or sorted(p.name for p in (ROOT / "exercises").glob("[0-9][0-9]_*"))
+    become_subreaper()
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPUs, load average {load:.1f} at start; "
+          "seconds per self-check (median of repetitions)")
+    header = (f"{'topic':<26}{'notebook':<11}" + "".join(
+        f"{m + ' wall':>15}{m + ' CPU':>15}" for m in MODES) + f"{'CPU ratio':>11}  pytest")
+    print(header)
+    with tempfile.TemporaryDirectory(prefix="student-loop-") as tmp:
+        for topic in topics:
+            folders = prepare(topic, Path(tmp) / topic)
+            for state, folder in folders.items():
+                runs: dict[str, list[tuple[float, float, str]]] = {m: [] for m in MODES}
+                for n in range(args.repeat):
+                    for mode in (MODES if n % 2 == 0 else MODES[::-1]):
+                        runs[mode].append(timed_self_check(folder, mode))
+                median = {m: sorted(r)[len(r) // 2] for m, r in runs.items()}
+                cpu = {m: sorted(c for _, c, _ in r)[len(r) // 2] for m, r in runs.items()}
+                cells = "".join(f"{median[m][0]:>15.1f}{cpu[m]:>15.1f}" for m in MODES)
+                ratio = cpu["sandboxed"] / cpu["fast"] if cpu["fast"] else float("nan")
+                print(f"{topic:<26}{state:<11}{cells}{ratio:>10.1f}x  {median['fast'][2]}",
+                      flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
