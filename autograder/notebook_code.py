@@ -15,7 +15,8 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+import nbformat
 
 SETUP_TAG = "setup"
 # What a cell that does not parse probably defines: top-level def/class names and assignments.
@@ -112,22 +113,18 @@ def read_notebook_bytes(path: str | Path) -> bytes:
         os.close(fd)
 
 
-def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> dict[str, Any]:
+def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> nbformat.NotebookNode:
     """A notebook from its bytes; a NotebookError that never quotes the file's content."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise NotebookError(f"{path}: not a readable notebook (not UTF-8 text)") from None
     try:
-        raw = json.loads(text)
+        json.loads(text)
     except (ValueError, RecursionError) as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" \
             if isinstance(exc, json.JSONDecodeError) else ""
         raise NotebookError(f"{path}: not a readable notebook (invalid JSON{where})") from None
-    if _plain_v4(raw):
-        return raw  # already the current format: nbformat (seconds to import) not needed
-    import nbformat
-
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many types
@@ -137,19 +134,12 @@ def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> dict[str, An
     return nb
 
 
-def _plain_v4(raw: Any) -> bool:
-    """A version-4 notebook whose cells are a list: read as it is, no conversion needed."""
-    return isinstance(raw, dict) and raw.get("nbformat") == 4 and isinstance(
-        raw.get("cells"), list)
-
-
-def read_notebook(path: str | Path) -> dict[str, Any]:
-    """Read a notebook (converted by nbformat if older than version 4); every failure a
-    one-line NotebookError."""
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read a notebook with nbformat, turning every failure into a one-line NotebookError."""
     return parse_notebook(read_notebook_bytes(path), path)
 
 
-def extract_code(nb: dict[str, Any], path: str = "<notebook>") -> NotebookCode:
+def extract_code(nb: nbformat.NotebookNode, path: str = "<notebook>") -> NotebookCode:
     """The gradable code of an in-memory notebook."""
     cells: list[CodeCell] = []
     grade_ids: list[str] = []
