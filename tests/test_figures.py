@@ -1,5 +1,5 @@
 """The lecture notes' figures: every image a note links exists, is drawn by
-``vaelib.figures``, and the drawing code still writes it (fast mode)."""
+``notes_figures``, and the drawing code still writes it (fast mode)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vaelib.figures import FIGURES_DIR, all_figures, make
+from notes_figures import FIGURES_DIR, all_figures, make
 
 NOTES_DIR = FIGURES_DIR.parent
 NOTES = sorted(NOTES_DIR.glob("[0-9][0-9]_*.md"))
@@ -31,7 +31,7 @@ def test_note_links_at_least_three_figures_drawn_by_code(note: Path) -> None:
     drawn = all_figures([note.name[:2]])
     for name in links:
         assert (FIGURES_DIR / name).is_file(), f"{note.name} links missing figures/{name}"
-        assert name in drawn, f"figures/{name} is not drawn by vaelib/figures/t{note.name[:2]}_*"
+        assert name in drawn, f"figures/{name} is not drawn by notes_figures/t{note.name[:2]}_*"
 
 
 @pytest.mark.parametrize("note", NOTES, ids=[note.stem for note in NOTES])

@@ -233,7 +233,7 @@ def test_grade_class_never_stores_or_exports_a_grader_error(monkeypatch, tmp_pat
     submitted.mkdir(parents=True)
     shutil.copy(exercise_notebook(TOPIC), submitted / f"{TOPIC}.ipynb")
 
-    def fake_grade_jobs(jobs, topics, settings, workers, on_warning=print):
+    def fake_grade_jobs(jobs, settings, backend, on_warning=print):
         store = runner.ResultStore(Path(settings.out))
         for job in jobs:
             record = records.from_result(job.student, job.assignment, job.path, job.key,

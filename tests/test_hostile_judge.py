@@ -331,7 +331,7 @@ def test_grade_class_recomputes_a_tampered_record_and_reference(tmp_path):
         return done
 
     grade_class()
-    record_path = out / "bob" / f"{topic}.json"
+    record_path = ResultStore(out).path("bob", topic)
     record = json.loads(record_path.read_text())
     assert record["score"] == 0  # the untouched exercise
     for item in record["tasks"]:

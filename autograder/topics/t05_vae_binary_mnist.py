@@ -107,12 +107,18 @@ def _pair_probe(own: str) -> Probe:
 
     def probe(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
         h = inputs["h"].to(ctx.device)
+
+        def build(name: str) -> Any:
+            if name == "GaussianEncoder":
+                return ns[name](nn.Identity()).to(ctx.device)(h)
+            return ns[name](h.shape[-1] // 2).to(ctx.device)()
+
+        made = {own: build(own)}  # the task's own class: its errors are the task's
         try:
-            encoder = ns[PAIR["GaussianPrior"]](nn.Identity()).to(ctx.device)
-            prior = ns["GaussianPrior"](h.shape[-1] // 2).to(ctx.device)
-            q, p = encoder(h), prior()
+            made[PAIR[own]] = build(PAIR[own])
         except (KeyError, NotImplementedError):
             return {"partner_missing": True}
+        q, p = made["GaussianEncoder"], made["GaussianPrior"]
         out: dict[str, Any] = {"types": {"GaussianEncoder": type(q).__name__,
                                          "GaussianPrior": type(p).__name__}}
         try:

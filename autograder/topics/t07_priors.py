@@ -13,6 +13,7 @@ logsumexp, and any pseudo-input parameterisation that stays in [0, 1] pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -817,14 +818,26 @@ def probe_holes(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -
     return {"fraction": _detach(value), "aggregate": at_means}
 
 
-def _aggregate_problem(got: Any, inputs: dict[str, Any]) -> str | None:
+def trusted_aggregate(inputs: dict[str, Any]) -> torch.Tensor:
+    """log q(z) of the encoded points' aggregate posterior at the first encoded means, by the
+    grader's own density (grader-only code)."""
+    tp = _trusted()
+    return tp.aggregate_log_density(inputs["q_means"][:HOLE_CHECK_POINTS].to(F64),
+                                    inputs["q_means"].to(F64), inputs["q_logvars"].to(F64))
+
+
+def identical_components_aggregate(inputs: dict[str, Any]) -> torch.Tensor:
+    """The same when every encoded point has the same Gaussian: the aggregate posterior is
+    then that one Gaussian (public: no mixture density needed)."""
+    mean, logvar = inputs["q_means"][0].to(F64), inputs["q_logvars"][0].to(F64)
+    one = td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+    return one.log_prob(inputs["q_means"][:HOLE_CHECK_POINTS].to(F64))
+
+
+def _aggregate_problem(got: Any, expected: torch.Tensor) -> str | None:
     """What is wrong with aggregate_posterior_log_density as hole_fraction sees it, or None."""
     if not isinstance(got, dict) or "aggregate" not in got:
         return None
-    tp = _trusted()
-    z = inputs["q_means"][:HOLE_CHECK_POINTS].to(F64)
-    expected = tp.aggregate_log_density(z, inputs["q_means"].to(F64),
-                                        inputs["q_logvars"].to(F64))
     value = got["aggregate"]
     if not isinstance(value, torch.Tensor) or value.shape != expected.shape:
         return "could not be evaluated at the encoded means"
@@ -835,10 +848,13 @@ def _aggregate_problem(got: Any, inputs: dict[str, Any]) -> str | None:
     return None
 
 
-def _fail_on_wrong_aggregate(message: str, j: Judgement) -> None:
+def _fail_on_wrong_aggregate(message: str, j: Judgement,
+                             expected: Callable[[dict[str, Any]], torch.Tensor]) -> None:
     """CheckFailed with ``message`` and the aggregate density's problem, when it has one: then
-    no hint about hole_fraction itself is given."""
-    problem = _aggregate_problem(j.got, j.inputs)
+    no hint about hole_fraction itself is given. ``expected`` gives the right log q(z)."""
+    if not isinstance(j.got, dict) or "aggregate" not in j.got:
+        return
+    problem = _aggregate_problem(j.got, expected(j.inputs))
     if problem:
         raise CheckFailed(f"{message} aggregate_posterior_log_density, which hole_fraction "
                           f"uses, {problem}: fix it first.")
@@ -878,7 +894,7 @@ def judge_holes(j: Judgement) -> None:
     message = (f"hole_fraction = {got:.4f}, but the fraction of prior samples with q(z) < "
                f"{inputs['ratio']:g} p(z) is {p:.4f} ± {se(p):.4f} (threshold {limit:.1f} "
                f"standard errors, false-failure rate {FALSE_FAILURE_RATE:g}).")
-    _fail_on_wrong_aggregate(message, j)
+    _fail_on_wrong_aggregate(message, j, trusted_aggregate)
     hints = {
         "greater": "the comparison is reversed: a hole is where q(z) < ratio * p(z)",
         "no_ratio": "the ratio is ignored: compare log q(z) with log p(z) + log(ratio)",
@@ -1197,7 +1213,7 @@ def judge_holes_known(j: Judgement) -> None:
                f"posterior N(0, I / 4) the fraction of prior samples with q(z) < 0.1 p(z) is "
                f"40^(-1/3) = {expected:.4f} (threshold {limit:.1f} standard errors, "
                f"false-failure rate {FALSE_FAILURE_RATE:g}).")
-    _fail_on_wrong_aggregate(message, j)
+    _fail_on_wrong_aggregate(message, j, identical_components_aggregate)
     raise CheckFailed(message + (f" Likely cause: {named[0]}." if len(named) == 1 else ""))
 
 

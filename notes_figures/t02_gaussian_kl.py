@@ -11,8 +11,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from vaelib.figures import FigureContext
-from vaelib.figures.gaussian_shapes import ellipse
+from notes_figures import FigureContext
+from notes_figures.gaussian_shapes import ellipse
 
 
 def _log_normal(x: np.ndarray, mu: float, s: float) -> np.ndarray:

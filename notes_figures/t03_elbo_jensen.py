@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaelib.figures import FigureContext
-from vaelib.figures.gaussian_shapes import ellipse
+from notes_figures import FigureContext
+from notes_figures.gaussian_shapes import ellipse
 
 # the mock-exam PPCA model of topic 01 and a data point
 W1, B1, S2_1, X1 = np.array([[1.0], [2.0]]), np.array([1.0, -1.0]), 2.0, np.array([2.0, 1.0])

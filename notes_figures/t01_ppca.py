@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaelib.figures import FigureContext
-from vaelib.figures.gaussian_shapes import ellipse
+from notes_figures import FigureContext
+from notes_figures.gaussian_shapes import ellipse
 
 
 def _posterior(x: np.ndarray, W: np.ndarray, b: np.ndarray, sigma2: float):

@@ -1,4 +1,4 @@
-"""``python -m vaelib.figures [--only NN ...] [--out DIR] [--fast]``: draw the notes' figures."""
+"""``python -m notes_figures [--only NN ...] [--out DIR] [--fast]``: draw the notes' figures."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from vaelib.figures import FIGURES_DIR, make
+from notes_figures import FIGURES_DIR, make
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, draw the figures and print one line per file."""
-    parser = argparse.ArgumentParser(prog="python -m vaelib.figures", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m notes_figures", description=__doc__)
     parser.add_argument("--only", nargs="+", metavar="NN", help="topic numbers, e.g. 01 05")
     parser.add_argument("--out", type=Path, default=FIGURES_DIR, help="output folder")
     parser.add_argument("--fast", action="store_true", help="smallest versions (for tests)")

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from vaelib.figures import FigureContext
+from notes_figures import FigureContext
 
 
 def variance_vs_dimension(ctx: FigureContext) -> None:

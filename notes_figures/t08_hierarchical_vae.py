@@ -14,8 +14,8 @@ import torch
 import torch.distributions as td
 from torch import nn
 
-from vaelib.figures import FigureContext
-from vaelib.figures._tiny_vae import PIXELS, diag_gaussian, mlp, mnist, one_thread
+from notes_figures import FigureContext
+from notes_figures._tiny_vae import PIXELS, diag_gaussian, mlp, mnist, one_thread
 
 M1, M2 = 16, 4
 ACTIVE = 0.01

@@ -1,11 +1,15 @@
 """Figures of the lecture notes, made by code (seeded, CPU, minutes not hours).
 
-Each topic has one module ``vaelib/figures/tNN_<topic>.py`` that defines
+This package is the lecturer's: it is not installed with the course library, not shipped in
+the student kit and not readable by graded code (several figures train small models with
+working answers to the exercises).
+
+Each topic has one module ``notes_figures/tNN_<topic>.py`` that defines
 
     FIGURES: dict[str, Callable[[FigureContext], None]]
 
 mapping a file name (``"01_ppca_generative.png"``) to a function that draws it and saves it
-with ``ctx.save(fig, name)``. ``python -m vaelib.figures`` (or
+with ``ctx.save(fig, name)``. ``python -m notes_figures`` (or
 ``python lectures_notes/figures/make.py``) writes every figure into
 ``lectures_notes/figures/``; ``--only 01 05`` limits it to some topics and ``--fast`` makes
 the smallest version of each (fewer points, fewer training steps) for tests.
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-FIGURES_DIR = Path(__file__).resolve().parents[2] / "lectures_notes" / "figures"
+FIGURES_DIR = Path(__file__).resolve().parents[1] / "lectures_notes" / "figures"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from vaelib.figures import FigureContext
-from vaelib.figures._tiny_vae import (
+from notes_figures import FigureContext
+from notes_figures._tiny_vae import (
     History,
     TinyVAE,
     aggregate_log_density,
