@@ -264,9 +264,9 @@ PUBLIC_BUGS = [
      "N(0, I)"),
     ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
      (("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2"),),
-     "rsample"),
+     "layers whose gradient is off"),
     ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
-     (("z2 = q2.rsample()", "z2 = q2.sample()"),), "rsample"),
+     (("z2 = q2.rsample()", "z2 = q2.sample()"),), "layers whose gradient is off"),
     ("hvae.bottom_up", "forward(x, beta)", BU, BETA_ON_REC, "reconstruction term"),
     ("hvae.top_down", "E[rec], E[kl1], E[kl2] of a tiny", TD, ((KL1_TD, STANDARD_KL1),),
      "N(0, I)"),
@@ -274,7 +274,7 @@ PUBLIC_BUGS = [
      "ignores x"),
     ("hvae.top_down", "elbo = rec - kl1 - kl2; gradients", TD,
      (("        z2 = q2.rsample()\n        q1", "        z2 = q2.sample()\n        q1"),),
-     "rsample"),
+     "layers whose gradient is off"),
     ("hvae.top_down", "forward(x, beta)", TD, BETA_ON_REC, "reconstruction term"),
     ("hvae.sample", "step-like pixels", BU,
      (("z2 = self.prior_z2().sample(torch.Size([n]))",
@@ -308,17 +308,20 @@ def _failures(task_id: str, replace: dict[str, str]) -> list[str]:
             if status == "failed"]
 
 
-def test_bottom_up_sample_on_z2_names_z2():
-    messages = _failures("hvae.bottom_up", {BU: edit(BU, ("z2 = q2.rsample()",
-                                                          "z2 = q2.sample()"))})
-    assert any("z2 drawn with .sample()" in m for m in messages), messages
-    assert not any("z1 drawn with .sample()" in m for m in messages), messages
+def test_bottom_up_sample_on_z2_names_z2(tmp_path):
+    """The grader's hidden check names the latent whose .sample() matches both layers'
+    gradients (the public check, without grader-only code, states what was measured)."""
+    result = run(tmp_path, BU, edit(BU, ("z2 = q2.rsample()", "z2 = q2.sample()")),
+                 "hvae.bottom_up")
+    assert "z2 drawn with .sample()" in result.message, result.message
+    assert "z1 drawn with .sample()" not in result.message, result.message
 
 
-def test_bottom_up_sample_on_z1_names_z1():
-    messages = _failures("hvae.bottom_up", {BU: edit(
-        BU, ("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2"))})
-    assert any("z1 drawn with .sample()" in m for m in messages), messages
+def test_bottom_up_sample_on_z1_names_z1(tmp_path):
+    result = run(tmp_path, BU, edit(
+        BU, ("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2")),
+        "hvae.bottom_up")
+    assert "z1 drawn with .sample()" in result.message, result.message
 
 
 def test_floor_division_in_warmup_is_named_by_the_training_check():
