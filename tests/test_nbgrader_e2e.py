@@ -54,15 +54,16 @@ BUGGY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
 
 PLOT_TOPIC = "03_elbo_jensen"
 """Its Jensen figure (an early cell) uses no student code: every student's feedback has it."""
-LOGS: list[str] = []
-"""Everything the nbgrader commands printed (for warnings a TA would see)."""
+LOGS: dict[Path, list[str]] = {}
+"""Everything the nbgrader commands printed, per course folder (for warnings a TA would see;
+other test files run nbgrader on tampered courses of their own)."""
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                           capture_output=True, text=True, env=tool_env(), timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    LOGS.append(done.stdout + done.stderr)
+    LOGS.setdefault(course, []).append(done.stdout + done.stderr)
     return done
 
 
@@ -172,11 +173,11 @@ def test_every_students_feedback_keeps_its_figures(course, student):
 
 
 def test_nbgrader_prints_no_false_tampering_or_root_warnings(course):
-    log = "\n".join(LOGS)
+    log = "\n".join(LOGS.get(course, []))
     assert "Attribute 'checksum'" not in log and "has changed" not in log
     assert "is not absolute" not in log
     assert "not in session" not in log  # nbgrader's SQLAlchemy 2 warning, filtered
-    assert len(LOGS) >= 4  # the commands ran and their output was captured
+    assert len(LOGS.get(course, [])) >= 4  # the commands ran and their output was captured
 
 
 def _overwrite(submitted_source: str, caplog) -> str:
