@@ -28,10 +28,7 @@ from autograder.registry import tasks_for_topic, topic_for_grade_ids
 from autograder.release_manifest import verify_solution
 from autograder.result_form import form_difference
 from autograder.seeding import seed_everything
-from autograder.status import STUDENT_STATUSES, Status
-
-STATUSES: tuple[Status, ...] = STUDENT_STATUSES
-"""The statuses a submission can earn (``Status.GRADER_ERROR`` is the grader's own)."""
+from autograder.status import Status
 
 
 class GraderError(Exception):

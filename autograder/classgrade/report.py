@@ -17,7 +17,7 @@ from autograder.classgrade.records import Record
 from autograder.classgrade.store import write_atomic
 from autograder.classgrade.tables import gradable, task_columns
 from autograder.escaping import markdown_code, markdown_name
-from autograder.grading import STATUSES
+from autograder.status import STUDENT_STATUSES as STATUSES
 
 REPORT = "report.md"
 FIGURES = "report"
