@@ -136,8 +136,8 @@ class Grader:
                  timeout_s: float | None = None, memory_mb: int | None = None,
                  sandbox: str = "auto", judge_timeout_s: float = judging.JUDGE_TIMEOUT_S,
                  reference_store: Any = None) -> None:
-        # reference_store (optional): get(topic, task_id, index) -> value or KeyError, and
-        # put(topic, task_id, index, value); a cache of reference results kept across runs.
+        # reference_store (optional): get(topic, task_id, check_id) -> value or KeyError, and
+        # put(topic, task_id, check_id, value); a cache of reference results kept across runs.
         self.reference_store = reference_store
         self.device = resolve_device(device)
         try:
@@ -149,9 +149,9 @@ class Grader:
         self.jobs = max(1, jobs)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        self._references: dict[tuple[str, int], Any] = {}
+        self._references: dict[tuple[str, str], Any] = {}
         self._reference_code: dict[str, NotebookCode] = {}
-        self._input_blobs: dict[tuple[str, int], bytes] = {}
+        self._input_blobs: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
@@ -227,7 +227,7 @@ class Grader:
         """Grade one task of a notebook; every failure becomes a status, never an exception."""
         start = time.monotonic()
         selected = task.selected_checks(self.include_hidden)
-        if sandbox.forks_directly() and any(check.hidden for _, check in selected):
+        if sandbox.forks_directly() and any(check.hidden for check in selected):
             return TaskResult(task.id, 0.0, task.points, "error", "grader error: hidden "
                               "checks never run in the fast self-check (no sandbox)")
         try:
@@ -246,62 +246,63 @@ class Grader:
     def _limits(self, task: Task) -> tuple[float, int]:
         return (self.timeout_s or task.timeout_s, self.memory_mb or task.memory_mb)
 
-    def _run(self, code: NotebookCode, task: Task, selected: tuple[tuple[int, Check], ...],
-             blobs: dict[int, bytes]) -> tuple[sandbox.ChildRun, Any, list[Any]]:
+    def _run(self, code: NotebookCode, task: Task, selected: tuple[Check, ...],
+             blobs: dict[str, bytes]) -> tuple[sandbox.ChildRun, Any, list[Any]]:
         cells = code.cells_for(task.symbols + task.extra_symbols + task.companions)
         job = {
             "cells": [(c.index, c.source) for c in cells],
             "symbols": list(task.symbols),
-            "probes": [(task.id, i, blobs[i]) for i, _ in selected],
+            "probes": [(task.id, c.id, blobs[c.id]) for c in selected],
             "device": self.device,
         }
         timeout_s, memory_mb = self._limits(task)
         run = sandbox.run_child(job, timeout_s, memory_mb, self.policy)
         load = _record(run.frames.get(("load", 0)))
-        records = [_record(run.frames.get(("probe", n))) for n in range(len(selected))]
+        records = [_record(run.frames.get(("probe", c.id))) for c in selected]
         return run, load, records
 
-    def _inputs(self, task: Task, index: int, check: Check) -> bytes:
+    def _inputs(self, task: Task, check: Check) -> bytes:
         """A check's serialised inputs, built once so student and reference see the same."""
-        key = (task.id, index)
+        key = (task.id, check.id)
         if key not in self._input_blobs:
             blob = encode_inputs(check)
             with self._lock:
                 self._input_blobs.setdefault(key, blob)
         return self._input_blobs[key]
 
-    def _prepare_references(self, task: Task, indices: Iterable[int] | None = None) -> None:
+    def _prepare_references(self, task: Task, check_ids: Iterable[str] | None = None) -> None:
         """Run the reference notebook's probes of ``task``'s checks (default: the hidden
         ones), each once."""
-        wanted = [(i, task.checks[i]) for i in indices] if indices is not None else \
-            [(i, c) for i, c in enumerate(task.checks) if c.hidden]
-        missing = [(i, c) for i, c in wanted if (task.id, i) not in self._references]
+        wanted = [task.check(i) for i in check_ids] if check_ids is not None else \
+            [c for c in task.checks if c.hidden]
+        missing = [c for c in wanted if (task.id, c.id) not in self._references]
         if missing and self.reference_store is not None:
-            still = set(self._stored_references(task, [i for i, _ in missing]))
-            missing = [(i, c) for i, c in missing if i in still]
+            still = set(self._stored_references(task, [c.id for c in missing]))
+            missing = [c for c in missing if c.id in still]
         if not missing:
             return
         try:
             code = self._solution_code(task.topic)
-            blobs = {i: self._inputs(task, i, c) for i, c in missing}
+            blobs = {c.id: self._inputs(task, c) for c in missing}
             run, _, records = self._run(code, task, tuple(missing), blobs)
-            for (i, check), record in zip(missing, records, strict=True):
+            for check, record in zip(missing, records, strict=True):
                 if not isinstance(record, dict) or record.get("status") != "ok":
                     detail = record.get("message", "") if isinstance(record, dict) \
                         else run.status
                     raise GraderError(f"the reference solution failed on '{check.name}' "
                                       f"({detail})")
                 with self._lock:
-                    self._references[(task.id, i)] = record["value"]
+                    self._references[(task.id, check.id)] = record["value"]
                 if self.reference_store is not None:
-                    self.reference_store.put(task.topic, task.id, i, record["value"])
+                    self.reference_store.put(task.topic, task.id, check.id, record["value"])
         except GraderError as exc:
             with self._lock:
-                for i, _ in missing:
-                    self._references.setdefault((task.id, i), exc)
+                for check in missing:
+                    self._references.setdefault((task.id, check.id), exc)
 
-    def _reference_records(self, task: Task, wanted: list[int]) -> dict[int, Any]:
-        self._prepare_references(task, None if all(task.checks[i].hidden for i in wanted)
+    def _reference_records(self, task: Task, wanted: list[str]) -> dict[str, Any]:
+        """The reference results of the checks ``wanted`` (ids), run when not cached."""
+        self._prepare_references(task, None if all(task.check(i).hidden for i in wanted)
                                  else wanted)
         refs = {i: self._references[(task.id, i)] for i in wanted}
         for value in refs.values():
@@ -309,8 +310,9 @@ class Grader:
                 raise value
         return refs
 
-    def _stored_references(self, task: Task, missing: list[int]) -> list[int]:
-        """Take what ``reference_store`` holds into memory; returns the indices still missing."""
+    def _stored_references(self, task: Task, missing: list[str]) -> list[str]:
+        """Take what ``reference_store`` holds into memory; returns the check ids still
+        missing."""
         still = []
         for i in missing:
             try:
@@ -336,23 +338,23 @@ class Grader:
             return None
 
     def _grade_task(self, code: NotebookCode, task: Task,
-                    selected: tuple[tuple[int, Check], ...]) -> TaskResult:
-        blobs = {i: self._inputs(task, i, check) for i, check in selected}
+                    selected: tuple[Check, ...]) -> TaskResult:
+        blobs = {check.id: self._inputs(task, check) for check in selected}
         run, load, records = self._run(code, task, selected, blobs)
         early = _load_problem(code, task, run, load, self._reference_or_none(task.topic))
         if early is not None:
             status, message = early
             return TaskResult(task.id, 0.0, task.points, status, message)
-        hidden = [i for (i, c), record in zip(selected, records, strict=True)
+        hidden = [c.id for c, record in zip(selected, records, strict=True)
                   if c.hidden and isinstance(record, dict) and record.get("status") == "ok"]
         refs = self._reference_records(task, hidden) if hidden else {}
         outcomes = [
-            self._judge(task, i, check, blobs[i], record, refs.get(i), run)
-            for (i, check), record in zip(selected, records, strict=True)
+            self._judge(task, check, blobs[check.id], record, refs.get(check.id), run)
+            for check, record in zip(selected, records, strict=True)
         ]
         return _aggregate(task, outcomes, run)
 
-    def _judge(self, task: Task, index: int, check: Check, blob: bytes, record: Any,
+    def _judge(self, task: Task, check: Check, blob: bytes, record: Any,
                ref: Any, run: sandbox.ChildRun) -> CheckOutcome:
         def outcome(status: str, message: str = "") -> CheckOutcome:
             return CheckOutcome(check.name, check.hidden, check.weight, status, message)
@@ -369,16 +371,16 @@ class Grader:
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
         if judging.needs_isolation(judgement.got):
-            status, message = judging.judge_in_child(task.id, index, judgement,
+            status, message = judging.judge_in_child(task.id, check.id, judgement,
                                                      self.judge_timeout_s, self.policy)
         else:
             with _RNG_LOCK:
                 status, message = judging.verdict(check, judgement)
         if status == Status.GRADER_ERROR:
-            status, message = self._judge_raised(task, index, check, judgement, message)
+            status, message = self._judge_raised(task, check, judgement, message)
         return outcome(status, message)
 
-    def _judge_raised(self, task: Task, index: int, check: Check, judgement: Judgement,
+    def _judge_raised(self, task: Task, check: Check, judgement: Judgement,
                       error: str) -> tuple[Status, str]:
         """Whose fault a judge's exception is: an odd result's form, else the judge's.
 
@@ -390,7 +392,7 @@ class Grader:
             return Status.FAILED, (f"the check could not judge this result ({error}); does "
                                    "the function return what its docstring describes?")
         ref = judgement.ref if check.hidden else \
-            self._reference_records(task, [index])[index]
+            self._reference_records(task, [check.id])[check.id]
         difference = form_difference(judgement.got, ref)
         if difference:
             return Status.FAILED, f"the result has an unexpected form: {difference}."

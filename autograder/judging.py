@@ -50,15 +50,15 @@ def verdict(check: Any, judgement: Judgement) -> tuple[str, str]:
     return Status.PASSED, ""
 
 
-def judge_in_child(task_id: str, index: int, judgement: Judgement,
+def judge_in_child(task_id: str, check_id: str, judgement: Judgement,
                    timeout_s: float = JUDGE_TIMEOUT_S,
                    policy: SandboxPolicy | None = None) -> tuple[str, str]:
     """The verdict on a sympy answer: the child's findings, confirmed here (see module doc)."""
     from autograder import sandbox
     from autograder.registry import get_task
 
-    check = get_task(task_id).checks[index]
-    job = {"kind": "judge", "task": task_id, "index": index,
+    check = get_task(task_id).check(check_id)
+    job = {"kind": "judge", "task": task_id, "check": check_id,
            "judgement": payload.dumps(payload.encode({
                "inputs": judgement.inputs, "got": judgement.got, "ref": judgement.ref})),
            "hidden": judgement.hidden, "device": judgement.device}
@@ -115,7 +115,7 @@ def child_judge(job: dict[str, Any]) -> dict[str, str]:
     """Run in the (sandboxed) judge child: rebuild the judgement and report the findings."""
     from autograder.registry import get_task
 
-    check = get_task(job["task"]).checks[job["index"]]
+    check = get_task(job["task"]).check(job["check"])
     parts = payload.loads(job["judgement"])
     judgement = Judgement(inputs=parts["inputs"], got=parts["got"], ref=parts["ref"],
                           hidden=job["hidden"], device=job["device"])

@@ -52,10 +52,9 @@ def check(task_id: str, namespace: dict[str, Any], hidden: bool = False,
     task = get_task(task_id)
     device = device or os.environ.get("AUTOGRADER_DEVICE", "cpu")
     ctx = ProbeContext(device=torch.device(device))
-    chosen = [(i, c) for i, c in enumerate(task.checks) if c.hidden == hidden]
+    chosen = [c for c in task.checks if c.hidden == hidden]
     refs = _references(task, chosen) if hidden else {}
-    outcomes = [_run_check(item, namespace, ctx, refs.get(index), device)
-                for index, item in chosen]
+    outcomes = [_run_check(item, namespace, ctx, refs.get(item.id), device) for item in chosen]
     kind = "hidden" if hidden else "public"
     print("\n".join([headline(task_id, outcomes, kind), *checks_lines(outcomes)]))
     failed = sum(o.status != "passed" for o in outcomes)
@@ -115,9 +114,9 @@ def site_dirs() -> list[str]:
     return [*site.getsitepackages(), site.getusersitepackages()]
 
 
-def _references(task: Any, chosen: list[tuple[int, Any]]) -> dict[int, Any]:
+def _references(task: Any, chosen: list[Any]) -> dict[str, Any]:
     grader = Grader(device="cpu")
-    return grader._reference_records(task, [i for i, _ in chosen])
+    return grader._reference_records(task, [c.id for c in chosen])
 
 
 @contextlib.contextmanager

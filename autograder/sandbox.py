@@ -150,14 +150,14 @@ def _kill_everything(pid: int, cgroups: TaskCgroups | None) -> None:
 
 
 def parse_frames(data: bytes, budget: payload.DecodeBudget | None = None
-                 ) -> dict[tuple[str, int], Any]:
+                 ) -> dict[tuple[str, int | str], Any]:
     """Frames sent by a child; anything malformed ends the parsing, never the grader.
 
     Every frame, its structure and its objects are counted against ``budget`` (a fresh one
     per call by default): past it, ``payload.TooComplex`` is raised and nothing is kept.
     """
     budget = budget or payload.DecodeBudget()
-    frames: dict[tuple[str, int], Any] = {}
+    frames: dict[tuple[str, int | str], Any] = {}
     offset = 0
     while offset + 8 <= len(data):
         budget.take_frame()
@@ -174,7 +174,7 @@ def parse_frames(data: bytes, budget: payload.DecodeBudget | None = None
         except Exception:  # noqa: BLE001 - undecodable: skip this frame
             continue
         if type(frame) is dict and type(frame.get("kind")) is str \
-                and type(frame.get("index")) is int:
+                and type(frame.get("index")) in (int, str):
             frames.setdefault((frame["kind"], frame["index"]), frame.get("record"))
     return frames
 

@@ -83,7 +83,7 @@ class Channel:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def send(self, kind: str, index: int, record: Any) -> None:
+    def send(self, kind: str, index: int | str, record: Any) -> None:
         blob = payload.dumps({"kind": kind, "index": index, "record": record})
         view = memoryview(struct.pack(">Q", len(blob)) + blob)
         while view:
@@ -158,7 +158,7 @@ def resolve_checks(job: dict[str, Any]) -> list[Any]:
     """The Check objects a job asks for (resolved before any notebook code runs)."""
     from autograder.registry import get_task
 
-    return [get_task(task_id).checks[index] for task_id, index, _ in job["probes"]]
+    return [get_task(task_id).check(check_id) for task_id, check_id, _ in job["probes"]]
 
 
 def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], channel: Channel
@@ -166,8 +166,7 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], chann
     """Run each requested probe with fresh seeds and write one result file per probe."""
     device = torch.device(job["device"])
     ctx = ProbeContext(device=device)
-    for number, (check, (_, _, inputs_blob)) in enumerate(zip(checks, job["probes"],
-                                                               strict=True)):
+    for check, (_, _, inputs_blob) in zip(checks, job["probes"], strict=True):
         try:
             inputs = payload.to_device(payload.loads(inputs_blob), device)
             seed_everything(check.seed)
@@ -181,7 +180,7 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], chann
             if isinstance(exc, MemoryError) or "can't allocate memory" in info["message"]:
                 info["type"] = "MemoryError"
             record = {"status": "error", **info}
-        channel.send("probe", number, record)
+        channel.send("probe", check.id, record)
 
 
 def child_main(job: dict[str, Any], connection: Any) -> None:

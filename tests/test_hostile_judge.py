@@ -72,7 +72,7 @@ def ppca_marginal_sympy(W, b, sigma2):
                 continue
             for index, value in enumerate(frames):
                 buffer = io.BytesIO()
-                torch.save({{"kind": "probe", "index": index,
+                torch.save({{"kind": "probe", "index": "mock" if index == 0 else index,
                             "record": {{"status": "ok", "value": value}}}}, buffer)
                 blob = buffer.getvalue()
                 os.write(fd, struct.pack(">Q", len(blob)) + blob)
@@ -123,15 +123,15 @@ def _forged_verdict(monkeypatch, status: str = "passed") -> None:
     monkeypatch.setattr(sandbox, "run_child", lying_child)
 
 
-def _index(task_id: str, hidden: bool) -> int:
-    return next(i for i, c in enumerate(get_task(task_id).checks) if c.hidden == hidden)
+def _check_id(task_id: str, hidden: bool) -> str:
+    return next(c.id for c in get_task(task_id).checks if c.hidden == hidden)
 
 
 def test_a_forged_passed_verdict_gives_no_credit_for_a_wrong_answer(monkeypatch):
     _forged_verdict(monkeypatch)
     wrong = _received((sympy.Matrix([1, -1]), sympy.Matrix([[5, 2], [2, 8]])))
     right = _received((sympy.Matrix([1, -1]), sympy.Matrix([[3, 2], [2, 6]])))
-    mock = _index("ppca.marginal_sympy", hidden=False)
+    mock = _check_id("ppca.marginal_sympy", hidden=False)
     status, message = judging.judge_in_child(
         "ppca.marginal_sympy", mock, Judgement({}, wrong, None, False, "cpu"))
     assert status == "failed" and "covariance" in message
@@ -141,7 +141,7 @@ def test_a_forged_passed_verdict_gives_no_credit_for_a_wrong_answer(monkeypatch)
     mu1, s1, mu2, s2 = sympy.symbols("mu1 s1 mu2 s2", positive=True)
     wrong_kl = _received(sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2) ** 2) / s2**2 - 1)
     for hidden in (False, True):
-        status, _ = judging.judge_in_child("kl.sympy", _index("kl.sympy", hidden),
+        status, _ = judging.judge_in_child("kl.sympy", _check_id("kl.sympy", hidden),
                                            Judgement({}, wrong_kl, None, hidden, "cpu"))
         assert status == "failed"
 
@@ -149,7 +149,7 @@ def test_a_forged_passed_verdict_gives_no_credit_for_a_wrong_answer(monkeypatch)
 def test_a_forged_verdict_that_is_not_plain_data_counts_as_a_failure(monkeypatch):
     _forged_verdict(monkeypatch, status="maybe")
     right = _received((sympy.Matrix([1, -1]), sympy.Matrix([[3, 2], [2, 6]])))
-    status, _ = judging.judge_in_child("ppca.marginal_sympy", 0,
+    status, _ = judging.judge_in_child("ppca.marginal_sympy", "mock",
                                        Judgement({}, right, None, False, "cpu"))
     assert status == "failed"
 

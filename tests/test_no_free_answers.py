@@ -129,11 +129,11 @@ def adapt(candidate: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cache
-def check_inputs(task_id: str, index: int) -> dict[str, Any]:
+def check_inputs(task_id: str, check_id: str) -> dict[str, Any]:
     """A check's inputs, built once (as the grader does: seeded with the check's seed)."""
     from autograder.registry import get_task
 
-    check = get_task(task_id).checks[index]
+    check = get_task(task_id).check(check_id)
     seed_everything(check.seed)
     return check.inputs()
 
@@ -143,7 +143,7 @@ def passes_public_checks(task: Task, symbol: str, candidate: Callable[..., Any])
     ns = {symbol: adapt(candidate)}
     public = [c for c in task.checks if not c.hidden]
     for check in public:
-        inputs = copy.deepcopy(check_inputs(task.id, task.checks.index(check)))
+        inputs = copy.deepcopy(check_inputs(task.id, check.id))
         seed_everything(check.seed)
         try:
             got = check.probe(ns, inputs, ProbeContext(torch.device("cpu")))

@@ -16,11 +16,14 @@ put reference values in their messages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+_SLUG = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class CheckFailed(Exception):
@@ -58,7 +61,12 @@ def no_inputs() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Check:
-    """One graded property of a task (see the module docstring)."""
+    """One graded property of a task (see the module docstring).
+
+    ``id`` is a short slug, unique within its task (``"mock"``, ``"reference"``): it names the
+    check in frames, reference caches, reports and tests, and never changes when checks are
+    added, removed or reordered.
+    """
 
     name: str
     probe: Probe
@@ -70,6 +78,12 @@ class Check:
     confirm: Confirm | None = None
     """For sympy answers: the grading process's own check of an answer that the (sandboxed)
     judge child says passed, by numeric evaluation only (``autograder.symbolic``)."""
+    id: str = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not _SLUG.fullmatch(self.id):
+            raise ValueError(f"check id {self.id!r} of '{self.name}' is not a short slug "
+                             "(lower-case letters, digits and underscores)")
 
 
 @dataclass(frozen=True)
@@ -89,14 +103,27 @@ class Task:
     # encoder with the notebook's own prior); unlike extra_symbols, not a dependency.
     companions: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        ids = [c.id for c in self.checks]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"task {self.id} has duplicate check ids: {ids}")
+
+    def check(self, check_id: str) -> Check:
+        """The check with this id (``KeyError`` naming the known ones when there is none)."""
+        for check in self.checks:
+            if check.id == check_id:
+                return check
+        raise KeyError(f"task {self.id} has no check '{check_id}'; known: "
+                       f"{', '.join(c.id for c in self.checks)}")
+
     @property
     def grade_id(self) -> str:
         """The nbgrader ``grade_id`` of this task's test cell."""
         return self.id.replace(".", "_")
 
-    def selected_checks(self, include_hidden: bool) -> tuple[tuple[int, Check], ...]:
-        """(index, check) pairs: public checks, plus hidden ones when asked."""
-        return tuple((i, c) for i, c in enumerate(self.checks) if include_hidden or not c.hidden)
+    def selected_checks(self, include_hidden: bool) -> tuple[Check, ...]:
+        """The public checks, plus the hidden ones when asked, in the task's order."""
+        return tuple(c for c in self.checks if include_hidden or not c.hidden)
 
 
 def call(symbol: str, *arg_names: str, **fixed: Any) -> Probe:

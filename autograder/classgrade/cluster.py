@@ -353,8 +353,8 @@ class _Session:
                                f"cluster ({_exception_line(future.exception())})")
         computed = future.result()
         disk = DiskReferenceStore(self.out / REFERENCES_DIR, settings.device)
-        for (task_id, index), value in computed.values.items():
-            disk.put(topic, task_id, index, value)
+        for (task_id, check_id), value in computed.values.items():
+            disk.put(topic, task_id, check_id, value)
         if computed.warning:
             on_warning(computed.warning)
 
@@ -394,7 +394,7 @@ def _given(value: Any) -> Any:
     return value
 
 
-def cached_references(out: Path, topic: str, device: str) -> dict[tuple[str, int], Any] | None:
+def cached_references(out: Path, topic: str, device: str) -> dict[tuple[str, str], Any] | None:
     """Every hidden reference of ``topic`` from ``grades/.references/``; None when incomplete."""
     from autograder.classgrade.references import DiskReferenceStore
     from autograder.classgrade.runner import REFERENCES_DIR
@@ -403,10 +403,10 @@ def cached_references(out: Path, topic: str, device: str) -> dict[tuple[str, int
     disk = DiskReferenceStore(out / REFERENCES_DIR, device)
     values = {}
     for task in tasks_for_topic(topic):
-        for index, check in enumerate(task.checks):
+        for check in task.checks:
             if check.hidden:
                 try:
-                    values[(task.id, index)] = disk.get(topic, task.id, index)
+                    values[(task.id, check.id)] = disk.get(topic, task.id, check.id)
                 except KeyError:
                     return None
     return values

@@ -163,10 +163,10 @@ def admission_report(dask_worker: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class References:
-    """One topic's reference results, ``{(task id, check index): value}``, and a warning."""
+    """One topic's reference results, ``{(task id, check id): value}``, and a warning."""
 
     topic: str
-    values: dict[tuple[str, int], Any]
+    values: dict[tuple[str, str], Any]
     warning: str | None = None
 
 
@@ -174,22 +174,22 @@ class MemoryReferenceStore:
     """A :class:`Grader` reference store in this worker's memory, filled from the head."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, str, int], Any] = {}
+        self.values: dict[tuple[str, str, str], Any] = {}
 
     def add(self, references: References) -> None:
         """Take a topic's references (what the head sent with the task)."""
-        for (task_id, index), value in references.values.items():
-            self.values.setdefault((references.topic, task_id, index), value)
+        for (task_id, check_id), value in references.values.items():
+            self.values.setdefault((references.topic, task_id, check_id), value)
 
-    def get(self, topic: str, task_id: str, index: int) -> Any:
+    def get(self, topic: str, task_id: str, check_id: str) -> Any:
         """A cached reference value; KeyError when there is none."""
-        return self.values[(topic, task_id, index)]
+        return self.values[(topic, task_id, check_id)]
 
-    def put(self, topic: str, task_id: str, index: int, value: Any) -> None:
+    def put(self, topic: str, task_id: str, check_id: str, value: Any) -> None:
         """Keep a reference value computed here."""
-        self.values[(topic, task_id, index)] = value
+        self.values[(topic, task_id, check_id)] = value
 
-    def topic_values(self, topic: str) -> dict[tuple[str, int], Any]:
+    def topic_values(self, topic: str) -> dict[tuple[str, str], Any]:
         """Every value kept for ``topic``."""
         return {(t, i): v for (name, t, i), v in self.values.items() if name == topic}
 

@@ -23,7 +23,7 @@ MAGIC = b"vae-course reference 1\n"
 
 
 class DiskReferenceStore:
-    """``<root>/<device>/<topic>-<solution hash>-<grader hash>/<task id>.<check index>.pt``."""
+    """``<root>/<device>/<topic>-<solution hash>-<grader hash>/<task id>.<check id>.pt``."""
 
     def __init__(self, root: Path, device: str) -> None:
         self.key_root = Path(root)
@@ -33,31 +33,31 @@ class DiskReferenceStore:
         """Where one topic's references are kept (for this solution and grader)."""
         return self.root / f"{topic}-{solution_sha256(topic)[:16]}-{grader_fingerprint()[:16]}"
 
-    def _path(self, topic: str, task_id: str, index: int) -> Path:
-        return self.folder(topic) / f"{task_id}.{index}.pt"
+    def _path(self, topic: str, task_id: str, check_id: str) -> Path:
+        return self.folder(topic) / f"{task_id}.{check_id}.pt"
 
-    def get(self, topic: str, task_id: str, index: int) -> Any:
+    def get(self, topic: str, task_id: str, check_id: str) -> Any:
         """The cached reference value; KeyError when there is none, it is unreadable or its
         seal does not match (then with a warning line: it will be computed again)."""
-        path = self._path(topic, task_id, index)
+        path = self._path(topic, task_id, check_id)
         try:
             data = path.read_bytes()
         except OSError:
-            raise KeyError((topic, task_id, index)) from None
+            raise KeyError((topic, task_id, check_id)) from None
         mark, _, blob = data.removeprefix(MAGIC).partition(b"\n")
         if not data.startswith(MAGIC) or not integrity.verified(
                 integrity.seal_key(self.key_root), self._fingerprint(path), blob,
                 mark.decode("ascii", "replace")):
             integrity.warn_tampered(path)
-            raise KeyError((topic, task_id, index))
+            raise KeyError((topic, task_id, check_id))
         try:
             return payload.loads(blob)
         except Exception:  # noqa: BLE001 - a damaged file is a cache miss
-            raise KeyError((topic, task_id, index)) from None
+            raise KeyError((topic, task_id, check_id)) from None
 
-    def put(self, topic: str, task_id: str, index: int, value: Any) -> None:
+    def put(self, topic: str, task_id: str, check_id: str, value: Any) -> None:
         """Cache a reference value, sealed."""
-        path = self._path(topic, task_id, index)
+        path = self._path(topic, task_id, check_id)
         blob = payload.dumps(reencode(value))
         mark = integrity.seal(integrity.seal_key(self.key_root), self._fingerprint(path), blob)
         write_atomic(path, MAGIC + mark.encode() + b"\n" + blob)

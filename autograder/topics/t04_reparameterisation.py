@@ -455,15 +455,16 @@ def judge_linear(j: Judgement) -> None:
 def _pathwise_checks() -> tuple[Check, ...]:
     return (
         Check("grad_mu is exact for linear f (float32, dtype and device kept)", probe_linear,
-              judge_linear, lambda: estimator_inputs(torch.float32)),
+              judge_linear, lambda: estimator_inputs(torch.float32), id="linear"),
         Check(f"unbiased for f(z) = sum(a z + c z^2) (t-test over {REPS} calls, false-failure "
               f"rate {RATE:g})", probe_estimator("pathwise_gradient", "quadratic"),
               judge_unbiased("pathwise_gradient", "quadratic", PATHWISE_ERROR, pathwise_hints),
-              estimator_inputs),
+              estimator_inputs, id="check"),
         Check("matches the reference's mean for f(z) = sum(a sin z) (Welch t-test)",
               probe_estimator("pathwise_gradient", "sine"),
               judge_matches_reference("pathwise_gradient", PATHWISE_ERROR),
               lambda: {**estimator_inputs(), "mu": torch.randn(3, dtype=F64)},
+              id="matches_the_reference_s",
               hidden=True, seed=41),
     )
 
@@ -517,21 +518,22 @@ def _score_checks() -> tuple[Check, ...]:
               f"rate {RATE:g})", probe_estimator("score_function_gradient", "quadratic"),
               judge_unbiased("score_function_gradient", "quadratic", SCORE_ERROR, score_hints,
                              THROUGH_F),
-              estimator_inputs),
+              estimator_inputs, id="check"),
         Check("unbiased for a black-box step function f whose output has no gradient (float32)",
               probe_estimator("score_function_gradient", "step"),
               judge_unbiased("score_function_gradient", "step", SCORE_ERROR, step_hints,
                              THROUGH_F),
-              lambda: estimator_inputs(torch.float32)),
+              lambda: estimator_inputs(torch.float32), id="unbiased_for_a_black"),
         Check("unbiased for a differentiable f with a step (autograd's derivative is wrong)",
               probe_estimator("score_function_gradient", "mixed"),
               judge_unbiased("score_function_gradient", "mixed", SCORE_ERROR, mixed_hints,
                              THROUGH_F),
-              estimator_inputs, hidden=True, seed=17),
+              estimator_inputs, id="unbiased_for_a_differentiable", hidden=True, seed=17),
         Check("matches the reference's mean for f(z) = sum(a sin z) (Welch t-test)",
               probe_estimator("score_function_gradient", "sine"),
               judge_matches_reference("score_function_gradient", SCORE_ERROR),
               lambda: {**estimator_inputs(), "mu": torch.randn(3, dtype=F64)},
+              id="matches_the_reference_s",
               hidden=True, seed=43),
     )
 
@@ -716,16 +718,19 @@ def judge_gumbel_hard(j: Judgement) -> None:
 TASKS = (
     Task("reparam.reparameterize", TOPIC, ("reparameterize",), 2.0, (
         Check("explicit eps: exact values and gradients w.r.t. mu and logvar (float64)",
-              probe_reparam_explicit, judge_reparam_explicit, reparam_inputs),
+              probe_reparam_explicit, judge_reparam_explicit, reparam_inputs,
+              id="reparam_explicit"),
         Check(f"eps=None: N(mu, exp(logvar)) samples, global RNG, gradients flow (float32; "
               f"false-failure rate {RATE:g})", probe_reparam_random, judge_reparam_random,
-              stats_inputs),
+              stats_inputs, id="reparam_random"),
         Check("explicit eps matches the reference (float32, 3-D batch)", probe_reparam_explicit,
               judge_reparam_reference, lambda: {
                   k: v.reshape(2, 3, 4) for k, v in
-                  reparam_inputs(torch.float32, 6, 4).items()}, hidden=True, seed=5),
+                  reparam_inputs(torch.float32, 6, 4).items()},
+              id="reparam_reference", hidden=True, seed=5),
         Check("eps=None samples have the right distribution (float64, other seed)",
               probe_reparam_random, judge_reparam_random, lambda: stats_inputs(F64),
+              id="reparam_random_hidden",
               hidden=True, seed=77),
     ), description="z = mu + exp(logvar / 2) * eps"),
     Task("reparam.pathwise", TOPIC, ("pathwise_gradient",), 2.0, _pathwise_checks(),
@@ -734,17 +739,19 @@ TASKS = (
          description="score-function (REINFORCE) gradient estimator"),
     Task("reparam.gumbel_softmax", TOPIC, ("gumbel_softmax_sample",), 3.0, (
         Check("relaxed samples lie on the simplex, positive (float32)",
-              probe_gumbel(), judge_gumbel_simplex, gumbel_inputs),
+              probe_gumbel(), judge_gumbel_simplex, gumbel_inputs, id="simplex"),
         Check("near one-hot at tau = 0.01 (float64)", probe_gumbel(), judge_gumbel_low_tau,
-              low_tau_inputs),
+              low_tau_inputs, id="low_tau"),
         Check(f"argmax frequencies follow softmax(logits) (chi-squared, false-failure rate "
               f"{RATE:g})", probe_gumbel(), judge_gumbel_frequencies, frequency_inputs,
+              id="frequencies",
               weight=2.0),
         Check("hard=True: one-hot forward, straight-through gradient of the relaxed sample",
-              probe_gumbel_hard, judge_gumbel_hard, hard_inputs, weight=2.0),
+              probe_gumbel_hard, judge_gumbel_hard, hard_inputs, id="hard", weight=2.0),
         Check("frequencies over the last dimension of a 3-D batch (float64)", probe_gumbel(),
-              judge_gumbel_frequencies, grouped_frequency_inputs, hidden=True, seed=8),
+              judge_gumbel_frequencies, grouped_frequency_inputs,
+              id="frequencies_hidden", hidden=True, seed=8),
         Check("hard=True on a 3-D float32 batch", probe_gumbel_hard, judge_gumbel_hard,
-              lambda: hard_inputs(torch.float32, (4, 3, 6)), hidden=True, seed=9),
+              lambda: hard_inputs(torch.float32, (4, 3, 6)), id="hard_hidden", hidden=True, seed=9),
     ), description="Gumbel-softmax relaxation and straight-through estimator"),
 )

@@ -615,19 +615,22 @@ def model_checks(symbol: str) -> tuple[Check, ...]:
     rate = f"false-failure rate {FALSE_FAILURE_RATE:g}"
     return (
         Check(f"E[rec], E[kl1], E[kl2] match the model's ({rate})", probe, judge_terms, inputs,
+              id="terms",
               weight=2.0, hidden=True),
         Check(f"elbo = rec - kl1 - kl2; gradients reach both layers ({rate})", probe,
-              judge_gradients, inputs, weight=2.0, hidden=True),
+              judge_gradients, inputs, id="gradients", weight=2.0, hidden=True),
         Check("forward(x, beta) = -(rec - beta (kl1 + kl2)).mean()", probe, judge_forward,
-              inputs, hidden=True),
+              inputs, id="forward", hidden=True),
         Check(f"E[rec], E[kl1], E[kl2] of a tiny linear-Gaussian model, known exactly ({rate})",
-              probe, judge_terms_known, lambda: known_model_inputs(kind)),
+              probe, judge_terms_known, lambda: known_model_inputs(kind), id="terms_known"),
         Check(f"elbo = rec - kl1 - kl2; gradients of both layers have their exact expectations "
-              f"({rate})", probe, judge_gradients_known, lambda: known_model_inputs(kind)),
+              f"({rate})", probe, judge_gradients_known, lambda: known_model_inputs(kind),
+              id="gradients_known"),
         Check("forward(x, beta) = -(rec - beta (kl1 + kl2)).mean() on the tiny model", probe,
-              judge_forward_known, lambda: known_model_inputs(kind)),
+              judge_forward_known, lambda: known_model_inputs(kind), id="forward_known"),
         Check("terms and gradients for other parameters, float64", probe,
-              judge_terms_reference, lambda: inputs(F64, 0.7), hidden=True, seed=31),
+              judge_terms_reference, lambda: inputs(F64, 0.7),
+              id="terms_reference", hidden=True, seed=31),
     )
 
 
@@ -1188,17 +1191,18 @@ def judge_training_smoke(j: Judgement) -> None:
 TASKS = (
     Task("hvae.merge", TOPIC, ("precision_weighted_merge",), 2.0, (
         Check("closed form: precisions add, means weighted by precision", PROBE_MERGE,
-              judge_merge_closed_form, merge_inputs, hidden=True),
+              judge_merge_closed_form, merge_inputs, id="closed_form", hidden=True),
         Check("matches the product of Gaussians derived with sympy (float64)", PROBE_MERGE,
-              judge_merge_sympy, lambda: merge_inputs(F64), seed=3),
+              judge_merge_sympy, lambda: merge_inputs(F64), id="sympy", seed=3),
         Check("matches the reference with broadcasting (float64)", PROBE_MERGE,
-              judge_merge_reference, merge_hidden_inputs, hidden=True, seed=5),
+              judge_merge_reference, merge_hidden_inputs, id="reference", hidden=True, seed=5),
     ), timeout_s=120.0, description="Ladder-VAE precision-weighted merge"),
     Task("hvae.conditional", TOPIC, ("GaussianConditional",), 1.0, (
         Check("mean and std = exp(logvar / 2) from net(u), one event", probe_conditional,
-              judge_conditional, conditional_inputs),
+              judge_conditional, conditional_inputs, id="conditional"),
         Check("matches the reference in float64", probe_conditional,
-              judge_conditional_reference, lambda: conditional_inputs(F64), hidden=True,
+              judge_conditional_reference, lambda: conditional_inputs(F64),
+              id="reference", hidden=True,
               seed=7),
     ), timeout_s=120.0, description="Independent(Normal(mean, exp(logvar / 2)), 1)"),
     Task("hvae.bottom_up", TOPIC, ("BottomUpHVAE",), 3.0, model_checks("BottomUpHVAE"),
@@ -1207,35 +1211,37 @@ TASKS = (
          timeout_s=240.0, description="q(z2|x) q(z1|z2, x): ELBO terms, gradients, loss"),
     Task("hvae.sample", TOPIC, ("BottomUpHVAE", "TopDownHVAE"), 1.0, (
         Check("pixel frequencies match the model's marginal (both models)", probe_sample,
-              judge_sample, sample_inputs, hidden=True),
+              judge_sample, sample_inputs, id="sample", hidden=True),
         Check("step-like pixels are on as often as z1 ~ N(bp, Ap Ap^T + diag(exp(lvp))) says "
               f"(both models; false-failure rate {FALSE_FAILURE_RATE:g})", probe_sample_row,
-              judge_sample_known, known_sample_inputs),
+              judge_sample_known, known_sample_inputs, id="known"),
         Check("pixel frequencies match in float64 for other parameters", probe_sample,
-              judge_sample, lambda: sample_inputs(F64), hidden=True, seed=13),
+              judge_sample, lambda: sample_inputs(F64), id="sample_hidden", hidden=True, seed=13),
     ), timeout_s=120.0, description="ancestral sampling z2, z1, x"),
     Task("hvae.active_units", TOPIC, ("active_units",), 2.0, (
         Check("variance over data of posterior means, per unit", probe_active, judge_active,
-              active_inputs, hidden=True),
+              active_inputs, id="active", hidden=True),
         Check("counts of units whose means were given known variances over the data",
-              probe_active, judge_active_designed, active_inputs),
+              probe_active, judge_active_designed, active_inputs, id="designed"),
         Check("matches the reference for other means", probe_active, judge_active_reference,
-              lambda: active_inputs((0.02, 0.0, 3.0, 2e-4, 0.5), (0.0, 0.05)), hidden=True,
+              lambda: active_inputs((0.02, 0.0, 3.0, 2e-4, 0.5), (0.0, 0.05)),
+              id="reference", hidden=True,
               seed=19),
     ), timeout_s=120.0, description="active units (Burda et al., 2016)"),
     Task("hvae.warmup", TOPIC, ("kl_warmup",), 1.0, (
         Check("linear from 0 to 1, clipped", probe_warmup, judge_warmup,
-              lambda: {"warmup_steps": 100, "steps": WARMUP_STEPS}),
+              lambda: {"warmup_steps": 100, "steps": WARMUP_STEPS}, id="warmup"),
         Check("matches the reference for another length", probe_warmup, judge_warmup_reference,
-              lambda: {"warmup_steps": 37, "steps": (0, 3, 20, 36, 37, 38, 500)}, hidden=True),
+              lambda: {"warmup_steps": 37, "steps": (0, 3, 20, 36, 37, 38, 500)},
+              id="reference", hidden=True),
     ), timeout_s=120.0, description="KL warm-up schedule"),
     Task("hvae.training", TOPIC, ("TopDownHVAE", "BottomUpHVAE"), 3.0, (
         Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and no z1 posterior collapse "
               f"beyond bottom-up without warm-up", probe_training, judge_training,
-              mnist_root_inputs, hidden=True),
+              mnist_root_inputs, id="training", hidden=True),
         Check("gradients reach all four networks of both models, and the decoder's is that of "
               "the Bernoulli log-likelihood (fits the data)", probe_training_smoke,
-              judge_training_smoke, smoke_inputs),
+              judge_training_smoke, smoke_inputs, id="smoke"),
     ), timeout_s=600.0, extra_symbols=("GaussianConditional", "kl_warmup"),
         description="warm-up and top-down inference keep z1 units active"),
 )
