@@ -152,7 +152,7 @@ def find_check(task_id: str, prefix: str) -> Check:
 def old_priors_smoke_fails(ns: dict[str, Any], seed: int) -> bool:
     """The criterion priors.training used before: 30 Adam steps at lr 0.05 on 32 images, the
     decoder's mean |sigmoid(bias) - pixel frequency| below 0.8 x its start (MoG and Vamp)."""
-    from autograder.checks.training import finite_loss
+    from autograder.fixtures.training import finite_loss
     from autograder.topics import t07_priors as t7
 
     seed_everything(seed)
@@ -222,7 +222,7 @@ COSINE_PLAN = (("07_priors", "priors.training", "with each learned prior",
 def min_cosines(seeds: int) -> None:
     """For the gradient-identity checks: the smallest cosine between the loss's gradient on
     the decoder's output bias and the exact one, over the seeds (the check needs 0.99)."""
-    from autograder.checks.training import bias_gradient_cosine
+    from autograder.fixtures.training import bias_gradient_cosine
 
     print("\n| check | correct variant | seeds | smallest cosine |\n|---|---|---|---|")
     for topic, task_id, prefix, variants, kinds in COSINE_PLAN:

@@ -41,12 +41,19 @@ from autograder.checks.api import (
 )
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
-from autograder.checks.training import nan_parameters
-from autograder.payload import DistributionInfo
+from autograder.fixtures.distributions import encoder_hints, expect_dist, summarize
+from autograder.fixtures.modules import (
+    IMG,
+    FixedPrior,
+    LinearDecoder,
+    RowEncoder,
+    linear_encoder,
+    mlp,
+)
+from autograder.fixtures.training import nan_parameters
 
 TOPIC = "05_vae_binary_mnist"
 F64 = torch.float64
-IMG = (28, 28)
 D = IMG[0] * IMG[1]
 
 # ------------------------------------------------------------------ shared helpers
@@ -54,42 +61,6 @@ D = IMG[0] * IMG[1]
 
 def _is_dist(value: Any) -> bool:
     return isinstance(value, td.Distribution)
-
-
-def summarize(d: Any, x: torch.Tensor | None = None, sample_shape: tuple[int, ...] = (3,)
-              ) -> dict[str, Any]:
-    """Probe-side: what a judge needs from a distribution (parameters, shapes, log-probs)."""
-    if not _is_dist(d):
-        return {"dist": d}
-    out: dict[str, Any] = {"dist": d, "mean": d.mean, "stddev": d.stddev,
-                           "sample": d.sample(torch.Size(sample_shape))}
-    if x is not None:
-        out["log_prob"] = d.log_prob(x)
-    return out
-
-
-def expect_dist(got: dict[str, Any], what: str, batch: tuple[int, ...], event: tuple[int, ...],
-                base: str, independent_hint: str) -> DistributionInfo:
-    """The returned object is an Independent(base) with the right batch and event shapes.
-
-    A diagonal ``MultivariateNormal`` passes here (its values are then checked, so that a
-    wrong covariance is named); whether it combines with its partner is the pair check's.
-    """
-    info = got.get("dist") if isinstance(got, dict) else got
-    if not isinstance(info, DistributionInfo):
-        raise CheckFailed(f"{what} should return a torch.distributions object, but it returned "
-                          f"{_kind(info)}.")
-    if tuple(info.event_shape) != event or tuple(info.batch_shape) != batch:
-        hint = ""
-        if len(info.event_shape) < len(event):
-            hint = f" {independent_hint}"
-        raise CheckFailed(f"{what} has batch_shape {list(info.batch_shape)} and event_shape "
-                          f"{list(info.event_shape)}; expected {list(batch)} and {list(event)}."
-                          f"{hint}")
-    inner = info.base.type_name if info.base is not None else info.type_name
-    if inner != base and not (base == "Normal" and inner == "MultivariateNormal"):
-        raise CheckFailed(f"{what} should be built from td.{base}, not {inner}.")
-    return info
 
 
 PAIR = {"GaussianPrior": "GaussianEncoder", "GaussianEncoder": "GaussianPrior"}
@@ -178,47 +149,6 @@ def _kind(value: Any) -> str:
 
 
 # ----------------------------------------------------------------- fixed modules
-
-
-class FixedPrior(nn.Module):
-    """N(0, I_M) with buffers (the probes' own prior; attribute names as in the notebook)."""
-
-    def __init__(self, M: int, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__()
-        self.M = self.latent_dim = M
-        self.register_buffer("mean", torch.zeros(M, dtype=dtype))
-        self.register_buffer("std", torch.ones(M, dtype=dtype))
-
-    def forward(self) -> td.Distribution:
-        return td.Independent(td.Normal(self.mean, self.std), 1)
-
-
-class RowEncoder(nn.Module):
-    """q(z|x_i) = N(theta_i[:M], exp(theta_i[M:])): one free parameter row per example."""
-
-    def __init__(self, theta: torch.Tensor) -> None:
-        super().__init__()
-        self.theta = nn.Parameter(theta.clone())
-
-    def forward(self, x: torch.Tensor) -> td.Distribution:
-        if x.shape[0] != self.theta.shape[0]:
-            raise ValueError("the encoder was called on a batch of the wrong size")
-        mean, logvar = self.theta.chunk(2, dim=-1)
-        scale = (0.5 * logvar).exp()
-        return td.Independent(td.Normal(mean, scale), 1)
-
-
-class LinearDecoder(nn.Module):
-    """p(x|z) = Bernoulli(logits = W z + c) over 28x28 pixels."""
-
-    def __init__(self, W: torch.Tensor, c: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("W", W.clone())
-        self.register_buffer("c", c.clone())
-
-    def forward(self, z: torch.Tensor) -> td.Distribution:
-        logits = (z @ self.W.T + self.c).reshape(*z.shape[:-1], *IMG)
-        return td.Independent(td.Bernoulli(logits=logits), 2)
 
 
 # --------------------------------------------------------------------- vae.prior
@@ -331,34 +261,13 @@ def probe_encoder_identity(ns: dict[str, Any], inputs: dict[str, Any], ctx: Prob
     return out
 
 
-def _encoder_hints(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict, dict]:
-    m = h.shape[-1] // 2
-    mean, logvar = h[:, :m], h[:, m:]
-    std = torch.exp(0.5 * logvar)
-    std_hints = {
-        "the network's second half is the LOG-VARIANCE: std = exp(logvar / 2); "
-        "exp(logvar) is the variance, not the standard deviation (variance/log-variance "
-        "confusion)": torch.exp(logvar),
-        "the mean and log-variance halves are swapped (the first M outputs are the mean)":
-            torch.exp(0.5 * mean),
-        "the 1/2 is outside the exponential: std = exp(logvar / 2), not exp(logvar) / 2":
-            0.5 * torch.exp(logvar),
-        "a standard deviation was passed where a (co)variance is expected (e.g. "
-        "covariance_matrix=diag(std)): the covariance is diag(exp(logvar)), the scale "
-        "exp(logvar / 2)": torch.exp(0.25 * logvar),
-    }
-    mean_hints = {"the mean and log-variance halves are swapped (the first M outputs are the "
-                  "mean, the last M the log-variance)": logvar}
-    return mean, std, mean_hints, std_hints
-
-
 def judge_encoder_identity(j: Judgement) -> None:
     h, z = j.inputs["h"], j.inputs["z"]
     b, m = h.shape[0], h.shape[1] // 2
     expect_dist(j.got, "GaussianEncoder(net)(x)", (b,), (m,), "Normal",
                 "Wrap the Normal in td.Independent(..., 1) so that log q(z|x) sums over the "
                 "M latent dimensions and has shape [B].")
-    mean, std, mean_hints, std_hints = _encoder_hints(h)
+    mean, std, mean_hints, std_hints = encoder_hints(h)
     got = j.got
     expect_tensor(got["mean"], "q(z|x).mean", device=j.device)
     expect_close(got["mean"], mean, "q(z|x).mean (the first M outputs of the network)",
@@ -380,16 +289,6 @@ def linear_encoder_inputs(dtype: torch.dtype = torch.float32, m: int = 3) -> dic
             "z": torch.randn(5, m, dtype=dtype)}
 
 
-def linear_encoder(ns: dict[str, Any], W: torch.Tensor, b: torch.Tensor,
-                   device: torch.device) -> tuple[Any, nn.Linear]:
-    """The notebook's ``GaussianEncoder`` around flatten + a linear map with weights W, b."""
-    linear = nn.Linear(W.shape[1], W.shape[0]).to(device, W.dtype)
-    with torch.no_grad():
-        linear.weight.copy_(W)
-        linear.bias.copy_(b)
-    return ns["GaussianEncoder"](nn.Sequential(nn.Flatten(), linear)), linear
-
-
 def probe_encoder_linear(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
     encoder, _ = linear_encoder(ns, inputs["W"], inputs["b"], ctx.device)
     return summarize(encoder(inputs["x"]), inputs["z"], (2,))
@@ -401,7 +300,7 @@ def judge_encoder_linear(j: Judgement) -> None:
     expect_dist(j.got, "GaussianEncoder(net)(x) for x of shape [5, 3, 4]", (x.shape[0],), (m,),
                 "Normal", "Wrap the Normal in td.Independent(..., 1).")
     h = x.reshape(x.shape[0], -1) @ W.T + b
-    mean, std, mean_hints, std_hints = _encoder_hints(h)
+    mean, std, mean_hints, std_hints = encoder_hints(h)
     expect_tensor(j.got["mean"], "q(z|x).mean", dtype=x.dtype, device=j.device)
     expect_close(j.got["mean"], mean, "q(z|x).mean", reveal=True, hints=mean_hints)
     expect_close(j.got["stddev"], std, "q(z|x).stddev", reveal=True, hints=std_hints)
@@ -957,18 +856,6 @@ LOSS_EVERY = 5
 CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
 
 
-def mnist_root_inputs() -> dict[str, Any]:
-    """The MNIST root as the grading process sees it: a child reads the *training* files
-    there (the sandbox lets it read nothing else); judges read the test split."""
-    from autograder.paths import course_root
-    from vaelib.data import data_root, has_mnist
-
-    root = data_root()
-    if not has_mnist(root) and has_mnist(course_root() / "data"):
-        root = course_root() / "data"
-    return {"root": str(root.resolve())}
-
-
 def training_inputs() -> dict[str, Any]:
     """Training images only: grey levels to train on, and a fixed-binarized batch of other
     training images on which the trained classes' own elbo(x) is recorded (for diagnosis)."""
@@ -984,18 +871,11 @@ def training_inputs() -> dict[str, Any]:
             "check_x": binarize(to_unit(held), "fixed")}
 
 
-def _mlp(sizes: tuple[int, ...]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return layers[:-1]
-
-
 def training_networks() -> tuple[nn.Module, nn.Module]:
     """The grader's fixed encoder (784 -> 256 -> 2M) and decoder (M -> 256 -> 784) nets, seeded."""
     torch.manual_seed(0)
-    enc_net = nn.Sequential(nn.Flatten(), *_mlp((D, 256, 2 * TRAIN_M)))
-    dec_net = nn.Sequential(*_mlp((TRAIN_M, 256, D)), nn.Unflatten(-1, IMG))
+    enc_net = nn.Sequential(nn.Flatten(), *mlp((D, 256, 2 * TRAIN_M)))
+    dec_net = nn.Sequential(*mlp((TRAIN_M, 256, D)), nn.Unflatten(-1, IMG))
     return enc_net, dec_net
 
 

@@ -24,8 +24,8 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import expect_close, expect_finite, expect_tensor, is_close
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
-from autograder.checks.training import nan_parameters
-from autograder.topics.t05_vae_binary_mnist import FixedPrior, _mlp
+from autograder.fixtures.modules import FixedPrior, mlp
+from autograder.fixtures.training import nan_parameters
 
 TOPIC = "06_iwae"
 F64 = torch.float64
@@ -781,13 +781,13 @@ class MLPDecoder(nn.Module):
 def training_nets() -> tuple[nn.Module, nn.Module]:
     """The fixed encoder and decoder networks of the training check (seeded initialisation)."""
     torch.manual_seed(0)
-    enc = nn.Sequential(nn.Flatten(), *_mlp((MNIST_D, 256, 2 * TRAIN_M)))
-    dec = nn.Sequential(*_mlp((TRAIN_M, 256, MNIST_D)), nn.Unflatten(-1, MNIST_IMG))
+    enc = nn.Sequential(nn.Flatten(), *mlp((MNIST_D, 256, 2 * TRAIN_M)))
+    dec = nn.Sequential(*mlp((TRAIN_M, 256, MNIST_D)), nn.Unflatten(-1, MNIST_IMG))
     return enc, dec
 
 
 def training_inputs() -> dict[str, Any]:
-    from autograder.topics.t05_vae_binary_mnist import mnist_root_inputs as data_inputs
+    from autograder.fixtures.mnist import mnist_root_inputs as data_inputs
 
     return data_inputs()
 

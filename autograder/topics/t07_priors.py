@@ -23,20 +23,15 @@ from torch import nn
 from autograder.checks.api import Check, CheckFailed, Judgement, ProbeContext, Task
 from autograder.checks.compare import describe, expect_close, expect_finite, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold, z_statistic
-from autograder.checks.training import (
+from autograder.fixtures.mnist import mnist_root_inputs
+from autograder.fixtures.modules import IMG, LinearDecoder, RowEncoder, linear_encoder
+from autograder.fixtures.training import (
     BIAS_COSINE_MIN,
     OutputRecorder,
     bias_gradient_cosine,
     finite_loss,
 )
 from autograder.payload import DistributionInfo
-from autograder.topics.t05_vae_binary_mnist import (
-    IMG,
-    LinearDecoder,
-    RowEncoder,
-    linear_encoder,
-    mnist_root_inputs,
-)
 
 TOPIC = "07_priors"
 F64 = torch.float64

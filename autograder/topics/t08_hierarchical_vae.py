@@ -37,18 +37,14 @@ from autograder.checks.compare import (
     expect_tensor,
 )
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
-from autograder.checks.training import (
+from autograder.fixtures.distributions import encoder_hints, expect_dist, summarize
+from autograder.fixtures.mnist import mnist_root_inputs
+from autograder.fixtures.modules import IMG
+from autograder.fixtures.training import (
     BIAS_COSINE_MIN,
     OutputRecorder,
     bias_gradient_cosine,
     finite_loss,
-)
-from autograder.topics.t05_vae_binary_mnist import (
-    IMG,
-    _encoder_hints,
-    expect_dist,
-    mnist_root_inputs,
-    summarize,
 )
 
 TOPIC = "08_hierarchical_vae"
@@ -185,7 +181,7 @@ def judge_conditional(j: Judgement) -> None:
     expect_dist(j.got, "GaussianConditional(net)(u)", (b,), (m,), "Normal",
                 "Wrap the Normal in td.Independent(..., 1) so that log_prob sums over the M "
                 "latent dimensions and has shape [B].")
-    mean, std, mean_hints, std_hints = _encoder_hints(h)
+    mean, std, mean_hints, std_hints = encoder_hints(h)
     expect_tensor(j.got["mean"], "the mean", dtype=h.dtype, device=j.device)
     expect_close(j.got["mean"], mean, "the mean (first M outputs of net)", reveal=True,
                  hints=mean_hints)
@@ -955,7 +951,7 @@ TRAIN_SEED = 0
 #   z1 units against 32 (15 of 15 seeds, test ELBO -119 to -125, above the threshold).
 
 
-def _mlp(*sizes: int) -> list[nn.Module]:
+def mlp(*sizes: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -965,12 +961,12 @@ def _mlp(*sizes: int) -> list[nn.Module]:
 def training_nets(kind: str, m1: int = TRAIN_M1, m2: int = TRAIN_M2, hidden: int = TRAIN_H,
                   small: int = TRAIN_H2) -> dict[str, nn.Module]:
     """The grader's fixed networks: enc1 x -> z1, enc2 (z1 or x) -> z2, p1 z2 -> z1, dec."""
-    enc2 = ([nn.Flatten(), *_mlp(D, hidden, 2 * m2)] if kind == "top_down"
-            else _mlp(m1, small, 2 * m2))
-    return {"enc1": nn.Sequential(nn.Flatten(), *_mlp(D, hidden, 2 * m1)),
+    enc2 = ([nn.Flatten(), *mlp(D, hidden, 2 * m2)] if kind == "top_down"
+            else mlp(m1, small, 2 * m2))
+    return {"enc1": nn.Sequential(nn.Flatten(), *mlp(D, hidden, 2 * m1)),
             "enc2": nn.Sequential(*enc2),
-            "p1": nn.Sequential(*_mlp(m2, small, 2 * m1)),
-            "dec": nn.Sequential(*_mlp(m1, hidden, D), nn.Unflatten(-1, IMG))}
+            "p1": nn.Sequential(*mlp(m2, small, 2 * m1)),
+            "dec": nn.Sequential(*mlp(m1, hidden, D), nn.Unflatten(-1, IMG))}
 
 
 def train_student_model(ns: dict[str, Any], kind: str, warmup: int, data: Any, seed: int,
