@@ -1,12 +1,12 @@
 """Imported by the grading fork server alone (``autograder.sandbox``), after the worker.
 
 Work done here is inherited by every grading child and costs the grading process nothing:
-the heavy libraries notebooks use, every topic's checks, sympy's integration tables.
+the heavy libraries notebooks use, the probes and fixtures (never a topic package's judges:
+the children forked from here hold no judge code), sympy's integration tables.
 """
 
-from autograder.preload import preload_libraries, warm_sympy
-from autograder.registry import all_tasks
+from autograder.preload import preload_libraries, preload_probes, warm_sympy
 
 preload_libraries()
-all_tasks()  # the fork server imports every topic's checks once, so children start warm
+preload_probes()
 warm_sympy()

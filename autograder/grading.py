@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from autograder import judging, payload, sandbox
-from autograder.checks.api import Check, Judgement, Task
+from autograder import judging, payload, sandbox, worker
+from autograder.checks.api import Check, Judgement, Task, portable
 from autograder.isolation.policy import SandboxUnavailable, build_policy
 from autograder.notebook_code import (
     CodeCell,
@@ -252,11 +252,13 @@ class Grader:
         job = {
             "cells": [(c.index, c.source) for c in cells],
             "symbols": list(task.symbols),
-            "probes": [(task.id, c.id, blobs[c.id]) for c in selected],
+            "topic": task.topic,
+            "probes": [(task.id, c.id, portable(c.probe), c.seed, blobs[c.id])
+                       for c in selected],
             "device": self.device,
         }
         timeout_s, memory_mb = self._limits(task)
-        run = sandbox.run_child(job, timeout_s, memory_mb, self.policy)
+        run = sandbox.run_child(worker.child_main, job, timeout_s, memory_mb, self.policy)
         load = _record(run.frames.get(("load", 0)))
         records = [_record(run.frames.get(("probe", c.id))) for c in selected]
         return run, load, records

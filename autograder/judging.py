@@ -15,11 +15,15 @@ frame forged on its pipe) can thus never give credit for a wrong answer.
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
 from typing import Any
 
-from autograder import payload
+from autograder import payload, sandbox, worker
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.isolation.policy import SandboxPolicy, build_policy
+from autograder.registry import all_tasks, get_task
 from autograder.seeding import seed_everything
 from autograder.status import Status
 
@@ -54,15 +58,13 @@ def judge_in_child(task_id: str, check_id: str, judgement: Judgement,
                    timeout_s: float = JUDGE_TIMEOUT_S,
                    policy: SandboxPolicy | None = None) -> tuple[str, str]:
     """The verdict on a sympy answer: the child's findings, confirmed here (see module doc)."""
-    from autograder import sandbox
-    from autograder.registry import get_task
-
     check = get_task(task_id).check(check_id)
     job = {"kind": "judge", "task": task_id, "check": check_id,
            "judgement": payload.dumps(payload.encode({
                "inputs": judgement.inputs, "got": judgement.got, "ref": judgement.ref})),
            "hidden": judgement.hidden, "device": judgement.device}
-    run = sandbox.run_child(job, timeout_s, JUDGE_MEMORY_MB, policy or build_policy("auto"))
+    run = sandbox.run_child(child_entry, job, timeout_s, JUDGE_MEMORY_MB,
+                            policy or build_policy("auto"))
     claim = run.frames.get(("verdict", 0))
     if isinstance(claim, dict) and claim.get("status") in (Status.FAILED, Status.GRADER_ERROR) \
             and isinstance(claim.get("message"), str):
@@ -96,25 +98,30 @@ def confirmed(check: Check, judgement: Judgement) -> tuple[str, str]:
     return Status.PASSED, ""
 
 
-def load_trusted_modules() -> None:
-    """Import the grader-only modules (``autograder.trusted``) that judges use lazily.
+def load_grader_code() -> None:
+    """Import the grader-only modules (``autograder.trusted``) that judges use lazily, and
+    every topic's checks (``hidden.py`` included).
 
     Runs in a judge child before it enters the sandbox, which hides those files from every
     child; a judge child runs no student code, so it may hold them in memory.
     """
-    import importlib
-    import pkgutil
-
     from autograder import trusted
 
     for module in pkgutil.iter_modules(trusted.__path__):
         importlib.import_module(f"{trusted.__name__}.{module.name}")
+    all_tasks()
+
+
+def child_entry(job: dict[str, Any], connection: Any) -> None:
+    """Entry point of a judge child (``sandbox.run_child``): load the grader's code, enter the
+    sandbox, judge, and send the findings as one ``verdict`` frame."""
+    channel = worker.sandboxed_start(job, connection, prepare=load_grader_code)
+    channel.send("verdict", 0, child_judge(job))
+    os._exit(0)
 
 
 def child_judge(job: dict[str, Any]) -> dict[str, str]:
     """Run in the (sandboxed) judge child: rebuild the judgement and report the findings."""
-    from autograder.registry import get_task
-
     check = get_task(job["task"]).check(job["check"])
     parts = payload.loads(job["judgement"])
     judgement = Judgement(inputs=parts["inputs"], got=parts["got"], ref=parts["ref"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import sys
 
 PRELOADED = ("sympy", "scipy.stats", "matplotlib.pyplot", "torchvision", "tqdm",
@@ -24,6 +25,18 @@ def preload_libraries() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional library only costs speed
             continue
+
+
+def preload_probes() -> None:
+    """Import what a grading child runs besides the notebook's code: the fixtures, each topic
+    package's ``probes`` (never its judges) and each single-module topic whole."""
+    from autograder import fixtures, topics
+
+    for info in pkgutil.iter_modules(fixtures.__path__):
+        importlib.import_module(f"{fixtures.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(topics.__path__), key=lambda m: m.name):
+        name = f"{topics.__name__}.{info.name}"
+        importlib.import_module(f"{name}.probes" if info.ispkg else name)
 
 
 def warm_sympy() -> None:

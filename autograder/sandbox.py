@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,11 +246,14 @@ def _exit_fd(process: Any) -> int | None:
         return None
 
 
-def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: SandboxPolicy,
+def run_child(entry: Callable[[dict[str, Any], Any], None], job: dict[str, Any],
+              timeout_s: float, memory_mb: int, policy: SandboxPolicy,
               max_bytes: int = MAX_RESULT_BYTES) -> ChildRun:
-    """Run ``autograder.worker.child_main(job)`` in the sandbox and wait within the limits."""
-    from autograder import worker
+    """Run ``entry(job, connection)`` in a child of the fork server and wait within the limits.
 
+    ``entry`` (``autograder.worker.child_main``, ``autograder.judging.child_entry``) applies
+    the job's sandbox itself and writes its frames to ``connection``.
+    """
     limits = TaskLimits(memory_mb)
     name = f"vae-task-{os.getpid()}-{next(_COUNTER)}"
     cgroups = TaskCgroups({k: Path(v) for k, v in policy.cgroups.items()}, name, limits) \
@@ -260,7 +263,7 @@ def run_child(job: dict[str, Any], timeout_s: float, memory_mb: int, policy: San
            "cgroup_procs": cgroups.proc_files if cgroups else []}
     exit_fd = None
     reader_conn, writer_conn = _context().Pipe(duplex=False)
-    process = _context().Process(target=worker.child_main, args=(job, writer_conn), daemon=True)
+    process = _context().Process(target=entry, args=(job, writer_conn), daemon=True)
     try:
         with _CONTEXT_LOCK, _without_main_module():
             _ensure_fork_server()

@@ -7,12 +7,14 @@ only ever writes files, which the grading process reads with a loader that canno
 from __future__ import annotations
 
 import builtins
+import importlib
 import io
 import os
 import struct
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy  # noqa: F401 - preloaded so children fork with it imported
@@ -154,23 +156,32 @@ def run_cells(cells: list[tuple[int, str]]) -> tuple[dict[str, Any], dict[int, d
     return ns, failures
 
 
-def resolve_checks(job: dict[str, Any]) -> list[Any]:
-    """The Check objects a job asks for (resolved before any notebook code runs)."""
-    from autograder.registry import get_task
+def resolve_probes(job: dict[str, Any]) -> list[Any]:
+    """The probes a job asks for (resolved before any notebook code runs).
 
-    return [get_task(task_id).check(check_id) for task_id, check_id, _ in job["probes"]]
+    A topic package's probes travel with the job (only its ``probes`` module is imported);
+    a single-module topic's probe may be a lambda, looked up in that module's tasks.
+    """
+    found = []
+    for task_id, check_id, probe, _, _ in job["probes"]:
+        if probe is None:
+            module = importlib.import_module(f"autograder.topics.t{job['topic']}")
+            task = next(t for t in module.TASKS if t.id == task_id)
+            probe = task.check(check_id).probe
+        found.append(probe)
+    return found
 
 
-def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], channel: Channel
+def run_probes(ns: dict[str, Any], job: dict[str, Any], probes: list[Any], channel: Channel
                ) -> None:
     """Run each requested probe with fresh seeds and write one result file per probe."""
     device = torch.device(job["device"])
     ctx = ProbeContext(device=device)
-    for check, (_, _, inputs_blob) in zip(checks, job["probes"], strict=True):
+    for probe, (_, check_id, _, seed, inputs_blob) in zip(probes, job["probes"], strict=True):
         try:
             inputs = payload.to_device(payload.loads(inputs_blob), device)
-            seed_everything(check.seed)
-            value = check.probe(ns, inputs, ctx)
+            seed_everything(seed)
+            value = probe(ns, inputs, ctx)
             record = {"status": "ok", "value": payload.encode(value)}
         except NotImplementedError as exc:
             status = "notimpl" if raised_by_stub(exc, job["cells"]) else "error"
@@ -180,7 +191,26 @@ def run_probes(ns: dict[str, Any], job: dict[str, Any], checks: list[Any], chann
             if isinstance(exc, MemoryError) or "can't allocate memory" in info["message"]:
                 info["type"] = "MemoryError"
             record = {"status": "error", **info}
-        channel.send("probe", check.id, record)
+        channel.send("probe", check_id, record)
+
+
+def sandboxed_start(job: dict[str, Any], connection: Any,
+                    prepare: Callable[[], None] | None = None) -> Channel:
+    """The first steps of every child: its own session, ``prepare()`` (grader code only, while
+    files are still readable), then the job's sandbox and limits; returns the result channel.
+    A child whose sandbox cannot be applied reports it and exits."""
+    channel = Channel(connection.fileno())
+    os.setsid()
+    if prepare is not None:
+        prepare()
+    try:
+        scratch = _enter_sandbox(job, channel)
+    except Exception as exc:  # noqa: BLE001 - never run student code outside the sandbox
+        channel.send("sandbox", 0, {"message": f"{type(exc).__name__}: {exc}"[:300]})
+        os._exit(70)
+    _isolate(scratch, job["memory_mb"], job["device"],
+             bool((job.get("sandbox") or {}).get("namespaces")))
+    return channel
 
 
 def child_main(job: dict[str, Any], connection: Any) -> None:
@@ -189,30 +219,13 @@ def child_main(job: dict[str, Any], connection: Any) -> None:
     ``connection`` is the write end of the result pipe; results are sent as frames
     (``load``, one ``probe`` per check, ``done``) and nothing else is trusted.
     """
-    channel = Channel(connection.fileno())
-    os.setsid()
-    if job.get("kind") == "judge":  # grader code only: it may load grader-only modules first
-        from autograder.judging import load_trusted_modules
-
-        load_trusted_modules()
-    try:
-        scratch = _enter_sandbox(job, channel)
-    except Exception as exc:  # noqa: BLE001 - never run student code outside the sandbox
-        channel.send("sandbox", 0, {"message": f"{type(exc).__name__}: {exc}"[:300]})
-        os._exit(70)
-    _isolate(scratch, job["memory_mb"], job["device"],
-             bool((job.get("sandbox") or {}).get("namespaces")))
-    if job.get("kind") == "judge":
-        from autograder.judging import child_judge
-
-        channel.send("verdict", 0, child_judge(job))
-        os._exit(0)
-    checks = resolve_checks(job)
+    channel = sandboxed_start(job, connection)
+    probes = resolve_probes(job)
     ns, failures = run_cells(job["cells"])
     present = {name: name in ns for name in job["symbols"]}
     channel.send("load", 0, {"failures": {str(k): v for k, v in failures.items()},
                              "present": present})
-    run_probes(ns, job, checks, channel)
+    run_probes(ns, job, probes, channel)
     channel.send("done", 0, True)
     sys.stdout.flush()
     os._exit(0)

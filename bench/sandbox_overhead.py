@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import sandbox  # noqa: E402
+from autograder import sandbox, worker  # noqa: E402
 from autograder.grading import Grader  # noqa: E402
 from autograder.isolation.policy import build_policy  # noqa: E402
 from autograder.paths import solution_notebook  # noqa: E402
@@ -36,7 +36,7 @@ def bare_child_seconds(mode: str) -> float:
     """Wall time of one empty grading child under ``mode``."""
     job = {"cells": [], "symbols": [], "probes": [], "device": "cpu"}
     start = time.perf_counter()
-    run = sandbox.run_child(job, 60.0, 2048, build_policy(mode))
+    run = sandbox.run_child(worker.child_main, job, 60.0, 2048, build_policy(mode))
     if run.status != "finished":
         raise SystemExit(f"error: an empty child did not finish under --sandbox {mode} "
                          f"({run.status} {run.detail})")

@@ -346,7 +346,7 @@ def _attackers(folder: Path, victim: Path, outside: Path) -> list[Path]:
     """Two attacker notebooks built from the exercise (all stubs: 0 points when honest)."""
     base = exercise_notebook(TOPIC)
     targets = [solution_notebook(TOPIC), course_root() / "autograder" / "topics" /
-               "t01_ppca.py", victim]
+               "t01_ppca" / "tasks.py", victim]
     first = variant(TOPIC, folder, {
         "ppca_marginal_solution": READ_REFERENCE,
         "ppca_posterior_solution": _attack(_rewrite(targets, outside),
@@ -576,7 +576,7 @@ def ppca_marginal(W, b, sigma2):
     import os
     with open(os.path.join(COURSE, "vaelib", "__init__.py")) as handle:  # the library: readable
         handle.read()
-    for name in ("autograder/topics/t01_ppca.py", "solutions/SHA256SUMS"):
+    for name in ("autograder/topics/t01_ppca/tasks.py", "solutions/SHA256SUMS"):
         try:
             with open(os.path.join(COURSE, name), "a") as handle:
                 handle.write("# tampered")
@@ -594,7 +594,7 @@ def test_a_course_under_tmp_is_readable_but_not_writable_in_the_sandbox(full_san
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
     for part in ("autograder", "vaelib", "solutions"):
         shutil.copytree(course_root() / part, course / part, ignore=ignore)
-    protected = [course / "autograder" / "topics" / "t01_ppca.py",
+    protected = [course / "autograder" / "topics" / "t01_ppca" / "tasks.py",
                  course / "solutions" / "SHA256SUMS"]
     before = [p.read_bytes() for p in protected]
     attacker = variant(TOPIC, tmp_path / "submitted", {"ppca_marginal_solution":

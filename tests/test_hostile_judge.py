@@ -116,7 +116,7 @@ def _received(value: object) -> object:
 
 def _forged_verdict(monkeypatch, status: str = "passed") -> None:
     """Every judge child 'answers' ``status`` without judging (a lying or forged frame)."""
-    def lying_child(job, timeout_s, memory_mb, policy, max_bytes=0):
+    def lying_child(entry, job, timeout_s, memory_mb, policy, max_bytes=0):
         return sandbox.ChildRun("finished", 0, 0.0, 0.0,
                                 {("verdict", 0): {"status": status, "message": ""},
                                  ("done", 0): True})

@@ -16,6 +16,7 @@ put reference values in their messages.
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,6 +103,9 @@ class Task:
     # Loaded next to the task's symbols so that a check can judge them together (e.g. an
     # encoder with the notebook's own prior); unlike extra_symbols, not a dependency.
     companions: tuple[str, ...] = field(default_factory=tuple)
+    check_order: tuple[str, ...] = field(default_factory=tuple)
+    """The ids of all the task's checks, grader-only ones included, in grading order; only
+    needed when the grader-only checks (``hidden.py``) do not simply follow the others."""
 
     def __post_init__(self) -> None:
         ids = [c.id for c in self.checks]
@@ -126,11 +130,36 @@ class Task:
         return tuple(c for c in self.checks if include_hidden or not c.hidden)
 
 
+@dataclass(frozen=True)
+class Call:
+    """A probe that calls ``symbol(*inputs[arg_names], **fixed)`` and returns the result.
+
+    Plain data, so that a job can carry it to the child by value (``autograder.worker``).
+    """
+
+    symbol: str
+    arg_names: tuple[str, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+        return ns[self.symbol](*[inputs[name] for name in self.arg_names], **dict(self.fixed))
+
+    @property
+    def __name__(self) -> str:  # noqa: PLW3201 - probes are named in messages like functions
+        return f"call_{self.symbol}"
+
+
+def portable(probe: Probe) -> Probe | None:
+    """``probe`` when a job can carry it to the child (a function of a ``probes`` module, a
+    ``Call``), so that the child imports the probe's module alone; else None (the child then
+    looks the check up in its topic's module)."""
+    try:
+        pickle.dumps(probe)
+    except Exception:  # noqa: BLE001 - lambdas and closures of single-module topics
+        return None
+    return probe
+
+
 def call(symbol: str, *arg_names: str, **fixed: Any) -> Probe:
     """A probe that calls ``symbol(*inputs[arg_names], **fixed)`` and returns the result."""
-
-    def probe(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-        return ns[symbol](*[inputs[name] for name in arg_names], **fixed)
-
-    probe.__name__ = f"call_{symbol}"
-    return probe
+    return Call(symbol, arg_names, tuple(sorted(fixed.items())))

@@ -2,7 +2,8 @@
 
 Read-only: Python and its packages, the system libraries (of ``/etc``, ``/sys`` and
 ``/proc`` only what they read), the course library (``vaelib``, ``autograder`` without
-``autograder/trusted``) and the MNIST *training* files. Read-write: its own scratch folder
+``autograder/trusted`` and the topics' ``hidden.py``) and the MNIST *training*
+files. Read-write: its own scratch folder
 (``/tmp/task`` in a private, capped ``/tmp``, else a fresh folder), a private ``/dev/shm``
 and device nodes. Nothing else: not ``solutions/``, ``exercises/``, tests, other
 submissions, the gradebook, reports, ``/opt`` or the MNIST test files, wherever they live.
@@ -186,9 +187,9 @@ def readable_paths() -> tuple[list[str], list[str]]:
 
     course = course_root()
     packages = [Path(autograder.__file__).resolve().parent, Path(vaelib.__file__).resolve().parent]
-    trusted = packages[0] / "trusted"
+    grader_only = grader_only_paths(packages[0])
     data = data_roots()
-    hidden = [trusted, course, *data]
+    hidden = [*grader_only, course, *data]
     cwd = Path.cwd().resolve()
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
                                             sys.base_exec_prefix)}
@@ -206,14 +207,22 @@ def readable_paths() -> tuple[list[str], list[str]]:
     listing: set[str] = set()
     for root in sorted(candidates):
         inside_prefix = any(_under(root, prefix) for prefix in prefixes)
-        _allow_except(root, [trusted, *data] if inside_prefix else hidden, trees, listing)
+        _allow_except(root, [*grader_only, *data] if inside_prefix else hidden, trees, listing)
     for package in packages:
-        _allow_except(package, [trusted], trees, listing)
+        _allow_except(package, grader_only, trees, listing)
     for root in data:
         raw = root / "MNIST" / "raw"
         listing.add(str(raw))
         trees |= {str(raw / name) for name in TRAINING_FILES if (raw / name).is_file()}
     return sorted(trees), sorted(listing)
+
+
+def grader_only_paths(package: Path) -> list[Path]:
+    """What no child may read in ``autograder/``: ``trusted/``, each topic package's
+    ``hidden.py`` and the bytecode cache next to it (which would hold ``hidden.py`` compiled)."""
+    topics = package / "topics"
+    return [package / "trusted", *sorted(topics.glob("*/hidden.py")),
+            *sorted(p.parent / "__pycache__" for p in topics.glob("*/__init__.py"))]
 
 
 def _allow_except(root: Path, hidden: list[Path], trees: set[str], listing: set[str]) -> None:

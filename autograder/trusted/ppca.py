@@ -41,11 +41,15 @@ class Ppca:
         """h_n = Wᵀ(x_n - b) / sigma2, so that log p(x, z) = -½ zᵀAz + zᵀh + const."""
         return (x.to(F64) - self.b) @ self.W / self.s2
 
-    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def marginal_cov(self) -> torch.Tensor:
+        """W Wᵀ + sigma2 I: the covariance of p(x) (a topic-01 answer)."""
         d = self.W.shape[0]
-        cov = self.W @ self.W.T + self.s2 * torch.eye(d, dtype=F64)
-        return torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(
-            x.to(F64))
+        return self.W @ self.W.T + self.s2 * torch.eye(d, dtype=F64)
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.distributions.MultivariateNormal(
+            self.b, covariance_matrix=self.marginal_cov).log_prob(x.to(F64))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cov = torch.linalg.inv(self.precision)

@@ -1,0 +1,176 @@
+"""Topic 01's grader-only checks: the hidden checks, and the public sampling check whose judge
+needs the model's covariance (a ``ppca.marginal`` answer). Never shipped to students and
+unreadable from the sandbox; attached to the rows of ``tasks.py`` by ``autograder.checks.rows``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import sympy
+import torch
+
+from autograder.checks.api import Check, CheckFailed, Judgement
+from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
+from autograder.checks.stats import (
+    FALSE_FAILURE_RATE,
+    chi2_threshold,
+    evidence,
+    gaussian_cov_statistic,
+    gaussian_mean_statistic,
+)
+from autograder.symbolic import confirm_same, is_zero, to_sympy
+from autograder.topics.t01_ppca import inputs, probes
+from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
+from autograder.trusted.ppca import Ppca
+from autograder.trusted.ppca_likelihood import log_likelihood
+
+F64 = torch.float64
+
+
+def judge_marginal_reference(j: Judgement) -> None:
+    mean, cov = expect_sequence(j.got, 2, "ppca_marginal")
+    ref_mean, ref_cov = j.ref
+    s2 = sigma2_of(j.inputs)
+    eye = torch.eye(ref_cov.shape[0], dtype=ref_cov.dtype)
+    expect_tensor(mean, "the marginal mean", device=j.device)
+    expect_close(mean, ref_mean, "the marginal mean", reveal=False)
+    expect_tensor(cov, "the marginal covariance", device=j.device)
+    expect_close(cov, ref_cov, "the marginal covariance", reveal=False, hints={
+        "sigma2 was used as a standard deviation (variance/std confusion)":
+            ref_cov + (s2**2 - s2) * eye,
+        "the noise sigma2 * I is missing": ref_cov - s2 * eye,
+    })
+
+
+def judge_posterior_reference(j: Judgement) -> None:
+    mean, cov = expect_sequence(j.got, 2, "ppca_posterior")
+    ref_mean, ref_cov = j.ref
+    s2 = sigma2_of(j.inputs)
+    expect_tensor(cov, "the posterior covariance", device=j.device)
+    expect_close(cov, ref_cov, "the posterior covariance", reveal=False, hints={
+        "the factor sigma2 is missing (posterior covariance = sigma2 A^-1)": ref_cov / s2,
+    })
+    expect_tensor(mean, "the posterior means", device=j.device)
+    expect_close(mean, ref_mean, "the posterior means", reveal=False)
+
+
+def judge_log_marginal_reference(j: Judgement) -> None:
+    x = j.inputs["x"]
+    expect_tensor(j.got, "ppca_log_marginal(x)", shape=(x.shape[0],), dtype=x.dtype,
+                  device=j.device)
+    expect_finite(j.got, "ppca_log_marginal(x)")
+    d = x.shape[1]
+    expect_close(j.got, j.ref, "log p(x)", reveal=False, hints={
+        "the normalising constant -D/2 log(2 pi) is missing":
+            j.ref + 0.5 * d * math.log(2 * math.pi),
+    })
+
+
+def judge_sample_distribution(j: Judgement) -> None:
+    """Mean and covariance tests, each at the stated false-failure rate."""
+    w, b = j.inputs["W"], j.inputs["b"]
+    d = w.shape[0]
+    samples = expect_tensor(j.got, "ppca_sample(n, ...)", shape=(j.inputs["n"], d), dtype=w.dtype,
+                            device=j.device)
+    expect_finite(samples, "the samples")
+    cov = Ppca.of(j.inputs).marginal_cov
+    t_mean = gaussian_mean_statistic(samples, b, cov)
+    if t_mean > chi2_threshold(d):
+        raise CheckFailed("the sample mean is not b: is b added to Wz? "
+                          + evidence("chi-squared statistic", t_mean, chi2_threshold(d)))
+    t_cov = gaussian_cov_statistic(samples, b, cov)
+    dof = d * (d + 1) // 2
+    if t_cov > chi2_threshold(dof):
+        s = torch.cov(samples.to(F64).T)
+        ratio = float(torch.trace(s) / torch.trace(cov))
+        raise CheckFailed(f"the sample covariance does not match W Wᵀ + sigma2 I (its total "
+                          f"variance is {ratio:.2f}x the model's): is the noise standard "
+                          "deviation sqrt(sigma2), and z drawn from N(0, I)? "
+                          + evidence("likelihood-ratio statistic", t_cov,
+                                     chi2_threshold(dof)))
+
+
+def judge_sympy_symbolic(j: Judgement) -> None:
+    mean, cov = sympy_pair(j)
+    ref_mean, ref_cov = (sympy.Matrix(to_sympy(v, "reference")) for v in j.ref)
+    ref_mean = ref_mean.reshape(len(ref_mean), 1)
+    if mean.shape != ref_mean.shape or not is_zero(mean - ref_mean):
+        raise CheckFailed("the symbolic mean is not symbolically equal to the reference for a "
+                          "general 3x2 W, b and sigma2.")
+    if cov.shape != ref_cov.shape:
+        raise CheckFailed(f"the symbolic covariance has shape {cov.shape}; for W of shape (3, 2) "
+                          "it must be (3, 3).")
+    if not is_zero(cov - ref_cov):
+        s2 = sympy.Symbol("sigma2", positive=True)
+        hint = ""
+        if is_zero(cov - ref_cov.subs(s2, s2**2)):
+            hint = " It matches the answer with sigma2 used as a standard deviation."
+        raise CheckFailed("the symbolic covariance is not symbolically equal to the reference for"
+                          f" a general 3x2 W, b and sigma2 (simplify(got - expected) != 0).{hint}")
+
+
+def confirm_sympy_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the reference, at random points."""
+    mean, cov = expect_sequence(j.got, 2, "ppca_marginal_sympy")
+    ref_mean, ref_cov = expect_sequence(j.ref, 2, "the reference")
+    confirm_same(mean, ref_mean, "the symbolic mean", "ppca.mean", same_shape=False)
+    confirm_same(cov, ref_cov, "the symbolic covariance", "ppca.cov")
+
+
+def judge_mle_likelihood(j: Judgement, *, rtol: float, atol: float) -> None:
+    """The fitted model's log-likelihood is the reference's maximum (within the tolerance)."""
+    x = j.inputs["X"]
+    w, b, s2 = mle_parts(j)
+    got = log_likelihood(x, w, b, s2)
+    ref = log_likelihood(x, *j.ref)
+    if got < ref - rtol * abs(ref) - atol:
+        raise CheckFailed(f"the fitted model's log-likelihood is {ref - got:.4g} nats below the "
+                          "maximum: the estimate is not the ML solution (check the scaling "
+                          "W = U_M (Λ_M - sigma2 I)^1/2 R and that sigma2 is the mean of the "
+                          "discarded eigenvalues).")
+
+
+GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
+    "ppca.sample": (
+        Check(f"samples have mean b and covariance W Wᵀ + sigma2 I (float32; false-failure "
+              f"rate {FALSE_FAILURE_RATE:g} per test)", probes.sample, judge_sample_distribution,
+              inputs.sample_inputs, id="distribution"),
+        Check("samples have the model's distribution (float64, other seed)", probes.sample,
+              judge_sample_distribution, partial(inputs.sample_inputs, F64),
+              id="distribution_f64", hidden=True, seed=99),
+    ),
+    "ppca.marginal_sympy": (
+        Check("symbolically equal to the reference for general W, b, sigma2",
+              probes.probe_sympy_symbolic, judge_sympy_symbolic, id="symbolic", hidden=True,
+              confirm=confirm_sympy_symbolic),
+    ),
+    "ppca.marginal": (
+        Check("matches the reference on a random float64 model", probes.marginal,
+              judge_marginal_reference, inputs.random_model, id="reference", hidden=True),
+        Check("matches the reference with a 0-dim tensor sigma2", probes.marginal,
+              judge_marginal_reference,
+              partial(inputs.random_model, d=4, m=1, tensor_sigma2=True),
+              id="reference_tensor_sigma2", hidden=True, seed=7),
+    ),
+    "ppca.posterior": (
+        Check("matches the reference on a random float64 model", probes.posterior,
+              judge_posterior_reference, inputs.random_model, id="reference", hidden=True),
+    ),
+    "ppca.log_marginal": (
+        Check("matches the reference on a random float64 model", probes.log_marginal,
+              judge_log_marginal_reference, inputs.random_model, id="reference", hidden=True),
+        Check("matches the reference in float32 with a 0-dim tensor sigma2", probes.log_marginal,
+              judge_log_marginal_reference,
+              partial(inputs.random_model, d=8, m=2, n=16, dtype=torch.float32,
+                      tensor_sigma2=True),
+              id="reference_f32", hidden=True, seed=3),
+    ),
+    "ppca.mle": (
+        Check("attains the maximum log-likelihood", probes.mle,
+              partial(judge_mle_likelihood, rtol=1e-6, atol=1e-6), inputs.mle_data,
+              id="likelihood", hidden=True),
+    ),
+}
+"""Every check of topic 01 that needs grader-only code, by task (see ``autograder.checks.rows``)."""
