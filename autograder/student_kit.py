@@ -3,7 +3,8 @@
 It holds the released exercises, the course library (``vaelib``), the parts of the
 autograder that run the public checks (``check(...)`` in test cells, ``pytest``), a
 ``pyproject.toml`` (``pip install -e OUT``) and a README for students. It never holds the
-solutions, hidden checks (topic modules are rewritten by ``autograder.public_checks``),
+solutions, hidden checks (a topic package ships without its ``hidden.py``; a single-module
+topic is rewritten by ``autograder.public_checks``),
 grader-only code (``autograder/trusted``) or the lecturer's tools (nbgrader plugin, release).
 
 It never ships an exercise together with a later topic whose notebook reveals that
@@ -24,12 +25,13 @@ from pathlib import Path
 from autograder import __version__
 from autograder.answer_lines import read_reveals
 from autograder.kit_plan import conflicts, ordered, refusal, safe_prefix
+from autograder.kit_topics import NotShippable, is_topic_package, shipped_files, verify_package
 from autograder.paths import TOPICS, course_root, exercise_notebook
 from autograder.public_checks import NotPublic, public_source, topic_imports, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
                       "authoring.py", "public_checks.py", "classgrade", "__pycache__",
-                      "answer_lines.py", "kit_plan.py", "release_manifest.py"})
+                      "answer_lines.py", "kit_plan.py", "kit_topics.py", "release_manifest.py"})
 """Entries of ``autograder/`` that stay with the lecturer."""
 NOT_FOR_STUDENTS = ("nbgrader", "ruff", "nbconvert", "nbclient")
 """Course dependencies only lecturers and TAs need."""
@@ -233,9 +235,13 @@ def _copy_autograder(source: Path, dest: Path, topics: list[str]) -> list[str]:
     unchecked: list[str] = []
     every = public_topic_sources(source / "topics")
     public = {stem: every[stem] for stem in needed_topic_modules(every, topics)}
+    packages = {p.name for p in (source / "topics").iterdir() if is_topic_package(p)}
+    for name in sorted(packages & {f"t{topic}" for topic in topics}):
+        unchecked += _copy_topic_package(source / "topics" / name, dest / "topics" / name)
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if set(relative.parts) & LEFT_OUT or path.is_dir() or path.suffix == ".pyc":
+        if set(relative.parts) & LEFT_OUT or path.is_dir() or path.suffix == ".pyc" or (
+                relative.parts[0] == "topics" and relative.parts[1] in packages):
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +256,18 @@ def _copy_autograder(source: Path, dest: Path, topics: list[str]) -> list[str]:
             target.write_text(text)
         else:
             shutil.copy2(path, target)
+    return unchecked
+
+
+def _copy_topic_package(package: Path, dest: Path) -> list[str]:
+    """A topic package minus its grader-only files; the tasks left without a public check."""
+    try:
+        unchecked = verify_package(package)
+    except NotShippable as exc:
+        raise KitError(f"topic {package.name[1:]} cannot be shipped: {exc}") from None
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in shipped_files(package):
+        shutil.copy2(path, dest / path.name)
     return unchecked
 
 

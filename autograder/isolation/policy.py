@@ -2,7 +2,7 @@
 
 Read-only: Python and its packages, the system libraries (of ``/etc``, ``/sys`` and
 ``/proc`` only what they read), the course library (``vaelib``, ``autograder`` without
-``autograder/trusted`` and the topics' ``hidden.py``) and the MNIST *training*
+``autograder/trusted`` and the topic packages' judges) and the MNIST *training*
 files. Read-write: its own scratch folder
 (``/tmp/task`` in a private, capped ``/tmp``, else a fresh folder), a private ``/dev/shm``
 and device nodes. Nothing else: not ``solutions/``, ``exercises/``, tests, other
@@ -217,11 +217,17 @@ def readable_paths() -> tuple[list[str], list[str]]:
     return sorted(trees), sorted(listing)
 
 
+CHILD_TOPIC_FILES = ("__init__.py", "probes.py")
+"""The only files of a topic package a child may read: it runs probes, never judges."""
+
+
 def grader_only_paths(package: Path) -> list[Path]:
-    """What no child may read in ``autograder/``: ``trusted/``, each topic package's
-    ``hidden.py`` and the bytecode cache next to it (which would hold ``hidden.py`` compiled)."""
+    """What no child may read in ``autograder/``: ``trusted/`` and, in each topic package,
+    everything but its probes (judges, rows, inputs, ``hidden.py`` and the bytecode cache)."""
     topics = package / "topics"
-    return [package / "trusted", *sorted(topics.glob("*/hidden.py")),
+    judges = [p for p in sorted(topics.glob("*/*")) if (p.parent / "__init__.py").is_file()
+              and p.name not in CHILD_TOPIC_FILES]
+    return [package / "trusted", *judges,
             *sorted(p.parent / "__pycache__" for p in topics.glob("*/__init__.py"))]
 
 

@@ -1,6 +1,6 @@
-"""Topic 01's grader-only checks: the hidden checks, and the public sampling check whose judge
-needs the model's covariance (a ``ppca.marginal`` answer). Never shipped to students and
-unreadable from the sandbox; attached to the rows of ``tasks.py`` by ``autograder.checks.rows``.
+"""Topic 01's hidden checks: they compare with the reference solution's results or use the
+grader-only maths of ``autograder.trusted``. Never shipped to students and unreadable from the
+sandbox; attached to the rows of ``tasks.py`` by ``autograder.checks.rows``.
 """
 
 from __future__ import annotations
@@ -13,17 +13,9 @@ import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
-from autograder.checks.stats import (
-    FALSE_FAILURE_RATE,
-    chi2_threshold,
-    evidence,
-    gaussian_cov_statistic,
-    gaussian_mean_statistic,
-)
 from autograder.symbolic import confirm_same, is_zero, to_sympy
-from autograder.topics.t01_ppca import inputs, probes
+from autograder.topics.t01_ppca import inputs, probes, public
 from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
-from autograder.trusted.ppca import Ppca
 from autograder.trusted.ppca_likelihood import log_likelihood
 
 F64 = torch.float64
@@ -68,30 +60,6 @@ def judge_log_marginal_reference(j: Judgement) -> None:
     })
 
 
-def judge_sample_distribution(j: Judgement) -> None:
-    """Mean and covariance tests, each at the stated false-failure rate."""
-    w, b = j.inputs["W"], j.inputs["b"]
-    d = w.shape[0]
-    samples = expect_tensor(j.got, "ppca_sample(n, ...)", shape=(j.inputs["n"], d), dtype=w.dtype,
-                            device=j.device)
-    expect_finite(samples, "the samples")
-    cov = Ppca.of(j.inputs).marginal_cov
-    t_mean = gaussian_mean_statistic(samples, b, cov)
-    if t_mean > chi2_threshold(d):
-        raise CheckFailed("the sample mean is not b: is b added to Wz? "
-                          + evidence("chi-squared statistic", t_mean, chi2_threshold(d)))
-    t_cov = gaussian_cov_statistic(samples, b, cov)
-    dof = d * (d + 1) // 2
-    if t_cov > chi2_threshold(dof):
-        s = torch.cov(samples.to(F64).T)
-        ratio = float(torch.trace(s) / torch.trace(cov))
-        raise CheckFailed(f"the sample covariance does not match W Wᵀ + sigma2 I (its total "
-                          f"variance is {ratio:.2f}x the model's): is the noise standard "
-                          "deviation sqrt(sigma2), and z drawn from N(0, I)? "
-                          + evidence("likelihood-ratio statistic", t_cov,
-                                     chi2_threshold(dof)))
-
-
 def judge_sympy_symbolic(j: Judgement) -> None:
     mean, cov = sympy_pair(j)
     ref_mean, ref_cov = (sympy.Matrix(to_sympy(v, "reference")) for v in j.ref)
@@ -134,11 +102,8 @@ def judge_mle_likelihood(j: Judgement, *, rtol: float, atol: float) -> None:
 
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "ppca.sample": (
-        Check(f"samples have mean b and covariance W Wᵀ + sigma2 I (float32; false-failure "
-              f"rate {FALSE_FAILURE_RATE:g} per test)", probes.sample, judge_sample_distribution,
-              inputs.sample_inputs, id="distribution"),
         Check("samples have the model's distribution (float64, other seed)", probes.sample,
-              judge_sample_distribution, partial(inputs.sample_inputs, F64),
+              public.judge_sample_distribution, partial(inputs.sample_inputs, F64),
               id="distribution_f64", hidden=True, seed=99),
     ),
     "ppca.marginal_sympy": (
@@ -173,4 +138,4 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               id="likelihood", hidden=True),
     ),
 }
-"""Every check of topic 01 that needs grader-only code, by task (see ``autograder.checks.rows``)."""
+"""Topic 01's hidden checks, by task (see ``autograder.checks.rows``)."""

@@ -17,9 +17,22 @@ from autograder.checks.compare import (
     expect_sequence,
     expect_tensor,
 )
+from autograder.checks.stats import (
+    chi2_threshold,
+    evidence,
+    gaussian_cov_statistic,
+    gaussian_mean_statistic,
+)
 from autograder.symbolic import confirm_same, confirm_values, encode, is_zero, to_sympy
 
 F64 = torch.float64
+
+
+def model_cov(inputs: dict[str, Any]) -> torch.Tensor:
+    """W Wᵀ + σ² I: the definition of the model's marginal covariance."""
+    w = inputs["W"].to(F64)
+    s2 = float(as_tensor(inputs["sigma2"], "sigma2"))
+    return w @ w.T + s2 * torch.eye(w.shape[0], dtype=F64)
 
 
 def sigma2_of(inputs: dict[str, Any]) -> float:
@@ -204,3 +217,27 @@ def judge_mle_closed_form_parts(j: Judgement, *, rtol: float, atol: float) -> No
     expect_close(top_model, top_data, "the top-M eigenvalues of W Wᵀ + sigma2 I (they must equal"
                  " those of the sample covariance: W = U (Λ - sigma2 I)^1/2)", reveal=True,
                  rtol=rtol, atol=atol, check_dtype=False)
+
+
+def judge_sample_distribution(j: Judgement) -> None:
+    """Mean and covariance tests, each at the stated false-failure rate."""
+    w, b = j.inputs["W"], j.inputs["b"]
+    d = w.shape[0]
+    samples = expect_tensor(j.got, "ppca_sample(n, ...)", shape=(j.inputs["n"], d), dtype=w.dtype,
+                            device=j.device)
+    expect_finite(samples, "the samples")
+    cov = model_cov(j.inputs)
+    t_mean = gaussian_mean_statistic(samples, b, cov)
+    if t_mean > chi2_threshold(d):
+        raise CheckFailed("the sample mean is not b: is b added to Wz? "
+                          + evidence("chi-squared statistic", t_mean, chi2_threshold(d)))
+    t_cov = gaussian_cov_statistic(samples, b, cov)
+    dof = d * (d + 1) // 2
+    if t_cov > chi2_threshold(dof):
+        s = torch.cov(samples.to(F64).T)
+        ratio = float(torch.trace(s) / torch.trace(cov))
+        raise CheckFailed(f"the sample covariance does not match W Wᵀ + sigma2 I (its total "
+                          f"variance is {ratio:.2f}x the model's): is the noise standard "
+                          "deviation sqrt(sigma2), and z drawn from N(0, I)? "
+                          + evidence("likelihood-ratio statistic", t_cov,
+                                     chi2_threshold(dof)))

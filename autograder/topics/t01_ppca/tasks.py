@@ -12,12 +12,16 @@ from functools import partial
 import torch
 
 from autograder.checks.api import Check, Task
+from autograder.checks.stats import FALSE_FAILURE_RATE
 from autograder.topics.t01_ppca import TOPIC, inputs, probes, public
 
 TASKS = (
     Task("ppca.sample", TOPIC, ("ppca_sample",), 2.0, (
         Check("uses torch's global random generator", probes.probe_sample_rng,
               public.judge_sample_rng, partial(inputs.random_model, d=3, m=2), id="rng"),
+        Check(f"samples have mean b and covariance W Wᵀ + sigma2 I (float32; false-failure "
+              f"rate {FALSE_FAILURE_RATE:g} per test)", probes.sample,
+              public.judge_sample_distribution, inputs.sample_inputs, id="distribution"),
     ), description="ancestral sampling"),
     Task("ppca.marginal_sympy", TOPIC, ("ppca_marginal_sympy",), 2.0, (
         Check("mock-exam marginal, symbolically", probes.probe_sympy_mock,
