@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,27 @@ import torch
 
 from autograder import judging, payload, sandbox, worker
 from autograder.checks.api import Check, Judgement, Task, portable
+
+# CheckOutcome, TaskResult, NotebookResult (autograder.outcomes), the failure messages
+# (autograder.failures) and the dependency hints (autograder.dependency_hints) live in their
+# own modules; they stay importable from here for the front ends.
+from autograder.dependency_hints import add_dependency_hints, dependency_prefix  # noqa: F401
+from autograder.failures import (
+    OVERSIZE_MESSAGE,  # noqa: F401
+    RUN_STATUS,
+    exception_message,
+    load_problem,
+    run_message,
+)
 from autograder.isolation.policy import SandboxUnavailable, build_policy
 from autograder.notebook_code import (
-    CodeCell,
     NotebookCode,
     NotebookError,
     extract_code,
     parse_notebook,
     read_notebook_bytes,
 )
+from autograder.outcomes import CheckOutcome, NotebookResult, TaskResult, aggregate
 from autograder.paths import solution_notebook
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
 from autograder.release_manifest import verify_solution
@@ -37,73 +48,6 @@ class GraderError(Exception):
 
 class ReferenceNotReleased(GraderError):
     """A reference notebook is unreadable, or differs from what ``release`` recorded."""
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """The verdict on one check."""
-
-    name: str
-    hidden: bool
-    weight: float
-    status: str
-    message: str = ""
-
-
-@dataclass
-class TaskResult:
-    """The verdict on one task: points, a ``Status`` and a message.
-
-    A task with ``Status.GRADER_ERROR`` has no score: its ``points`` (0) are not the
-    student's and are never stored or exported as such.
-    """
-
-    id: str
-    points: float
-    max_points: float
-    status: str
-    message: str
-    checks: list[CheckOutcome] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form of the report."""
-        return {"id": self.id, "points": self.points, "max_points": self.max_points,
-                "status": self.status, "message": self.message}
-
-
-@dataclass
-class NotebookResult:
-    """All task results of one notebook."""
-
-    path: str
-    topic: str | None
-    tasks: list[TaskResult]
-    error: str | None = None
-    elapsed_s: float = 0.0
-    grader_error: str | None = None
-
-    @property
-    def grader_errors(self) -> list[str]:
-        """What the grader failed at (the notebook, or tasks): nothing here is a score."""
-        found = [self.grader_error] if self.grader_error else []
-        return found + [f"{t.id}: {t.message}" for t in self.tasks
-                        if t.status == Status.GRADER_ERROR]
-
-    @property
-    def score(self) -> float:
-        return round(sum(t.points for t in self.tasks), 2)
-
-    @property
-    def max_score(self) -> float:
-        return round(sum(t.max_points for t in self.tasks), 2)
-
-    def as_dict(self) -> dict[str, Any]:
-        report = {"path": self.path, "score": self.score, "max_score": self.max_score,
-                  "tasks": [t.as_dict() for t in self.tasks]}
-        if self.grader_errors:
-            report["grader_errors"] = self.grader_errors
-        return report
 
 
 def resolve_device(device: str) -> str:
@@ -343,7 +287,7 @@ class Grader:
                     selected: tuple[Check, ...]) -> TaskResult:
         blobs = {check.id: self._inputs(task, check) for check in selected}
         run, load, records = self._run(code, task, selected, blobs)
-        early = _load_problem(code, task, run, load, self._reference_or_none(task.topic))
+        early = load_problem(code, task, run, load, self._reference_or_none(task.topic))
         if early is not None:
             status, message = early
             return TaskResult(task.id, 0.0, task.points, status, message)
@@ -354,7 +298,7 @@ class Grader:
             self._judge(task, check, blobs[check.id], record, refs.get(check.id), run)
             for check, record in zip(selected, records, strict=True)
         ]
-        return _aggregate(task, outcomes, run)
+        return aggregate(task, outcomes, run)
 
     def _judge(self, task: Task, check: Check, blob: bytes, record: Any,
                ref: Any, run: sandbox.ChildRun) -> CheckOutcome:
@@ -362,14 +306,15 @@ class Grader:
             return CheckOutcome(check.name, check.hidden, check.weight, status, message)
 
         if not isinstance(record, dict):
-            return outcome(_RUN_STATUS.get(run.status, "crashed"), _run_message(task, run, self))
+            return outcome(RUN_STATUS.get(run.status, "crashed"),
+                           run_message(run, *self._limits(task)))
         status = record.get("status")
         symbol = ", ".join(f"`{s}`" for s in task.symbols)
         if status == "notimpl":
             return outcome("missing", f"{symbol} is not implemented yet "
                                       "(it raises NotImplementedError).")
         if status == "error":
-            return outcome("error", _exception_message(record, self._limits(task)[1]))
+            return outcome("error", exception_message(record, self._limits(task)[1]))
         judgement = Judgement(inputs=payload.loads(blob), got=record.get("value"), ref=ref,
                               hidden=check.hidden, device=self.device)
         if judging.needs_isolation(judgement.got):
@@ -443,13 +388,6 @@ def _parse_submission(data: bytes, path: Path,
             f"{path}: not a gradable notebook ({type(exc).__name__})"))
 
 
-OVERSIZE_MESSAGE = (f"stopped for sending back more than {sandbox.MAX_RESULT_BYTES // 2**20} "
-                    "MiB of results (are the outputs far larger than the docstring says?).")
-_RUN_STATUS = {"timeout": Status.TIMEOUT, "memory": Status.CRASHED, "crashed": Status.CRASHED,
-               "finished": Status.CRASHED, "oversize": Status.ERROR,
-               "sandbox": Status.GRADER_ERROR, "complex": Status.ERROR}
-
-
 def _record(raw: Any) -> Any:
     """A raw frame record from a child, decoded; None when it is malformed."""
     if not isinstance(raw, dict):
@@ -462,144 +400,3 @@ def _record(raw: Any) -> Any:
         return None
 
 
-def _run_message(task: Task, run: sandbox.ChildRun, grader: Grader) -> str:
-    timeout_s, memory_mb = grader._limits(task)
-    if run.status == "timeout":
-        return (f"stopped after {timeout_s:g} s without finishing (an infinite loop, or far "
-                "too much work for this check).")
-    if run.status == "memory":
-        return f"stopped for using more than {memory_mb} MiB of memory."
-    if run.status == "oversize":
-        return OVERSIZE_MESSAGE
-    if run.status == "complex":
-        return sandbox.too_complex_message(run.detail)
-    if run.status == "sandbox":
-        return f"grader error: the grading sandbox could not start ({run.detail})."
-    return (f"the process running this task's code ended abruptly (exit code {run.exitcode}); "
-            "does the code call os._exit or sys.exit, or crash Python?")
-
-
-def _exception_message(record: dict[str, Any], memory_mb: int) -> str:
-    kind, text, where = record.get("type", "Exception"), record.get("message", ""), \
-        record.get("where", "")
-    if kind == "MemoryError":
-        return f"ran out of memory (the limit is {memory_mb} MiB)."
-    location = f" {where}" if where else ""
-    if kind == "NotImplementedError":
-        location = (f" inside a library called {where}" if where else " inside a library"
-                    ) + " (not the notebook's `raise NotImplementedError()` stub)"
-    return f"raised {kind}{location}: {text}" if text else f"raised {kind}{location}."
-
-
-def _load_problem(code: NotebookCode, task: Task, run: sandbox.ChildRun, load: Any,
-                  reference: NotebookCode | None = None) -> tuple[str, str] | None:
-    """A status and message when the task's symbols could not even be defined.
-
-    ``reference`` (the solution's code) tells which answer cell should define a symbol, so
-    that a cell rewritten beyond recognition and broken is still named as the cause.
-    """
-    if not isinstance(load, dict):
-        if run.status == "sandbox":
-            return Status.GRADER_ERROR, ("grader error: the grading sandbox could not start "
-                                         f"({run.detail}).")
-        if run.status == "oversize":
-            return "error", OVERSIZE_MESSAGE
-        if run.status == "complex":
-            return "error", sandbox.too_complex_message(run.detail)
-        if run.status == "timeout":
-            return "timeout", ("the notebook code for this task did not finish loading "
-                               "(an infinite loop at the top level of a cell?).")
-        if run.status == "memory":
-            return "crashed", "loading the notebook code used too much memory."
-        return "crashed", ("the notebook code for this task ended the process while loading "
-                           f"(exit code {run.exitcode}).")
-    failures = load.get("failures", {}) if isinstance(load.get("failures"), dict) else {}
-    present = load.get("present", {}) if isinstance(load.get("present"), dict) else {}
-    for symbol in task.symbols:
-        if present.get(symbol):
-            continue
-        for cell in (*code.defining_cells(symbol), *_answer_cells(reference, code, symbol)):
-            if cell.syntax_error:
-                return "error", f"`{symbol}` could not be defined: {cell.syntax_error}"
-            failure = failures.get(str(cell.index))
-            if isinstance(failure, dict):
-                where = f" {failure['where']}" if failure.get("where") else ""
-                return "error", (f"`{symbol}` could not be defined: its cell raised "
-                                 f"{failure.get('type')}{where}: {failure.get('message', '')}")
-        return "missing", f"`{symbol}` is not defined in the notebook."
-    return None
-
-
-def _answer_cells(reference: NotebookCode | None, code: NotebookCode,
-                  symbol: str) -> tuple[CodeCell, ...]:
-    """The submission's cells with the grade_ids of the reference cells defining ``symbol``."""
-    if reference is None:
-        return ()
-    found = (code.cell_with_id(c.grade_id) for c in reference.defining_cells(symbol)
-             if c.grade_id)
-    return tuple(c for c in found if c is not None)
-
-
-def _aggregate(task: Task, outcomes: list[CheckOutcome], run: sandbox.ChildRun) -> TaskResult:
-    total = sum(o.weight for o in outcomes) or 1.0
-    earned = sum(o.weight for o in outcomes if o.status == "passed")
-    points = round(task.points * earned / total, 2)
-    failing = [o for o in outcomes if o.status != "passed"]
-    if not failing:
-        n = len(outcomes)
-        return TaskResult(task.id, points, task.points, "passed",
-                          f"all {n} check{'s' if n != 1 else ''} passed", outcomes)
-    statuses = {o.status for o in failing}
-    broken = [o for o in failing if o.status == Status.GRADER_ERROR]
-    if broken:  # no score exists for this task; the first grader error says why
-        return TaskResult(task.id, 0.0, task.points, Status.GRADER_ERROR,
-                          f"{broken[0].name}: {broken[0].message}", outcomes)
-    for status in ("timeout", "crashed"):
-        if status in statuses:
-            break
-    else:
-        if statuses == {"missing"}:
-            status = "missing"
-        elif "error" in statuses:
-            status = "error"
-        else:
-            status = "failed"
-    first = failing[0]
-    if status == "missing":
-        return TaskResult(task.id, points, task.points, status, first.message, outcomes)
-    message = f"{first.name}: {first.message}" if first.name else first.message
-    if len(failing) > 1:
-        message += f" (+{len(failing) - 1} more failing check{'s' if len(failing) > 2 else ''})"
-    return TaskResult(task.id, points, task.points, status, message, outcomes)
-
-
-def dependency_prefix(code: NotebookCode, task: Task, results: dict[str, TaskResult],
-                      tasks: list[Task] | tuple[Task, ...]) -> str:
-    """The sentence a failing task's message starts with when a graded symbol it uses (found
-    from the names its cells use, plus its extra symbols) is another task's and that task
-    did not pass: that symbol is the first thing to fix. Empty when there is none."""
-    used = code.names_reached(task.symbols) | set(task.extra_symbols)
-    sentences = []
-    for other in tasks:
-        result = results.get(other.id)
-        if other.id == task.id or result is None or result.status == "passed":
-            continue
-        for symbol in other.symbols:
-            if symbol not in used or symbol in task.symbols:
-                continue
-            state = {"failed": "is wrong", "missing": "is not implemented yet"}.get(
-                result.status, f"does not pass its own task ({result.status})")
-            sentences.append(f"`{symbol}`, which this uses, {state} ({other.id}): fix it "
-                             "first.")
-            used = used - {symbol}
-    return " ".join(sentences) + " " if sentences else ""
-
-
-def add_dependency_hints(code: NotebookCode, tasks: list[Task] | tuple[Task, ...],
-                         results: list[TaskResult]) -> None:
-    """Prefix, in place, each non-passing task's message with ``dependency_prefix``."""
-    by_id = {r.id: r for r in results}
-    prefixes = {r.id: dependency_prefix(code, t, by_id, tasks) if r.status != "passed" else ""
-                for t, r in zip(tasks, results, strict=True)}
-    for result in results:
-        result.message = prefixes[result.id] + result.message

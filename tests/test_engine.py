@@ -111,7 +111,7 @@ def test_code_extraction_understands_magics_and_syntax_errors():
 def test_a_rewritten_answer_cell_with_a_syntax_error_is_named_as_the_cause():
     import nbformat
 
-    from autograder.grading import _load_problem
+    from autograder.failures import load_problem as _load_problem
     from autograder.paths import solution_notebook
     from autograder.registry import get_task
     from autograder.sandbox import ChildRun
