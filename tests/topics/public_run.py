@@ -1,23 +1,18 @@
-"""Run one public check in-process, as a student's test cell does, on a solution notebook whose
-cells may be replaced (for the tests of the public checks of topics 06-08)."""
+"""Public checks named by the start of their name, for the tests of topics 06-08 (run by the one
+helper, ``tests.in_process``; new tests name checks by id: ``tests.topics.scaffold``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from autograder.checks.api import Check, Task
-from autograder.notebook import _run_check
-from autograder.notebook_code import load_notebook_code
-from autograder.paths import solution_notebook
+from autograder.checks.api import Check
 from autograder.registry import all_tasks, get_task
-from autograder.worker import run_cells
-from tests.helpers import variant
-
-CPU = "cpu"
+from tests.in_process import public_outcome
 
 
 def public_check(task_id: str, name: str) -> Check:
@@ -27,31 +22,12 @@ def public_check(task_id: str, name: str) -> Check:
     return found[0]
 
 
-def namespace(task: Task, notebook: Path) -> dict[str, Any]:
-    """The notebook's setup cells and the solution cells the task needs, executed."""
-    code = load_notebook_code(notebook)
-    cells = code.cells_for(task.symbols + task.extra_symbols)
-    ns, failures = run_cells([(c.index, c.source) for c in cells])
-    assert not failures, failures
-    return ns
-
-
 def run_public(task_id: str, name: str, tmp_path: Path | None = None,
                replace: dict[str, str] | None = None) -> Any:
     """The outcome (status, message) of one public check on the solution notebook, with the
-    cells of ``replace`` (grade_id -> source) swapped in."""
-    task = get_task(task_id)
-    notebook = solution_notebook(task.topic)
-    if replace:
-        assert tmp_path is not None
-        notebook = variant(task.topic, tmp_path, replace)
-    import torch
-
-    ctx_device = torch.device(CPU)
-    from autograder.checks.api import ProbeContext
-
-    return _run_check(public_check(task_id, name), namespace(task, notebook),
-                      ProbeContext(ctx_device), None, CPU)
+    cells of ``replace`` (grade_id -> source) swapped in (``tests.in_process``)."""
+    status, message = public_outcome(task_id, public_check(task_id, name).id, replace)
+    return SimpleNamespace(status=status, message=message)
 
 
 def public_checks_of(topic: str) -> list[tuple[str, str]]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import grade_variant
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "01_ppca"
-
-
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+topic = TopicTests(TOPIC)
+run = topic.run
 
 
 # ------------------------------------------------------------------ accepted variants
@@ -203,3 +201,17 @@ def ppca_marginal(W, b, sigma2):
     assert task(result, "ppca.marginal").status == "failed"
     assert "which this uses" not in task(result, "ppca.marginal").message
     assert task(result, "ppca.posterior").message == "all 3 checks passed"
+
+
+# ------------------------------------------------------- public checks, as students run them
+@pytest.mark.parametrize(("task_id", "check_id"), topic.public_checks())
+def test_public_check_passes_the_reference_and_finds_the_stub_missing(task_id, check_id):
+    assert topic.public(task_id, check_id) == ("passed", "")
+    assert topic.public(task_id, check_id, exercise=True)[0] == "missing"
+
+
+def test_public_invariants_check_names_sigma_used_as_a_standard_deviation():
+    status, message = topic.public("ppca.marginal", "invariants", {
+        "ppca_marginal_solution": VARIANTS["ppca.marginal"][1].replace(
+            "float(sigma2)", "float(sigma2) ** 2")})
+    assert status == "failed" and "smallest eigenvalues should all equal sigma2" in message
