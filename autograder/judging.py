@@ -59,7 +59,7 @@ def judge_in_child(task_id: str, check_id: str, judgement: Judgement,
                    policy: SandboxPolicy | None = None) -> tuple[str, str]:
     """The verdict on a sympy answer: the child's findings, confirmed here (see module doc)."""
     check = get_task(task_id).check(check_id)
-    job = {"kind": "judge", "task": task_id, "check": check_id,
+    job = {"task": task_id, "check": check_id,
            "judgement": payload.dumps(payload.encode({
                "inputs": judgement.inputs, "got": judgement.got, "ref": judgement.ref})),
            "hidden": judgement.hidden, "device": judgement.device}

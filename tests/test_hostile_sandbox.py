@@ -306,7 +306,9 @@ def _grade_from(base: str, runs: list[tuple[str, list[str], bool]]) -> dict[str,
     try:
         paths = _build_course(root)
         canary = f"vae-canary-{uuid.uuid4().hex}"
+        topic = paths["course"] / "autograder" / "topics" / "t01_ppca"
         targets = {"trusted": paths["course"] / "autograder" / "trusted" / "gaussian_kl.py",
+                   "hidden": topic / "hidden.py", "judges": topic / "public.py",
                    "t10k": paths["raw"] / "t10k-images-idx3-ubyte",
                    "train": paths["raw"] / "train-images-idx3-ubyte",
                    "library": paths["course"] / "vaelib" / "__init__.py"}
@@ -359,7 +361,7 @@ def _ran(results: dict[str, object], task_id: str, *levels: str) -> list[str]:
 def _check_reading(results: dict[str, object]) -> None:
     for key in _ran(results, "ppca.sample", *LEVELS):
         report = _report(results, key).split()
-        for name in ("trusted", "t10k"):  # refused (Landlock), or not there (private /tmp)
+        for name in ("trusted", "hidden", "judges", "t10k"):  # refused, or not there
             assert {f"{name}=PermissionError", f"{name}=FileNotFoundError"} & set(report), (
                 key, report)
         assert "train=READ" in report and "library=READ" in report, (key, report)
@@ -368,7 +370,8 @@ def _check_reading(results: dict[str, object]) -> None:
 
 def test_grader_only_files_and_test_data_under_tmp_stay_unreadable(under_tmp):
     """Course, data and a package tree under /tmp: the child reads the library, the training
-    files and the package, and neither ``autograder/trusted`` nor the MNIST test files."""
+    files and the package, and neither ``autograder/trusted``, a topic's judges (``hidden.py``,
+    ``public.py``) nor the MNIST test files."""
     _check_reading(under_tmp)
 
 
