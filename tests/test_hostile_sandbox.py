@@ -10,6 +10,7 @@ a kernel < 5.13; ``full``: both); levels the kernel lacks are skipped with the r
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -202,6 +204,188 @@ def test_the_feedback_kernel_cannot_connect_to_socket_files(level, tmp_path, out
         for server in servers:
             server.close()
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+NETWORK_ATTACK = """
+import socket, sys
+tcp_port, udp_port = int(sys.argv[1]), int(sys.argv[2])
+seen = []
+try:
+    socket.create_connection(("127.0.0.1", tcp_port), timeout=5).close()
+    seen.append("CONNECTED")
+except OSError as exc:
+    seen.append(type(exc).__name__)
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", udp_port))
+except OSError:
+    pass
+listed = open("/proc/net/tcp").read() + open("/proc/net/udp").read()
+if f":{tcp_port:04X} " in listed or f":{udp_port:04X} " in listed:
+    seen.append("LISTED")
+sys.exit(3 if "CONNECTED" in seen else 5 if "LISTED" in seen else 0)
+"""
+
+
+class _HostListeners:
+    """A TCP listener and a UDP socket on the host's 127.0.0.1 that record what reaches them."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.reached: list[str] = []
+        for server, what in ((self.tcp, "tcp"), (self.udp, "udp")):
+            threading.Thread(target=self._wait, args=(server, what), daemon=True).start()
+
+    def _wait(self, server: socket.socket, what: str) -> None:
+        with contextlib.suppress(OSError):
+            server.accept() if what == "tcp" else server.recvfrom(16)
+            self.reached.append(what)
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self.tcp.getsockname()[1], self.udp.getsockname()[1]
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
+
+
+def _launch(policy_dir: Path, command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    from autograder.isolation.kernel import POLICY_FILE
+
+    return subprocess.run([sys.executable, "-m", "autograder.isolation.launch", "--policy",
+                           str(policy_dir / POLICY_FILE), "--", *command],
+                          cwd=cwd, capture_output=True, text=True, timeout=120, env=_env())
+
+
+def _level_policy(level: str, folder: Path) -> None:
+    from autograder.isolation.kernel import sandboxed_kernel_manager
+    from autograder.isolation.policy import build_policy
+
+    if level not in _levels(level):
+        pytest.skip(f"sandbox level {level}: {available_levels()[level]}")
+    use = {"landlock": (True, False), "namespaces": (False, True), "full": (True, True)}[level]
+    sandboxed_kernel_manager(build_policy("auto", landlock=use[0], namespaces=use[1]), folder)
+
+
+@pytest.mark.parametrize("level", ["namespaces", "full"])
+def test_the_feedback_kernel_has_no_way_into_the_hosts_network(level, tmp_path):
+    """With namespaces the kernel has a network of its own (loopback only): a TCP listener
+    and a UDP socket on the host's 127.0.0.1 are neither reached nor listed in /proc/net
+    (at ``namespaces``, without Landlock's TCP rules, only the network namespace stops it).
+    Exit status of the launched command: 3 connected, 5 listed, 0 neither."""
+    _level_policy(level, tmp_path)
+    host = _HostListeners()
+    try:
+        done = _launch(tmp_path, [sys.executable, "-c", NETWORK_ATTACK,
+                                  *map(str, host.ports)], tmp_path)
+        time.sleep(0.5)  # a datagram that got through has arrived by now
+    finally:
+        host.close()
+    assert done.returncode == 0 and host.reached == [], (done.returncode, host.reached,
+                                                         done.stderr[-2000:])
+
+
+ECHO_KERNEL = """
+import json, socket, sys
+info = json.load(open(sys.argv[sys.argv.index("-f") + 1]))
+server = socket.create_server((info["ip"], info["shell_port"]))
+for _ in range(2):
+    client, _ = server.accept()
+    client.sendall(b"kernel:" + client.recv(64))
+    client.close()
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "full"])
+def test_the_kernels_client_reaches_it_through_the_relay(level, tmp_path):
+    """The connection file's ports on the host's loopback lead to the kernel's private
+    loopback (a stand-in kernel that echoes on its shell port, twice)."""
+    _level_policy(level, tmp_path)
+    ports = []
+    for _ in range(5):
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            ports.append(probe.getsockname()[1])
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    connection = tmp_path / "kernel-test.json"
+    connection.write_text(json.dumps({**dict(zip(names, ports, strict=True)), "ip": "127.0.0.1",
+                                      "transport": "tcp", "key": "k"}))
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "autograder.isolation.launch", "--policy",
+         str(tmp_path / "policy.json"), "--", sys.executable, "-c", ECHO_KERNEL,
+         "-f", str(connection)], cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    replies = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(replies) < 2 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), \
+                    socket.create_connection(("127.0.0.1", ports[0]), timeout=10) as client:
+                client.sendall(b"hello%d" % len(replies))
+                reply = client.recv(64)
+                if reply:
+                    replies.append(reply)
+                    continue
+            time.sleep(0.1)  # not listening yet: the relay closed the connection
+        assert kernel.wait(timeout=60) == 0, kernel.stderr.read()[-2000:]
+    finally:
+        kernel.kill()
+    assert replies == [b"kernel:hello0", b"kernel:hello1"]
+
+
+NETWORK_CELL = """
+import socket
+seen = []
+try:
+    socket.create_connection(("127.0.0.1", TCP_PORT), timeout=5).close()
+    seen.append("CONNECTED")
+except OSError as exc:
+    seen.append(type(exc).__name__)
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP_PORT))
+except OSError as exc:
+    seen.append(type(exc).__name__)
+print("network probe:", *seen)
+"""
+
+
+def test_nbgrader_autogrades_notebook_cells_without_the_hosts_network(tmp_path):
+    """Under ``nbgrader autograde`` at level full, a notebook cell connects to a TCP listener
+    and sends a datagram to a UDP socket on the host's 127.0.0.1: neither is reached, the
+    cell ran (its output is in the autograded notebook) and the grade is the solution's."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    from tests.test_nbgrader_e2e import fill, nbgrader
+
+    if "full" not in _levels("full"):
+        pytest.skip(f"sandbox level full: {available_levels()['full']}")
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(course_root() / "nbgrader_config.py", root)
+    shutil.copytree(course_root() / "solutions" / TOPIC, root / "solutions" / TOPIC)
+    nbgrader(root, "generate_assignment", TOPIC, "--force")
+    submission = root / "submitted" / "mallory" / TOPIC / f"{TOPIC}.ipynb"
+    fill(root / "exercises" / TOPIC / f"{TOPIC}.ipynb",
+         root / "solutions" / TOPIC / f"{TOPIC}.ipynb", submission)
+    host = _HostListeners()
+    try:
+        nb = nbformat.read(str(submission), as_version=4)
+        tcp_port, udp_port = host.ports
+        nb.cells.append(nbformat.v4.new_code_cell(
+            f"TCP_PORT, UDP_PORT = {tcp_port}, {udp_port}\n" + NETWORK_CELL))
+        nbformat.write(nb, str(submission))
+        nbgrader(root, "autograde", TOPIC, "--Execute.timeout=30")
+        time.sleep(0.5)
+    finally:
+        host.close()
+    assert host.reached == []
+    graded = nbformat.read(str(root / "autograded" / "mallory" / TOPIC / f"{TOPIC}.ipynb"),
+                           as_version=4)
+    text = "".join(o.get("text", "") for o in graded.cells[-1].get("outputs", []))
+    assert "network probe:" in text and "CONNECTED" not in text, text
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert gb.find_submission(TOPIC, "mallory").score == 12
 
 
 # -- a course, its data and a package tree under /tmp or /dev/shm ---------------------------
