@@ -148,20 +148,38 @@ except OSError:
 ''' + CONNECT_EACH
 
 
-def test_no_level_lets_a_child_connect_to_the_fork_server(tmp_path, outside_tmp):
+LIST_LISTENER = '''
+folder = os.path.dirname("@LISTENER@")
+for path in (folder, os.path.dirname(folder)):
+    try:
+        names = os.listdir(path)
+        if path == folder or os.path.basename(folder) in names:
+            seen.append("LISTED:" + path)
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+'''
+
+
+def test_no_level_lets_a_child_see_or_connect_to_the_fork_server(tmp_path, outside_tmp):
     """Whoever connects to the fork server's listener gets an unsandboxed fork of it, so no
-    child may connect to it, even knowing its path (the grader's TMPDIR is outside /tmp)."""
+    child may list the folder that holds it nor connect to it, even knowing its path. The
+    grader's TMPDIR is outside /tmp (where Python would put it, visible at ``namespaces``):
+    the listener lives in a private 0700 folder under /tmp or /dev/shm instead."""
     levels = _levels(*LEVELS)
     if not levels:
         pytest.skip("no sandbox level is available on this machine")
-    cell = f"TMPDIR = {str(outside_tmp)!r}\n" + _probe(CONNECT, "ppca_marginal(W, b, sigma2)")
+    cell = f"TMPDIR = {str(outside_tmp)!r}\n" + _probe(LIST_LISTENER + CONNECT,
+                                                       "ppca_marginal(W, b, sigma2)")
     notebook = variant(TOPIC, tmp_path, {"ppca_marginal_solution": cell}, name="template")
     results = _grade(notebook, [(level, ["ppca.marginal"], True) for level in levels],
                      course_root(), _env(TMPDIR=str(outside_tmp)))
-    assert results["listener"].startswith(str(outside_tmp))
+    folder = os.path.dirname(results["listener"])
+    assert folder.startswith(("/tmp/vae-grader-", "/dev/shm/vae-grader-")), results["listener"]
+    assert not os.path.exists(folder), "the folder outlived the grading process"
     for level in levels:
         report = _report(results, f"{level}/ppca.marginal")
-        assert "CONNECTED" not in report and "PermissionError" in report, (level, report)
+        assert "CONNECTED" not in report and "LISTED" not in report, (level, report)
+        assert "PermissionError" in report, (level, report)
 
 
 KERNEL_ATTACK = "import socket, sys\nfound, seen = sys.argv[1:], []\n" + CONNECT_EACH + (
@@ -598,3 +616,16 @@ def test_honest_workers_sharing_memory_copy_on_write_are_not_stopped(under_tmp):
     assert len(ran) == 2, ran
     for key in ran:
         assert under_tmp[key][0] == "passed", (key, under_tmp[key])
+
+
+def test_the_fork_servers_folder_avoids_every_tree_a_child_may_reach():
+    """With /tmp itself readable by children, the folder goes to /dev/shm (or nowhere)."""
+    from autograder.isolation.listener_dir import private_folder
+
+    folder = private_folder([])
+    assert folder.startswith("/tmp/vae-grader-") and os.stat(folder).st_mode & 0o777 == 0o700
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        moved = private_folder(["/tmp", tempfile.gettempdir()])
+        assert moved.startswith("/dev/shm/vae-grader-"), moved
+    with pytest.raises(OSError, match="outside the sandbox"):
+        private_folder(["/"])
