@@ -224,21 +224,25 @@ def test_the_feedback_kernel_cannot_connect_to_socket_files(level, tmp_path, out
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
 
 
-NETWORK_ATTACK = """
-import socket, sys
-tcp_port, udp_port = int(sys.argv[1]), int(sys.argv[2])
+NETWORK_REACH = """
+import socket
 seen = []
 try:
-    socket.create_connection(("127.0.0.1", tcp_port), timeout=5).close()
+    socket.create_connection(("127.0.0.1", TCP_PORT), timeout=5).close()
     seen.append("CONNECTED")
 except OSError as exc:
     seen.append(type(exc).__name__)
 try:
-    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", udp_port))
-except OSError:
-    pass
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP_PORT))
+except OSError as exc:
+    seen.append(type(exc).__name__)
+"""
+"""Tries the host's TCP listener and UDP socket on ``TCP_PORT``/``UDP_PORT``; fills ``seen``."""
+
+NETWORK_ATTACK = "import sys\nTCP_PORT, UDP_PORT = int(sys.argv[1]), int(sys.argv[2])\n" + \
+    NETWORK_REACH + """
 listed = open("/proc/net/tcp").read() + open("/proc/net/udp").read()
-if f":{tcp_port:04X} " in listed or f":{udp_port:04X} " in listed:
+if f":{TCP_PORT:04X} " in listed or f":{UDP_PORT:04X} " in listed:
     seen.append("LISTED")
 sys.exit(3 if "CONNECTED" in seen else 5 if "LISTED" in seen else 0)
 """
@@ -351,20 +355,7 @@ def test_the_kernels_client_reaches_it_through_the_relay(level, tmp_path):
     assert replies == [b"kernel:hello0", b"kernel:hello1"]
 
 
-NETWORK_CELL = """
-import socket
-seen = []
-try:
-    socket.create_connection(("127.0.0.1", TCP_PORT), timeout=5).close()
-    seen.append("CONNECTED")
-except OSError as exc:
-    seen.append(type(exc).__name__)
-try:
-    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP_PORT))
-except OSError as exc:
-    seen.append(type(exc).__name__)
-print("network probe:", *seen)
-"""
+NETWORK_CELL = NETWORK_REACH + 'print("network probe:", *seen)\n'
 
 
 def test_nbgrader_autogrades_notebook_cells_without_the_hosts_network(tmp_path):
