@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from autograder import __version__
+from autograder.escaping import error_line, for_terminal
 
 GRADE_EXIT_CODES = """exit codes:
   0  every notebook was graded (whatever the score)
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except ModuleNotFoundError as exc:
         reason = missing_lecturer_part(args.command, exc)
-        print(f"error: {reason or exc}", file=sys.stderr)
+        print(error_line(reason or exc), file=sys.stderr)
         return 2
 
 
@@ -119,18 +120,18 @@ def _run(args: argparse.Namespace) -> int:
             from autograder.release import release_topics
 
             for line in release_topics(args.topics or None):
-                print(line)
+                print(for_terminal(line))
             return 0
         if args.command == "student-kit":
             from autograder.student_kit import add_to_kit, build_kit
 
             if args.add and not args.topics:
-                print("error: --add needs the topics to add", file=sys.stderr)
+                print(error_line("--add needs the topics to add"), file=sys.stderr)
                 return 2
             lines = (add_to_kit(args.out, args.topics, args.answers_out) if args.add
                      else build_kit(args.out, args.topics or None, args.answers_out))
             for line in lines:
-                print(line)
+                print(for_terminal(line))
             return 0
         if args.command == "tasks":
             from autograder.registry import all_tasks
@@ -143,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback dump
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     return 2
 
@@ -153,7 +154,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     problem = device_problem(args.device)  # before the grader's start-up
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        print(error_line(problem), file=sys.stderr)
         return 2
     from autograder.grading import Grader
     from autograder.paths import course_root
@@ -183,16 +184,17 @@ def _grade(args: argparse.Namespace) -> int:
         write_json(results, args.json, device=grader.device,
                    sandbox=grader.policy.describe())
     if not_graded and not graded:
-        print(f"error: {not_graded[0].error}"
-              + (f" (and {len(not_graded) - 1} more notebooks could not be graded)"
-                 if len(not_graded) > 1 else ""), file=sys.stderr)
+        print(error_line(f"{not_graded[0].error}"
+                         + (f" (and {len(not_graded) - 1} more notebooks could not be graded)"
+                            if len(not_graded) > 1 else "")), file=sys.stderr)
         return 2
     if not_graded:
-        print(f"error: {len(not_graded)} of {len(results)} notebooks could not be graded "
-              "(listed under 'not graded')", file=sys.stderr)
+        print(error_line(f"{len(not_graded)} of {len(results)} notebooks could not be graded "
+                         "(listed under 'not graded')"), file=sys.stderr)
     broken = [line for r in results for line in r.grader_errors]
     if broken:
-        print(f"error: the grader failed on {len(broken)} task(s); they have no score: "
-              f"{broken[0]}" + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""),
+        print(error_line(f"the grader failed on {len(broken)} task(s); they have no score: "
+                         f"{broken[0]}"
+                         + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")),
               file=sys.stderr)
     return 1 if not_graded or broken else 0

@@ -31,6 +31,11 @@ def for_terminal(text: str) -> str:
     return "".join(out)
 
 
+def error_line(text: object) -> str:
+    """The command line's ``error: ...`` line, its text (paths, messages) made inert."""
+    return f"error: {for_terminal(str(text))}"
+
+
 def markdown_code(text: str) -> str:
     """Text as a Markdown code span: shown literally (no link, image, HTML or emphasis)."""
     line = for_terminal(text)

@@ -34,6 +34,7 @@ from autograder import payload
 from autograder.isolation import memory
 from autograder.isolation.environment import sandbox_environment, started_with
 from autograder.isolation.limits import TaskCgroups, TaskLimits
+from autograder.isolation.listener_dir import private_folder
 from autograder.isolation.policy import SandboxPolicy
 
 _CONTEXT_LOCK = threading.Lock()
@@ -86,15 +87,26 @@ def _context() -> Any:
         return _CONTEXT
 
 
-def _ensure_fork_server() -> None:
+def _ensure_fork_server(policy: SandboxPolicy) -> None:
     """Start the fork server, if it is not running, with the sandbox's fixed environment:
-    it never holds the grader's (secrets), nor do the children forked from it."""
+    it never holds the grader's (secrets), nor do the children forked from it. Its listening
+    socket goes to a folder outside every tree of ``policy`` (``listener_dir``)."""
     pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
     with contextlib.suppress(psutil.Error):
         if pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
             return
-    with started_with(sandbox_environment()):
-        multiprocessing.forkserver.ensure_running()
+    config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
+    saved = config.get("tempdir")
+    config["tempdir"] = private_folder([*policy.read_trees, *policy.list_only,
+                                        *policy.write_trees])
+    try:
+        with started_with(sandbox_environment()):
+            multiprocessing.forkserver.ensure_running()
+    finally:
+        if saved is None:
+            config.pop("tempdir", None)
+        else:
+            config["tempdir"] = saved
 
 
 @contextlib.contextmanager
@@ -266,7 +278,7 @@ def run_child(entry: Callable[[dict[str, Any], Any], None], job: dict[str, Any],
     process = _context().Process(target=entry, args=(job, writer_conn), daemon=True)
     try:
         with _CONTEXT_LOCK, _without_main_module():
-            _ensure_fork_server()
+            _ensure_fork_server(policy)
             process.start()  # returns once the fork server (started once) has forked
         start = time.monotonic()  # so the limit never counts the fork server's start-up
         writer_conn.close()

@@ -120,6 +120,66 @@ def test_file_names_of_students_are_one_to_one_and_reversible():
     assert component("alice") == "alice" and component("01_ppca") == "01_ppca"
 
 
+def test_file_names_of_students_differ_on_case_insensitive_file_systems():
+    """``Alice`` and ``alice`` must not share a record, feedback or results file where the
+    file system ignores case (macOS, Windows): no two encodings are equal ignoring case."""
+    from autograder.classgrade.names import component, name_of
+
+    names = ["Alice", "alice", "ALICE", "aLiCe", "A b", "a B", "a^b", "A%b", "x" * 240 + "Y",
+             "x" * 240 + "y", "Ω", "ω"]
+    encoded = [component(n) for n in names]
+    assert len({e.casefold() for e in encoded}) == len(names), encoded
+    for name, enc in zip(names, encoded, strict=True):
+        assert len(enc) <= 200 and all(32 < ord(ch) < 127 for ch in enc)
+        if "~" not in enc:
+            assert name_of(enc) == name
+
+
+# --- hashing a submission --------------------------------------------------------------------
+
+def test_hashing_a_submission_streams_regular_files_only(tmp_path):
+    """The result store's key hashes the notebook: never a pipe (which would block), a
+    device (which would never end) or more than the cap, and the same hash as its bytes."""
+    import hashlib
+    import threading
+
+    from autograder.classgrade.store import file_sha256
+
+    regular = tmp_path / "alice.ipynb"
+    regular.write_bytes(b"{}" * 5000)
+    assert file_sha256(regular) == hashlib.sha256(regular.read_bytes()).hexdigest()
+    assert file_sha256(regular, max_bytes=9999) == ""
+    os.mkfifo(tmp_path / "bob.ipynb")
+    (tmp_path / "carol.ipynb").symlink_to("/dev/zero")
+    results: list[str] = []
+    worker = threading.Thread(target=lambda: results.extend(
+        file_sha256(tmp_path / name) for name in ("bob.ipynb", "carol.ipynb", "none.ipynb")),
+        daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "hashing blocked on a pipe or read a device forever"
+    assert results == ["", "", ""]
+
+
+# --- the command line's own lines ------------------------------------------------------------
+
+def test_error_lines_show_escape_sequences_as_text(tmp_path):
+    """A path (a student's file or folder name) in an ``error:`` line cannot move the
+    cursor or recolour the terminal."""
+    evil = "\x1b[1A\x1b[2K\x1b]0;title\x07"
+    notebook = tmp_path / f"{evil}x.ipynb"
+    notebook.write_text("not a notebook")
+    runs = [[sys.executable, "-m", "autograder", "grade", str(notebook), "--sandbox", "off"],
+            [sys.executable, "-m", "autograder", "grade-class", str(tmp_path / f"{evil}none"),
+             "--out", str(tmp_path / "out")]]
+    for command in runs:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2, done.stderr[-2000:]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert errors and "\\x1b[1A" in errors[-1], done.stderr[-2000:]
+        assert "\x1b" not in done.stderr + done.stdout and "\x07" not in done.stderr
+
+
 # --- grade-class end to end ------------------------------------------------------------------
 
 def build_hostile_class(root: Path) -> Path:

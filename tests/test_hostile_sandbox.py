@@ -10,6 +10,7 @@ a kernel < 5.13; ``full``: both); levels the kernel lacks are skipped with the r
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -146,20 +148,38 @@ except OSError:
 ''' + CONNECT_EACH
 
 
-def test_no_level_lets_a_child_connect_to_the_fork_server(tmp_path, outside_tmp):
+LIST_LISTENER = '''
+folder = os.path.dirname("@LISTENER@")
+for path in (folder, os.path.dirname(folder)):
+    try:
+        names = os.listdir(path)
+        if path == folder or os.path.basename(folder) in names:
+            seen.append("LISTED:" + path)
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+'''
+
+
+def test_no_level_lets_a_child_see_or_connect_to_the_fork_server(tmp_path, outside_tmp):
     """Whoever connects to the fork server's listener gets an unsandboxed fork of it, so no
-    child may connect to it, even knowing its path (the grader's TMPDIR is outside /tmp)."""
+    child may list the folder that holds it nor connect to it, even knowing its path. The
+    grader's TMPDIR is outside /tmp (where Python would put it, visible at ``namespaces``):
+    the listener lives in a private 0700 folder under /tmp or /dev/shm instead."""
     levels = _levels(*LEVELS)
     if not levels:
         pytest.skip("no sandbox level is available on this machine")
-    cell = f"TMPDIR = {str(outside_tmp)!r}\n" + _probe(CONNECT, "ppca_marginal(W, b, sigma2)")
+    cell = f"TMPDIR = {str(outside_tmp)!r}\n" + _probe(LIST_LISTENER + CONNECT,
+                                                       "ppca_marginal(W, b, sigma2)")
     notebook = variant(TOPIC, tmp_path, {"ppca_marginal_solution": cell}, name="template")
     results = _grade(notebook, [(level, ["ppca.marginal"], True) for level in levels],
                      course_root(), _env(TMPDIR=str(outside_tmp)))
-    assert results["listener"].startswith(str(outside_tmp))
+    folder = os.path.dirname(results["listener"])
+    assert folder.startswith(("/tmp/vae-grader-", "/dev/shm/vae-grader-")), results["listener"]
+    assert not os.path.exists(folder), "the folder outlived the grading process"
     for level in levels:
         report = _report(results, f"{level}/ppca.marginal")
-        assert "CONNECTED" not in report and "PermissionError" in report, (level, report)
+        assert "CONNECTED" not in report and "LISTED" not in report, (level, report)
+        assert "PermissionError" in report, (level, report)
 
 
 KERNEL_ATTACK = "import socket, sys\nfound, seen = sys.argv[1:], []\n" + CONNECT_EACH + (
@@ -202,6 +222,179 @@ def test_the_feedback_kernel_cannot_connect_to_socket_files(level, tmp_path, out
         for server in servers:
             server.close()
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+NETWORK_REACH = """
+import socket
+seen = []
+try:
+    socket.create_connection(("127.0.0.1", TCP_PORT), timeout=5).close()
+    seen.append("CONNECTED")
+except OSError as exc:
+    seen.append(type(exc).__name__)
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP_PORT))
+except OSError as exc:
+    seen.append(type(exc).__name__)
+"""
+"""Tries the host's TCP listener and UDP socket on ``TCP_PORT``/``UDP_PORT``; fills ``seen``."""
+
+NETWORK_ATTACK = "import sys\nTCP_PORT, UDP_PORT = int(sys.argv[1]), int(sys.argv[2])\n" + \
+    NETWORK_REACH + """
+listed = open("/proc/net/tcp").read() + open("/proc/net/udp").read()
+if f":{TCP_PORT:04X} " in listed or f":{UDP_PORT:04X} " in listed:
+    seen.append("LISTED")
+sys.exit(3 if "CONNECTED" in seen else 5 if "LISTED" in seen else 0)
+"""
+
+
+class _HostListeners:
+    """A TCP listener and a UDP socket on the host's 127.0.0.1 that record what reaches them."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.reached: list[str] = []
+        for server, what in ((self.tcp, "tcp"), (self.udp, "udp")):
+            threading.Thread(target=self._wait, args=(server, what), daemon=True).start()
+
+    def _wait(self, server: socket.socket, what: str) -> None:
+        with contextlib.suppress(OSError):
+            server.accept() if what == "tcp" else server.recvfrom(16)
+            self.reached.append(what)
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self.tcp.getsockname()[1], self.udp.getsockname()[1]
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
+
+
+def _launch(policy_dir: Path, command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    from autograder.isolation.kernel import POLICY_FILE
+
+    return subprocess.run([sys.executable, "-m", "autograder.isolation.launch", "--policy",
+                           str(policy_dir / POLICY_FILE), "--", *command],
+                          cwd=cwd, capture_output=True, text=True, timeout=120, env=_env())
+
+
+def _level_policy(level: str, folder: Path) -> None:
+    from autograder.isolation.kernel import sandboxed_kernel_manager
+    from autograder.isolation.policy import build_policy
+
+    if level not in _levels(level):
+        pytest.skip(f"sandbox level {level}: {available_levels()[level]}")
+    use = {"landlock": (True, False), "namespaces": (False, True), "full": (True, True)}[level]
+    sandboxed_kernel_manager(build_policy("auto", landlock=use[0], namespaces=use[1]), folder)
+
+
+@pytest.mark.parametrize("level", ["namespaces", "full"])
+def test_the_feedback_kernel_has_no_way_into_the_hosts_network(level, tmp_path):
+    """With namespaces the kernel has a network of its own (loopback only): a TCP listener
+    and a UDP socket on the host's 127.0.0.1 are neither reached nor listed in /proc/net
+    (at ``namespaces``, without Landlock's TCP rules, only the network namespace stops it).
+    Exit status of the launched command: 3 connected, 5 listed, 0 neither."""
+    _level_policy(level, tmp_path)
+    host = _HostListeners()
+    try:
+        done = _launch(tmp_path, [sys.executable, "-c", NETWORK_ATTACK,
+                                  *map(str, host.ports)], tmp_path)
+        time.sleep(0.5)  # a datagram that got through has arrived by now
+    finally:
+        host.close()
+    assert done.returncode == 0 and host.reached == [], (done.returncode, host.reached,
+                                                         done.stderr[-2000:])
+
+
+ECHO_KERNEL = """
+import json, socket, sys
+info = json.load(open(sys.argv[sys.argv.index("-f") + 1]))
+server = socket.create_server((info["ip"], info["shell_port"]))
+for _ in range(2):
+    client, _ = server.accept()
+    client.sendall(b"kernel:" + client.recv(64))
+    client.close()
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "full"])
+def test_the_kernels_client_reaches_it_through_the_relay(level, tmp_path):
+    """The connection file's ports on the host's loopback lead to the kernel's private
+    loopback (a stand-in kernel that echoes on its shell port, twice)."""
+    _level_policy(level, tmp_path)
+    ports = []
+    for _ in range(5):
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            ports.append(probe.getsockname()[1])
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    connection = tmp_path / "kernel-test.json"
+    connection.write_text(json.dumps({**dict(zip(names, ports, strict=True)), "ip": "127.0.0.1",
+                                      "transport": "tcp", "key": "k"}))
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "autograder.isolation.launch", "--policy",
+         str(tmp_path / "policy.json"), "--", sys.executable, "-c", ECHO_KERNEL,
+         "-f", str(connection)], cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    replies = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(replies) < 2 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), \
+                    socket.create_connection(("127.0.0.1", ports[0]), timeout=10) as client:
+                client.sendall(b"hello%d" % len(replies))
+                reply = client.recv(64)
+                if reply:
+                    replies.append(reply)
+                    continue
+            time.sleep(0.1)  # not listening yet: the relay closed the connection
+        assert kernel.wait(timeout=60) == 0, kernel.stderr.read()[-2000:]
+    finally:
+        kernel.kill()
+    assert replies == [b"kernel:hello0", b"kernel:hello1"]
+
+
+NETWORK_CELL = NETWORK_REACH + 'print("network probe:", *seen)\n'
+
+
+def test_nbgrader_autogrades_notebook_cells_without_the_hosts_network(tmp_path):
+    """Under ``nbgrader autograde`` at level full, a notebook cell connects to a TCP listener
+    and sends a datagram to a UDP socket on the host's 127.0.0.1: neither is reached, the
+    cell ran (its output is in the autograded notebook) and the grade is the solution's."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    from tests.test_nbgrader_e2e import fill, nbgrader
+
+    if "full" not in _levels("full"):
+        pytest.skip(f"sandbox level full: {available_levels()['full']}")
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(course_root() / "nbgrader_config.py", root)
+    shutil.copytree(course_root() / "solutions" / TOPIC, root / "solutions" / TOPIC)
+    nbgrader(root, "generate_assignment", TOPIC, "--force")
+    submission = root / "submitted" / "mallory" / TOPIC / f"{TOPIC}.ipynb"
+    fill(root / "exercises" / TOPIC / f"{TOPIC}.ipynb",
+         root / "solutions" / TOPIC / f"{TOPIC}.ipynb", submission)
+    host = _HostListeners()
+    try:
+        nb = nbformat.read(str(submission), as_version=4)
+        tcp_port, udp_port = host.ports
+        nb.cells.append(nbformat.v4.new_code_cell(
+            f"TCP_PORT, UDP_PORT = {tcp_port}, {udp_port}\n" + NETWORK_CELL))
+        nbformat.write(nb, str(submission))
+        nbgrader(root, "autograde", TOPIC, "--Execute.timeout=30")
+        time.sleep(0.5)
+    finally:
+        host.close()
+    assert host.reached == []
+    graded = nbformat.read(str(root / "autograded" / "mallory" / TOPIC / f"{TOPIC}.ipynb"),
+                           as_version=4)
+    text = "".join(o.get("text", "") for o in graded.cells[-1].get("outputs", []))
+    assert "network probe:" in text and "CONNECTED" not in text, text
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert gb.find_submission(TOPIC, "mallory").score == 12
 
 
 # -- a course, its data and a package tree under /tmp or /dev/shm ---------------------------
@@ -417,3 +610,16 @@ def test_honest_workers_sharing_memory_copy_on_write_are_not_stopped(under_tmp):
     assert len(ran) == 2, ran
     for key in ran:
         assert under_tmp[key][0] == "passed", (key, under_tmp[key])
+
+
+def test_the_fork_servers_folder_avoids_every_tree_a_child_may_reach():
+    """With /tmp itself readable by children, the folder goes to /dev/shm (or nowhere)."""
+    from autograder.isolation.listener_dir import private_folder
+
+    folder = private_folder([])
+    assert folder.startswith("/tmp/vae-grader-") and os.stat(folder).st_mode & 0o777 == 0o700
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        moved = private_folder(["/tmp", tempfile.gettempdir()])
+        assert moved.startswith("/dev/shm/vae-grader-"), moved
+    with pytest.raises(OSError, match="outside the sandbox"):
+        private_folder(["/"])

@@ -62,25 +62,26 @@ def run(args: argparse.Namespace) -> int:
         topics_to_prepare,
     )
     from autograder.classgrade.store import ResultStore, file_sha256, submission_key
+    from autograder.escaping import error_line
     from autograder.grading import GraderError, check_released, resolve_device
 
     start = time.monotonic()
     root, out = Path(args.submitted), Path(args.out)
     if not root.is_dir():
-        print(f"error: {root}: no such folder", file=sys.stderr)
+        print(error_line(f"{root}: no such folder"), file=sys.stderr)
         return 2
     submissions = _unique(discover(root, args.flat, args.assignment))
     if not submissions:
-        print(f"error: {root}: no submissions found", file=sys.stderr)
+        print(error_line(f"{root}: no submissions found"), file=sys.stderr)
         return 2
     problem = cluster.argument_problem(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        print(error_line(problem), file=sys.stderr)
         return 2
     try:  # before anything is graded: never grade a class against an unreleased reference
         check_released(sub.topic for sub in submissions if not sub.problem)
     except GraderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     on_cluster = cluster.requested(args)
     device = cluster.cluster_device(args) if on_cluster else resolve_device(args.device)
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         graded = list(grade_jobs(jobs, settings, backend, on_warning=warn))
     except cluster.ClusterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     records = sorted(reused + graded + problems, key=lambda r: (r.student, r.assignment))
     _write_outputs(records, out, args, warn)

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from autograder.escaping import for_terminal
+
 KEY_FILE = ".seal-key"
 KEY_BYTES = 32
 
@@ -54,5 +56,5 @@ def verified(key: bytes, fingerprint: str, content: bytes, claimed: object) -> b
 
 def warn_tampered(path: Path) -> None:
     """The warning line for a file whose seal does not match."""
-    print(f"warning: {path}: its seal does not match (edited or not written by this grader); "
-          "ignored and computed again", file=sys.stderr, flush=True)
+    print(f"warning: {for_terminal(str(path))}: its seal does not match (edited or not "
+          "written by this grader); ignored and computed again", file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,7 @@ import autograder
 from autograder.classgrade import integrity
 from autograder.classgrade.names import submission_path
 from autograder.classgrade.records import Record
+from autograder.notebook_code import MAX_NOTEBOOK_BYTES
 from autograder.paths import solution_notebook
 from autograder.release_manifest import released_digest
 
@@ -31,12 +33,30 @@ FILE_MODE = 0o644
 SEAL_FIELD = "seal"
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes ('' when it cannot be read)."""
+HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> str:
+    """The SHA-256 of a regular file's bytes, read in chunks; '' when it cannot be read, is
+    no regular file (a pipe or device is never read, nor waited on) or holds more than
+    ``max_bytes``."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
+            while chunk := handle.read(HASH_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    return ""
+                digest.update(chunk)
+        except OSError:
+            return ""
+    return digest.hexdigest()
 
 
 @cache

@@ -7,8 +7,12 @@
 
 The command gets the same file-system view as a grading child (read: Python, packages,
 course library, training data; write: a private, size-capped ``/tmp`` and ``/dev/shm``),
-its own PID namespace, rlimits and, with Landlock ABI >= 4, TCP limited to binding the
-kernel's own ports. The host network stays (the kernel's client connects over loopback).
+rlimits, seccomp (no new unix sockets) and, with Landlock ABI >= 4, TCP limited to binding
+the kernel's own ports. With namespaces it also gets its own PID namespace and a network
+namespace with loopback only: the host's network (its loopback services included) is out of
+reach, and the kernel's client reaches the kernel through ``relay`` (the connection file's
+ports on the host's loopback, relayed to the same ports on the private one). Without
+namespaces the host network stays (the kernel's client connects over loopback).
 The PID written to ``--pid-file`` is the sandbox's PID 1: killing it ends every process
 the command started.
 """
@@ -25,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from autograder.isolation import landlock, limits, seccomp
+from autograder.isolation import landlock, limits, relay, seccomp
 from autograder.isolation.environment import replace_environment, sandbox_environment
 from autograder.isolation.namespaces import enter_namespaces, mount_private_proc
 from autograder.isolation.policy import SandboxPolicy
@@ -43,24 +47,24 @@ def _connection_file(command: list[str]) -> int | None:
     return None
 
 
-def _ports(text: str) -> list[int]:
+def _connection(text: str) -> dict:
     try:
         info = json.loads(text)
     except ValueError:
-        return []
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _ports(info: dict) -> list[int]:
     return [int(info[k]) for k in PORT_KEYS if isinstance(info.get(k), int)]
 
 
-def _forward_and_wait(child: int) -> None:
-    """Forward interrupts and terminations to the sandbox's PID 1; exit with its status."""
+def _relay_and_wait(child: int, listeners: list) -> None:
+    """Forward interrupts and terminations to the sandbox's PID 1 and relay the kernel's
+    ports (``relay``) until it ends; exit with its status."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda number, _frame: os.kill(child, number))
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
+    status = relay.serve_until_exit(listeners, child)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
@@ -72,20 +76,28 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
     if conn_index is not None:
         with open(command[conn_index]) as handle:
             conn_text = handle.read()
+    info = _connection(conn_text)
     notebook_dir = os.path.realpath(os.getcwd())
     course = str(course_root())
     readable_dirs = [] if course.startswith(notebook_dir.rstrip("/") + "/") \
         or course == notebook_dir else [notebook_dir]
     pid_handle = open(pid_file, "w") if pid_file else None  # noqa: SIM115 - before /tmp moves
     if policy.namespaces:
-        enter_namespaces(policy.tmp_mb, policy.shm_mb, network=True,
+        # bound here, in the host's network namespace, before leaving it
+        listeners = relay.listen(str(info.get("ip", relay.PRIVATE_IP)), _ports(info))
+        if listeners:
+            conn_text = json.dumps({**info, "ip": relay.PRIVATE_IP})
+        enter_namespaces(policy.tmp_mb, policy.shm_mb,
                          keep=[*policy.read_trees, *readable_dirs], list_only=policy.list_only)
+        relay.bring_up_loopback()
         child = os.fork()
         if child:
             if pid_handle:
                 pid_handle.write(str(child))
                 pid_handle.close()
-            _forward_and_wait(child)
+            _relay_and_wait(child, listeners)
+        for listener in listeners:
+            listener.close()
         if pid_handle:
             pid_handle.close()
         mount_private_proc()
@@ -106,7 +118,7 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
         rules.allow_paths(spec["read"] + readable_dirs, landlock.READ_RIGHTS)
         rules.allow_paths(spec["list"], landlock.READ_DIR)
         rules.allow_paths([*spec["write"], scratch], rules.fs)
-        for port in [*_ports(conn_text), 0]:  # 0: ipykernel's own ephemeral IOPub pipe
+        for port in [*_ports(info), 0]:  # 0: ipykernel's own ephemeral IOPub pipe
             with contextlib.suppress(OSError):
                 rules.allow_bind(port)
         rules.restrict_self()

@@ -19,7 +19,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 1 << 14, 1 << 18
 PRIVATE_TREES = ("/tmp", "/dev/shm")
 TMP_INODES, SHM_INODES = 16384, 4096  # ~1 KiB of kernel memory each, at most
-FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
+FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET
 
 
 class NamespaceError(OSError):
@@ -51,13 +51,13 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
-def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False,
+def enter_namespaces(tmp_mb: int, shm_mb: int,
                      keep: tuple[str, ...] | list[str] = (),
                      list_only: tuple[str, ...] | list[str] = (),
                      inodes: tuple[int, int] = (TMP_INODES, SHM_INODES)) -> None:
     """Unshare namespaces, map our own ids, and mount private, capped /tmp and /dev/shm.
 
-    ``network=True`` keeps the host network (the kernel wrapper needs loopback TCP).
+    The new network namespace has only a loopback interface, down until someone sets it up.
     ``keep``: trees the child must still read (Python, the course, the data); those inside
     /tmp or /dev/shm are bound read-only, each on its own, at the same place in the private
     mounts, and the folders of ``list_only`` there are recreated empty around them: what lies
@@ -65,8 +65,7 @@ def enter_namespaces(tmp_mb: int, shm_mb: int, network: bool = False,
     /tmp at all. ``inodes``: the most files (``nr_inodes``) of the private /tmp and /dev/shm.
     """
     uid, gid = os.getuid(), os.getgid()
-    flags = FLAGS | (0 if network else CLONE_NEWNET)
-    _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
+    _check(_libc().unshare(ctypes.c_int(FLAGS)), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
