@@ -37,7 +37,7 @@ from peak_memory import PeakMemory, unmap_large_blocks_on_free  # noqa: E402
 
 TOPIC = "06_iwae"
 TARGET_MB = {"cpu": 3 * 1024, "cuda": 4 * 1024}
-"""The issue's memory targets for the k = 5000 evaluation (CPU RSS, GPU memory)."""
+"""The memory targets for the k = 5000 evaluation (CPU RSS, GPU memory)."""
 
 
 def reference_code() -> dict[str, Any]:

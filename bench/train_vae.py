@@ -46,7 +46,7 @@ from peak_memory import PeakMemory, memory_kind, unmap_large_blocks_on_free  # n
 TOPIC = "05_vae_binary_mnist"
 PIPELINES = ("tensor", "dataloader")
 TARGETS = {"cpu": {"epoch_ratio": 5.0}, "cuda": {"epoch_ratio": 30.0, "epoch_s": 0.5}}
-"""The issue's targets: speed-up per epoch over the baseline, and (GPU) seconds per epoch."""
+"""The targets: speed-up per epoch over the baseline, and (GPU) seconds per epoch."""
 
 Batches = Callable[[], Iterable[torch.Tensor]]
 
