@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from functools import cache
 
 from autograder import topics as topics_package
@@ -37,7 +38,16 @@ def _module_tasks(name: str) -> tuple[Task, ...]:
 
 
 def get_task(task_id: str) -> Task:
-    """Look a task up by id, with a helpful error."""
+    """Look a task up by id, with a helpful error.
+
+    The topic modules already imported are searched first: a grading child forked from a
+    self-check that loaded one topic finds its task without importing every other topic.
+    """
+    for name in sorted(_topic_modules()):
+        module = sys.modules.get(f"{topics_package.__name__}.{name}")
+        task = next((t for t in getattr(module, "TASKS", ()) if t.id == task_id), None)
+        if task is not None:
+            return task
     tasks = all_tasks()
     if task_id not in tasks:
         raise KeyError(f"unknown task '{task_id}'; known: {', '.join(tasks)}")
