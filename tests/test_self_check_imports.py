@@ -1,5 +1,6 @@
-"""The self-check loads only what its topic needs: one topic module, no sympy or scipy.stats
-for a topic whose checks do not use them, and the same tasks as the whole registry."""
+"""The self-check loads only what its topic needs: one topic module (also when a task's child
+looks its task up), no sympy or scipy.stats for a topic whose checks do not use them, and the
+same tasks as the whole registry."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ COLLECT = """
 import json, sys
 from autograder.notebook_code import load_notebook_code
 from autograder.pytest_plugin import in_notebook_order
-from autograder.registry import tasks_for_topic, topic_for_grade_ids
+from autograder.registry import get_task, tasks_for_topic, topic_for_grade_ids
 code = load_notebook_code(sys.argv[1])
 topic = topic_for_grade_ids(code.grade_ids, sys.argv[2])
 tasks = in_notebook_order(tasks_for_topic(topic), code.grade_ids)
+assert all(get_task(t.id) is t for t in tasks)  # what a task's child looks up
 print(json.dumps({"topic": topic, "tasks": len(tasks),
                   "loaded": sorted(m for m in ("sympy", "scipy.stats") if m in sys.modules),
                   "topic_modules": sorted(m for m in sys.modules
