@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import zipfile
 from typing import Any
 
 import numpy as np
-import sympy
 import torch
-
-from autograder import sympy_tree
 
 _PRIMITIVES = (bool, int, float, str, type(None))
 MAX_DEPTH = 8
@@ -162,7 +160,14 @@ def contains(value: Any, kind: type) -> bool:
 
 
 def _encode_sympy(value: Any) -> dict | None:
-    if isinstance(value, (sympy.Basic, sympy.MatrixBase)):
+    """The tagged tree of a sympy value; None for anything else.
+
+    Sympy is not imported for this: a process that never imported it holds no sympy value.
+    """
+    sympy = sys.modules.get("sympy")
+    if sympy is not None and isinstance(value, (sympy.Basic, sympy.MatrixBase)):
+        from autograder import sympy_tree
+
         try:
             return {"t": "sympy", "tree": sympy_tree.encode(value)}
         except sympy_tree.TreeError as exc:
@@ -182,6 +187,8 @@ def _decode_symbolic(data: dict) -> Symbolic:
     tree = data.get("tree")
     if tree is None:
         return Symbolic(None, str(data.get("problem", ""))[:200] or "no expression was sent")
+    from autograder import sympy_tree
+
     try:
         sympy_tree.check(tree)
     except sympy_tree.TreeError as exc:

@@ -64,7 +64,7 @@ class NotebookFile(pytest.File):
         except SelfCheckSettingError as exc:
             raise self.CollectError(str(exc)) from None
         for task in in_notebook_order(tasks_for_topic(topic), code.grade_ids):
-            yield TaskItem.from_parent(self, name=task.id, code=code, task_id=task.id)
+            yield TaskItem.from_parent(self, name=task.id, code=code, task=task)
 
 
 def in_notebook_order(tasks: tuple[Task, ...], grade_ids: tuple[str, ...]) -> list[Task]:
@@ -76,15 +76,14 @@ def in_notebook_order(tasks: tuple[Task, ...], grade_ids: tuple[str, ...]) -> li
 class TaskItem(pytest.Item):
     """One graded task of one notebook."""
 
-    def __init__(self, *, code: NotebookCode, task_id: str, **kwargs) -> None:
+    def __init__(self, *, code: NotebookCode, task: Task, **kwargs) -> None:
         super().__init__(**kwargs)
         self.code = code
-        self.task_id = task_id
+        self.task = task
+        self.task_id = task.id
 
     def runtest(self) -> None:
-        from autograder.registry import get_task
-
-        result: TaskResult = _grader().grade_task(self.code, get_task(self.task_id))
+        result: TaskResult = _grader().grade_task(self.code, self.task)
         if result.status != "passed":
             raise TaskNotPassed(task_text(result.id, result.status, result.message,
                                           result.checks, "public"))

@@ -1,16 +1,20 @@
-"""The student's self-check loop: ``pytest exercises/NN_topic``, fast path next to sandboxed.
+"""The student's self-check loop: ``pytest exercises/NN_topic``, this code next to a previous
+release's.
 
 For each topic, on the untouched exercise and on a solved copy (the exercise filled from the
 solution), runs the self-check as a student does (``python -m pytest -q exercises/NN_topic``
-in a fresh interpreter) with ``VAE_COURSE_SELF_CHECK=fast`` (the student kit's default) and
-``sandboxed`` (the course grader's way: fork server and sandbox), alternating their order per
-repetition. Prints the wall time and the CPU time (user + system) of the whole process tree:
+in a fresh interpreter) with ``VAE_COURSE_SELF_CHECK=fast`` (the student kit's default), with
+this checkout's grader and with the grader of ``--previous`` (a git revision, checked out in a
+temporary git worktree and put first on ``PYTHONPATH``), alternating their order per
+repetition; ``--sandboxed`` adds this code's ``sandboxed`` mode (the course grader's way: fork
+server and sandbox). Prints the wall time and the CPU time (user + system) of the whole tree:
 this script makes itself a child subreaper, so the fork server and every task's child, even
 orphaned, are reaped here and counted. On a loaded machine CPU seconds are the comparable
 figure; wall time is what a student waits for on an idle one.
 
     python bench/student_loop.py                      # every topic, 1 repetition
-    python bench/student_loop.py --topics 01_ppca 02_gaussian_kl --repeat 3
+    python bench/student_loop.py --topics 01_ppca 02_gaussian_kl --repeat 3 --sandboxed
+    python bench/student_loop.py --previous v1.0      # against another release
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 PR_SET_CHILD_SUBREAPER = 36
-MODES = ("fast", "sandboxed")
+PREVIOUS = "8c81a54"
 CONFTEST = 'pytest_plugins = ["autograder.pytest_plugin"]\n'
 REAP_WAIT_S = 30.0
 
@@ -86,9 +90,17 @@ def prepare(topic: str, work: Path) -> dict[str, Path]:
     return folders
 
 
-def timed_self_check(folder: Path, mode: str) -> tuple[float, float, str]:
-    """(wall s, CPU s of the process tree, pytest's last line) of one self-check."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_COURSE_SELF_CHECK": mode}
+def previous_release(revision: str, where: Path) -> Path:
+    """A git worktree of ``revision`` (its grader is what the previous release shipped)."""
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(where), revision],
+                   cwd=ROOT, check=True)
+    return where
+
+
+def timed_self_check(folder: Path, mode: str, code: Path) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process tree, pytest's last line) of one self-check, with the
+    grader found in ``code``."""
+    env = {**os.environ, "PYTHONPATH": str(code), "VAE_COURSE_SELF_CHECK": mode}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p",
@@ -107,30 +119,48 @@ def main() -> None:
     parser.add_argument("--topics", nargs="*", default=None,
                         help="topic folders (default: every exercises/NN_* folder)")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per cell")
+    parser.add_argument("--previous", default=PREVIOUS,
+                        help=f"the git revision to compare with (default: {PREVIOUS})")
+    parser.add_argument("--sandboxed", action="store_true",
+                        help="also time this code's sandboxed mode")
     args = parser.parse_args()
     topics = args.topics or sorted(p.name for p in (ROOT / "exercises").glob("[0-9][0-9]_*"))
     become_subreaper()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} at start; "
           "seconds per self-check (median of repetitions)")
-    header = (f"{'topic':<26}{'notebook':<11}" + "".join(
-        f"{m + ' wall':>15}{m + ' CPU':>15}" for m in MODES) + f"{'CPU ratio':>11}  pytest")
-    print(header)
     with tempfile.TemporaryDirectory(prefix="student-loop-") as tmp:
-        for topic in topics:
-            folders = prepare(topic, Path(tmp) / topic)
-            for state, folder in folders.items():
-                runs: dict[str, list[tuple[float, float, str]]] = {m: [] for m in MODES}
-                for n in range(args.repeat):
-                    for mode in (MODES if n % 2 == 0 else MODES[::-1]):
-                        runs[mode].append(timed_self_check(folder, mode))
-                median = {m: sorted(r)[len(r) // 2] for m, r in runs.items()}
-                cpu = {m: sorted(c for _, c, _ in r)[len(r) // 2] for m, r in runs.items()}
-                cells = "".join(f"{median[m][0]:>15.1f}{cpu[m]:>15.1f}" for m in MODES)
-                ratio = cpu["sandboxed"] / cpu["fast"] if cpu["fast"] else float("nan")
-                print(f"{topic:<26}{state:<11}{cells}{ratio:>10.1f}x  {median['fast'][2]}",
-                      flush=True)
+        previous = previous_release(args.previous, Path(tmp) / "previous")
+        try:
+            variants = {"fast": ("fast", ROOT), f"{args.previous} fast": ("fast", previous)}
+            if args.sandboxed:
+                variants["sandboxed"] = ("sandboxed", ROOT)
+            print(f"{'topic':<26}{'notebook':<11}" + "".join(
+                f"{v + ' wall':>20}{v + ' CPU':>20}" for v in variants)
+                + f"{'CPU before/now':>16}  pytest")
+            for topic in topics:
+                time_topic(topic, Path(tmp) / topic, variants, args.repeat, args.previous)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(previous)], cwd=ROOT,
+                           check=False)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def time_topic(topic: str, work: Path, variants: dict[str, tuple[str, Path]], repeat: int,
+               previous: str) -> None:
+    """One line per notebook state: each variant's median wall and CPU seconds."""
+    names = list(variants)
+    for state, folder in prepare(topic, work).items():
+        runs: dict[str, list[tuple[float, float, str]]] = {v: [] for v in names}
+        for n in range(repeat):
+            for name in (names if n % 2 == 0 else names[::-1]):
+                runs[name].append(timed_self_check(folder, *variants[name]))
+        wall = {v: sorted(w for w, _, _ in r)[len(r) // 2] for v, r in runs.items()}
+        cpu = {v: sorted(c for _, c, _ in r)[len(r) // 2] for v, r in runs.items()}
+        cells = "".join(f"{wall[v]:>20.1f}{cpu[v]:>20.1f}" for v in names)
+        ratio = cpu[f"{previous} fast"] / cpu["fast"] if cpu["fast"] else float("nan")
+        print(f"{topic:<26}{state:<11}{cells}{ratio:>15.1f}x  {runs['fast'][0][2]}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,21 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy import stats
 
 FALSE_FAILURE_RATE = 1e-6
 
 
 def chi2_threshold(dof: int, rate: float = FALSE_FAILURE_RATE) -> float:
     """The value a chi-squared(dof) statistic exceeds with probability ``rate``."""
+    from scipy import stats  # imported when a statistic is judged, not with every topic
+
     return float(stats.chi2.isf(rate, dof))
 
 
 def normal_threshold(rate: float = FALSE_FAILURE_RATE) -> float:
     """|z| exceeded with probability ``rate`` (two-sided) by a standard normal."""
+    from scipy import stats
+
     return float(stats.norm.isf(rate / 2))
 
 
