@@ -125,8 +125,10 @@ def namespace(topic: str, replace: Replace) -> dict[str, Any]:
     return ns
 
 
-def run_once(check: Check, ns: dict[str, Any], seed: int, init_seed: bool) -> str | None:
-    """The check's verdict on ``ns`` for one seed: None when it passes, else the message."""
+def run_once(check: Check, ns: dict[str, Any], seed: int, init_seed: bool,
+             outputs: list[Any] | None = None) -> str | None:
+    """The check's verdict on ``ns`` for one seed: None when it passes, else the message
+    (the probe's output is appended to ``outputs`` when given)."""
     base = check.inputs
 
     def inputs() -> dict[str, Any]:
@@ -140,6 +142,8 @@ def run_once(check: Check, ns: dict[str, Any], seed: int, init_seed: bool) -> st
     seed_everything(seed)
     value = check.probe(ns, payload.loads(blob), ctx)
     got = payload.loads(payload.dumps(payload.encode(value)))
+    if outputs is not None:
+        outputs.append(got)
     try:
         check.judge(Judgement(payload.loads(blob), got, None, check.hidden, "cpu"))
     except CheckFailed as exc:
@@ -361,19 +365,49 @@ def upper_95(failures: int, n: int) -> float:
     return float(beta.ppf(0.95, failures + 1, n - failures))
 
 
+def reverse_margin(got: Any) -> float:
+    """How far inside the kl.fit_reverse tolerances the fit ended (negative: outside): for
+    N(2, 0.5^2), |mu - 2| <= 0.2 and |sigma - 0.5| <= 0.15; for the mixture, ||mu| - 3| <= 0.3
+    and |sigma - 0.5| <= 0.2."""
+    (mu, sigma), _ = got
+    mu, sigma = float(mu), float(sigma)
+    if abs(mu) > 2.5:  # the mixture's modes are at +-3, the Gaussian target at 2
+        return min(0.3 - abs(abs(mu) - 3.0), 0.2 - abs(sigma - 0.5))
+    return min(0.2 - abs(mu - 2.0), 0.15 - abs(sigma - 0.5))
+
+
+MARGINS: dict[str, Callable[[Any], float]] = {"kl.fit_reverse": reverse_margin}
+
+
+def spread(margins: list[float]) -> str:
+    """'margin mean +- sd, smallest; normal tail' (the tail approximates the rate)."""
+    import statistics
+
+    from scipy.stats import norm
+
+    if len(margins) < 2:
+        return ""
+    mean, sd = statistics.fmean(margins), statistics.stdev(margins)
+    tail = norm.sf(mean / sd) if sd > 0 else 0.0
+    return (f"margin {mean:.3g} ± {sd:.2g}, smallest {min(margins):.3g}; normal tail "
+            f"{tail:.1e}")
+
+
 def measure(label: str, topic: str, task_id: str, prefix: str, variants: dict[str, Replace],
             init_seed: bool, seeds: int, out: Callable[[str], None]) -> None:
     check = find_check(task_id, prefix)
     for name, replace in variants.items():
         ns = namespace(topic, replace)
         start = time.perf_counter()
-        failures, first = 0, ""
+        failures, first, outputs = 0, "", []
         for seed in range(seeds):
-            message = run_once(check, ns, seed, init_seed)
+            message = run_once(check, ns, seed, init_seed, outputs)
             if message is not None:
                 failures += 1
                 first = first or f"seed {seed}: {message[:90]}"
         elapsed = time.perf_counter() - start
+        margin_of = MARGINS.get(task_id)
+        first = first or (spread([margin_of(g) for g in outputs]) if margin_of else "")
         out(f"| {label} | {name} | {seeds} | {failures} | {upper_95(failures, seeds):.3f} | "
             f"{elapsed / seeds:.2f} | {first} |")
 
@@ -394,7 +428,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print("| check | correct variant | seeds | failures | 95 % upper bound | s/seed | first "
-          "failure |")
+          "failure, or the margin |")
     print("|---|---|---|---|---|---|---|")
     for label, topic, task_id, prefix, variants, init_seed in PLAN:
         if task_id.startswith(args.only) and args.seeds > 0:
