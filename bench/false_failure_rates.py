@@ -421,6 +421,8 @@ def main() -> None:
                         "cosine of the gradient-identity checks")
     parser.add_argument("--old", action="store_true", help="also measure the previous "
                         "priors.training criterion on the same seeds")
+    parser.add_argument("--label", default="", help="measure only rows whose label contains "
+                        "this (e.g. 'left mode')")
     parser.add_argument("--mnist", type=int, default=0, help="also run the hidden MNIST "
                         "trainings on this many seeds (seconds to a minute each)")
     parser.add_argument("--variant", default="", help="with --mnist: only variants whose name "
@@ -431,7 +433,7 @@ def main() -> None:
           "failure, or the margin |")
     print("|---|---|---|---|---|---|---|")
     for label, topic, task_id, prefix, variants, init_seed in PLAN:
-        if task_id.startswith(args.only) and args.seeds > 0:
+        if task_id.startswith(args.only) and args.label in label and args.seeds > 0:
             measure(label, topic, task_id, prefix, variants, init_seed, args.seeds,
                     lambda line: print(line, flush=True))
     for row in MNIST_PLAN if args.mnist else ():
