@@ -53,20 +53,27 @@ def headline(task_id: str, checks: Iterable[CheckLike], kind: str = "") -> str:
 
 
 def task_text(task_id: str, status: str, message: str, checks: Iterable[CheckLike],
-              kind: str = "") -> str:
+              kind: str = "", dependency: str = "") -> str:
     """A task's outcome: a headline, then one entry per check, each failure said once.
 
     A task whose code never ran its checks (not implemented, could not be defined, a crash
     or a time-out) is one line; otherwise the checks speak, and the task's summary message,
     which repeats the first failure, is not printed. A check failing with the same message
-    as the previous one says so instead of repeating it.
+    as the previous one says so instead of repeating it. ``dependency``, the sentence naming
+    a graded function this task uses that fails its own task, comes first either way (once,
+    also when ``message`` already starts with it).
     """
     checks = list(checks)
+    dependency = dependency.strip()
+    if dependency and message.startswith(dependency):
+        message = message[len(dependency):].lstrip()
     if status in ("timeout", "crashed"):
         message = next((c.message for c in checks if c.status == status), message)
     if status in ("missing", "timeout", "crashed") or not checks:
-        return f"{task_id}: {lead_with_cause(message)}"
-    return "\n".join([headline(task_id, checks, kind), *checks_lines(checks)])
+        lead = f"{dependency} " if dependency else ""
+        return f"{task_id}: {lead}{lead_with_cause(message)}"
+    return "\n".join([headline(task_id, checks, kind), *([dependency] if dependency else []),
+                      *checks_lines(checks)])
 
 
 def checks_lines(checks: Iterable[CheckLike]) -> list[str]:

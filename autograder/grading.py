@@ -17,7 +17,11 @@ from autograder.checks.api import Check, Judgement, Task, portable
 # CheckOutcome, TaskResult, NotebookResult (autograder.outcomes), the failure messages
 # (autograder.failures) and the dependency hints (autograder.dependency_hints) live in their
 # own modules; they stay importable from here for the front ends.
-from autograder.dependency_hints import add_dependency_hints, dependency_prefix  # noqa: F401
+from autograder.dependency_hints import (  # noqa: F401
+    add_dependency_hints,
+    dependency_prefix,
+    graded_dependencies,
+)
 from autograder.failures import (
     OVERSIZE_MESSAGE,  # noqa: F401
     RUN_STATUS,

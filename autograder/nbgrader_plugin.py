@@ -195,7 +195,8 @@ def task_outputs(result: TaskResult) -> list[NotebookNode]:
     credit is nbgrader's numeric ``execute_result``; full marks need no output at all (a
     cell without an error scores its points), so a passed task shows only its text.
     """
-    text = wrap_lines(task_text(result.id, result.status, result.message, result.checks))
+    text = wrap_lines(task_text(result.id, result.status, result.message, result.checks,
+                                dependency=result.dependency))
     points = f"{result.points:g}/{result.max_points:g} points"
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n{points}\n")]
     if result.points <= 0:

@@ -36,6 +36,7 @@ class TaskResult:
     message: str
     checks: list[CheckOutcome] = field(default_factory=list)
     elapsed_s: float = 0.0
+    dependency: str = ""  # the sentence naming a failing graded dependency (message leads with it)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of the report."""

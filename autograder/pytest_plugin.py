@@ -3,7 +3,9 @@
 ``pytest exercises/01_ppca`` grades the student's notebook file (as last saved) with the same
 engine as the TA's grader, but only the public checks: one test per task, in the order of
 the notebook's test cells. Training and plotting cells never run. ``VAE_COURSE_SELF_CHECK``
-chooses the sandboxed or the fast way of running them (``autograder.self_check``).
+chooses the sandboxed or the fast way of running them (``autograder.self_check``). As in the
+TA's report, a failing task whose graded dependency fails its own task says so first
+("`ppca_marginal`, which this uses, is wrong (ppca.marginal): fix it first.").
 
 Only a notebook named like its topic (``01_ppca.ipynb``) is collected, not Jupyter's copies
 (``01_ppca-Copy1.ipynb``) or nbconvert's output (``01_ppca.nbconvert.ipynb``); the report
@@ -21,13 +23,14 @@ import pytest
 from autograder import sandbox
 from autograder.checks.api import Task
 from autograder.feedback import task_text
-from autograder.grading import Grader, TaskResult
+from autograder.grading import Grader, TaskResult, dependency_prefix, graded_dependencies
 from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
 from autograder.paths import TOPICS
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
 from autograder.self_check import SelfCheckSettingError, preload_for, self_check_mode
 
 _GRADER: Grader | None = None
+_RESULTS: dict[tuple[str, str], TaskResult] = {}  # (notebook path, task id) -> its result
 
 
 def _grader() -> Grader:
@@ -41,6 +44,15 @@ def _grader() -> Grader:
         else:
             _GRADER = Grader(device="cpu", include_hidden=False)
     return _GRADER
+
+
+def task_result(code: NotebookCode, task: Task) -> TaskResult:
+    """The task's public result on this notebook, graded once per session (a failing task
+    reads the results of the tasks it depends on; those not run yet are graded then)."""
+    key = (code.path, task.id)
+    if key not in _RESULTS:
+        _RESULTS[key] = _grader().grade_task(code, task)
+    return _RESULTS[key]
 
 
 class TaskNotPassed(Exception):
@@ -83,10 +95,15 @@ class TaskItem(pytest.Item):
         self.task_id = task.id
 
     def runtest(self) -> None:
-        result: TaskResult = _grader().grade_task(self.code, self.task)
+        task = self.task
+        result = task_result(self.code, task)
         if result.status != "passed":
+            tasks = tasks_for_topic(task.topic)
+            known = {other.id: task_result(self.code, other)
+                     for other in graded_dependencies(self.code, task, tasks)}
             raise TaskNotPassed(task_text(result.id, result.status, result.message,
-                                          result.checks, "public"))
+                                          result.checks, "public",
+                                          dependency_prefix(self.code, task, known, tasks)))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
         if isinstance(excinfo.value, TaskNotPassed):

@@ -1,12 +1,23 @@
-"""The engine's dependency hint: a failing task whose graded dependency fails its own task says
-so first, and only then."""
+"""The dependency hint, in the engine and in the student's pytest self-check: a failing task whose
+graded dependency fails its own task says so first, and only then."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.grading import TaskResult, add_dependency_hints, dependency_prefix
+from autograder.grading import (
+    TaskResult,
+    add_dependency_hints,
+    dependency_prefix,
+    graded_dependencies,
+)
 from autograder.notebook_code import extract_code
+from autograder.paths import course_root, exercise_notebook
 from autograder.registry import get_task
 
 MARGINAL = '''
@@ -88,3 +99,57 @@ def test_extra_symbols_count_as_dependencies_but_own_symbols_do_not():
              "hvae.bottom_up": TaskResult("hvae.bottom_up", 0.0, 3.0, "failed", "")}
     prefix = dependency_prefix(code, training, by_id, (training, warmup, bottom_up))
     assert prefix == "`kl_warmup`, which this uses, is wrong (hvae.warmup): fix it first. "
+
+
+def test_graded_dependencies_are_the_tasks_whose_symbols_a_task_uses():
+    assert [t.id for t in graded_dependencies(code_of(MARGINAL, LOG_MARGINAL), TASKS[1],
+                                              TASKS)] == ["ppca.marginal"]
+    assert graded_dependencies(code_of(MARGINAL, SELF_CONTAINED), TASKS[1], TASKS) == []
+    assert graded_dependencies(code_of(MARGINAL, LOG_MARGINAL), TASKS[0], TASKS) == []
+
+
+def test_students_self_check_names_the_failing_dependency_first(tmp_path):
+    """pytest on the notebook (the kit's fast self-check), only the dependent task selected:
+    the dependency is graded on demand and named before the task's own message."""
+    nb = nbformat.read(exercise_notebook("01_ppca"), as_version=4)
+    sources = {"ppca_marginal_solution": MARGINAL, "ppca_log_marginal_solution": LOG_MARGINAL}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in sources:
+            cell.source = "import torch\n" + sources[grade_id]
+    folder = tmp_path / "01_ppca"
+    folder.mkdir()
+    nbformat.write(nb, folder / "01_ppca.ipynb")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "autograder.pytest_plugin", "-q", "-p",
+         "no:cacheprovider", "-k", "log_marginal", str(folder)], capture_output=True,
+        text=True, cwd=tmp_path, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(course_root()), "VAE_COURSE_SELF_CHECK": "fast"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed" in done.stdout, done.stdout
+    assert ("`ppca_marginal`, which this uses, is wrong (ppca.marginal): fix it first."
+            in done.stdout), done.stdout
+
+
+def test_feedback_text_names_the_dependency_once_before_the_checks():
+    from autograder.feedback import task_text
+    from autograder.grading import CheckOutcome
+    from autograder.nbgrader_plugin import task_outputs
+
+    found = results("failed", "failed")
+    found[1].checks = [CheckOutcome("mock-exam log-density", False, 1.0, "failed",
+                                    "expected -3.15741, got -3.62964"),
+                       CheckOutcome("integrates to one", False, 1.0, "passed")]
+    add_dependency_hints(code_of(MARGINAL, LOG_MARGINAL), TASKS, found)
+    sentence = "`ppca_marginal`, which this uses, is wrong (ppca.marginal): fix it first."
+    assert found[1].dependency == sentence
+    text = task_text(found[1].id, found[1].status, found[1].message, found[1].checks,
+                     dependency=found[1].dependency)
+    lines = text.splitlines()
+    assert lines[1] == sentence and text.count("fix it first") == 1, text
+    assert "expected -3.15741" in text
+    nbgrader_text = task_outputs(found[1])[0]["text"]
+    assert nbgrader_text.count("fix it first") == 1, nbgrader_text
+    one_line = task_text("ppca.log_marginal", "error", "raised ValueError: bad", [],
+                         dependency=sentence)
+    assert one_line == f"ppca.log_marginal: {sentence} raised ValueError: bad"

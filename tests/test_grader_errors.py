@@ -280,3 +280,39 @@ def test_release_check_refuses_a_topic_never_released(tmp_path, monkeypatch):
     os.remove(tmp_path / "solutions" / TOPIC / f"{TOPIC}.ipynb")
     with pytest.raises(ReferenceNotReleased, match="cannot use the reference notebook"):
         check_released([TOPIC])
+
+
+BROKEN_JUDGE_AUTOGRADE = f'''
+import sys
+from autograder.registry import get_task
+
+def broken(j):
+    raise ZeroDivisionError("a bug in the judge")
+
+object.__setattr__(get_task("ppca.marginal").checks[0], "judge", broken)
+from nbgrader.apps.nbgraderapp import NbGraderApp
+sys.argv = ["nbgrader", "autograde", "{TOPIC}"]
+NbGraderApp.launch_instance()
+'''
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_stores_no_score_for_a_grader_error(tmp_path):
+    """A judge raising on a well-formed result under ``nbgrader autograde``: the submission's
+    autograde fails with the grader-bug line, and the gradebook holds no score for it."""
+    shutil.copy(course_root() / "nbgrader_config.py", tmp_path)
+    shutil.copytree(course_root() / "solutions" / TOPIC, tmp_path / "solutions" / TOPIC)
+    shutil.copy(course_root() / "solutions" / "SHA256SUMS", tmp_path / "solutions")
+    assert run(tmp_path, "-m", "nbgrader", "generate_assignment", TOPIC,
+               "--force").returncode == 0
+    released = tmp_path / "exercises" / TOPIC / f"{TOPIC}.ipynb"
+    stubs = {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(released, 4).cells
+             if c.metadata.get("nbgrader", {}).get("solution")} - {"ppca_marginal_solution"}
+    fill(released, tmp_path / "solutions" / TOPIC / f"{TOPIC}.ipynb",
+         tmp_path / "submitted" / "alice" / TOPIC / f"{TOPIC}.ipynb", keep_stub=stubs)
+    done = run(tmp_path, "-c", BROKEN_JUDGE_AUTOGRADE)
+    printed = done.stdout + done.stderr
+    assert done.returncode != 0, printed[-3000:]
+    assert "grader bug in check 'mock-exam marginal'" in printed, printed[-3000:]
+    assert "no score stored for this submission" in printed, printed[-3000:]
+    assert gradebook_students(tmp_path) == []

@@ -137,3 +137,19 @@ def test_readme_set_up_is_the_line_ci_runs_and_ci_checks_torchvision():
     assert set_up in ci.splitlines()
     after = ci.split(set_up, 1)[1]
     assert re.search(r"import torch, torchvision", after)
+
+
+def test_a_test_cells_check_call_leaves_no_result_to_display(monkeypatch, capsys):
+    """A test cell ends with ``check(...)``: it returns None, so Jupyter shows no ``Out[..]``."""
+    import torch
+
+    from autograder.notebook import DEFERRED_ENV, check
+
+    def ppca_marginal(W, b, sigma2):  # noqa: N803 - the notebook's names
+        return b, W @ W.T + sigma2 * torch.eye(W.shape[0], dtype=W.dtype)
+
+    monkeypatch.delenv(DEFERRED_ENV, raising=False)
+    assert check("ppca.marginal", {"ppca_marginal": ppca_marginal, "torch": torch}) is None
+    assert "ppca.marginal: all" in capsys.readouterr().out
+    monkeypatch.setenv(DEFERRED_ENV, "1")
+    assert check("ppca.marginal", {}) is None
