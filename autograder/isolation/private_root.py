@@ -2,13 +2,13 @@
 
 ``build`` mounts a small tmpfs, binds into it, each at its own path and read-only, only the
 trees the child may read (the same list Landlock allows), recreates the folders it may only
-list as empty folders around them, binds the device nodes it may use, mounts private,
-size-capped ``/tmp`` and ``/dev/shm``, and moves into it (``pivot_root``). Whatever is not
-on the list (references, grader-only modules, evaluation data, other submissions, grader
-outputs, the rest of the host) is not in this view at all. ``seal`` (once ``/proc`` of
-the child's PID namespace is mounted) drops the host's old root, makes the new root
-read-only and locks every mount (a nested user namespace: the child can neither remount a
-tree writable nor unmount one).
+list around them (their other files as empty stand-ins of mode 000), binds the device nodes
+it may use, mounts private, size-capped ``/tmp`` and ``/dev/shm``, and moves into it
+(``pivot_root``). Whatever is not on the list (references, grader-only modules, evaluation
+data, other submissions, grader outputs, the rest of the host) is not in this view at all.
+``seal`` (once ``/proc`` of the child's PID namespace is mounted) drops the host's old
+root, makes the new root read-only and locks every mount (a nested user namespace: the
+child can neither remount a tree writable nor unmount one).
 """
 
 from __future__ import annotations
@@ -46,6 +46,22 @@ def _hold(paths: list[str]) -> tuple[list[tuple[str, int]], list[tuple[str, str]
     return held, links
 
 
+def _stand_ins(folders: list[str], readable: list[str]) -> list[str]:
+    """The regular files in ``folders`` that are not readable: they appear in the new root
+    as empty files of mode 000, as a Landlock ruleset lists them but refuses to open them
+    (so a check that all four MNIST files exist, as torchvision's, still passes)."""
+    kept = {os.path.normpath(p) for p in readable}
+    found = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        found += [entry.path for entry in entries
+                  if entry.is_file(follow_symlinks=False) and entry.path not in kept]
+    return sorted(found)
+
+
 def _mount_point(target: str, fd: int) -> None:
     """An empty folder or file at ``target`` for the tree or file behind ``fd``."""
     if os.path.isdir(f"/proc/self/fd/{fd}"):
@@ -64,6 +80,7 @@ def build(keep: list[str] | tuple[str, ...], list_only: list[str] | tuple[str, .
     trees, links = _hold(readable)
     nodes, _ = _hold([d for d in devices if _under(d, "/dev") and not _under(d, "/dev/shm")])
     folders = sorted({os.path.realpath(p) for p in list_only if os.path.isdir(p)})
+    stand_ins = _stand_ins(folders, readable)
     mounts.mount("tmpfs", STAGE, "tmpfs", mounts.MS_NOSUID | mounts.MS_NODEV, ROOT_OPTIONS)
     for name in ("tmp", "proc", "dev", OLD_ROOT.lstrip("/")):
         os.makedirs(STAGE + "/" + name)
@@ -83,6 +100,10 @@ def build(keep: list[str] | tuple[str, ...], list_only: list[str] | tuple[str, .
         _mount_point(STAGE + path, fd)
         mounts.bind(f"/proc/self/fd/{fd}", STAGE + path)
         os.close(fd)
+    for path in stand_ins:
+        if not os.path.lexists(STAGE + path):
+            open(STAGE + path, "a").close()  # noqa: SIM115 - an empty stand-in
+            os.chmod(STAGE + path, 0)
     for path, target in links:
         if not os.path.lexists(STAGE + path):
             os.makedirs(os.path.dirname(STAGE + path), exist_ok=True)
