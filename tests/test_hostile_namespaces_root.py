@@ -31,6 +31,7 @@ from tests.test_hostile_sandbox import (
     _report,
     available_levels,
 )
+from vaelib.data import RAW_FILES
 
 TOPIC = "01_ppca"
 
@@ -39,8 +40,7 @@ CODES = {FileNotFoundError: "N", PermissionError: "P"}
 for name, path in READS.items():
     try:
         with open(path, "rb") as handle:
-            handle.read(16)
-        seen.append(name + "=R")
+            seen.append(name + ("=R" if handle.read(16) else "=0"))
     except OSError as exc:
         seen.append(name + "=" + CODES.get(type(exc), "E"))
 for name, path in WRITES.items():
@@ -50,10 +50,12 @@ for name, path in WRITES.items():
         seen.append(name + "=W")
     except OSError as exc:
         seen.append(name + "=" + CODES.get(type(exc), "E"))
+seen.append(f"mnist={all(os.path.isfile(path) for path in MNIST)}")  # torchvision's check
 '''
-"""Reads ``READS`` and appends to ``WRITES``; ``seen`` gets name=R (read), W (written),
-N (not there), P (refused) or E (another error, e.g. a read-only file system). Short, as the
-task's message keeps 300 characters."""
+"""Reads ``READS`` and appends to ``WRITES``; ``seen`` gets name=R (read), 0 (opened, empty:
+a stand-in), W (written), N (not there), P (refused) or E (another error, e.g. a read-only
+file system), and whether all four MNIST files are listed. Short, as the task's message
+keeps 300 characters."""
 
 FORBIDDEN_READS = ("sol", "trusted", "pyc", "t10k", "alice", "gb", "grades")
 FORBIDDEN_WRITES = ("vartmp", "course", "lib_w", "alice_w", "gb_w")
@@ -106,14 +108,16 @@ def _targets(paths: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
 def test_a_graded_task_reaches_nothing_off_the_allow_list(course_outside_tmp):
     """References, grader-only modules (and their bytecode), the MNIST test files, another
     student's submission, the gradebook and grades are neither readable nor writable; nor
-    are /var/tmp and the course folder. The library, the topic modules and the training
-    files stay readable, the task's scratch writable."""
+    are /var/tmp and the course folder (a file next to a readable one, as the MNIST test
+    files, may be listed as an empty stand-in). The library, the topic modules and the
+    training files stay readable, all four MNIST files listed, the task's scratch writable."""
     levels = _levels(*LEVELS)
     if "namespaces" not in levels:
         pytest.skip(f"sandbox level namespaces: {available_levels()['namespaces']}")
     paths = course_outside_tmp
     reads, writes = _targets(paths)
-    setup = f"READS = {reads!r}\nWRITES = {writes!r}\n"
+    mnist = [str(paths["raw"] / name) for name in RAW_FILES]
+    setup = f"READS = {reads!r}\nWRITES = {writes!r}\nMNIST = {mnist!r}\n"
     cell = setup + _probe(ATTEMPTS, "ppca_marginal(W, b, sigma2)")
     notebook = variant(TOPIC, paths["course"] / "submitted" / "mallory" / TOPIC,
                        {"ppca_marginal_solution": cell}, name="template")
@@ -126,14 +130,14 @@ def test_a_graded_task_reaches_nothing_off_the_allow_list(course_outside_tmp):
     for level in levels:
         report = _report(results, f"{level}/ppca.marginal").split()
         for name in FORBIDDEN_READS:
-            assert {f"{name}=N", f"{name}=P"} & set(report), (
+            assert {f"{name}=N", f"{name}=P", f"{name}=0"} & set(report), (
                 level, name, report)
         for name in FORBIDDEN_WRITES:
             assert f"{name}=W" not in report and any(
                 entry.startswith(name + "=") for entry in report), (level, name, report)
         for name in ("train", "lib", "topic"):
             assert f"{name}=R" in report, (level, name, report)
-        assert "scratch=W" in report, (level, report)
+        assert "scratch=W" in report and "mnist=True" in report, (level, report)
     assert not Path(writes["vartmp"]).exists() and not Path(writes["course"]).exists()
     for name, content in before.items():
         assert Path(writes[name]).read_bytes() == content, name
