@@ -99,7 +99,7 @@ def _enter_sandbox(job: dict[str, Any], channel: Channel) -> str:
     scratch = job["scratch"]
     if spec.get("namespaces"):
         enter_namespaces(spec["tmp_mb"], spec["shm_mb"], keep=spec["read"],
-                         list_only=spec["list"])
+                         list_only=spec["list"], devices=spec["write"])
         pid = os.fork()
         if pid:  # stays outside the PID namespace, keeps no copy of the channel
             os.close(channel.fd)

@@ -88,7 +88,8 @@ def enter(policy: SandboxPolicy, command: list[str], pid_file: str | None) -> li
         if listeners:
             conn_text = json.dumps({**info, "ip": relay.PRIVATE_IP})
         enter_namespaces(policy.tmp_mb, policy.shm_mb,
-                         keep=[*policy.read_trees, *readable_dirs], list_only=policy.list_only)
+                         keep=[*policy.read_trees, *readable_dirs], list_only=policy.list_only,
+                         devices=policy.write_trees)
         relay.bring_up_loopback()
         child = os.fork()
         if child:
