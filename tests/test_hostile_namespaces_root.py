@@ -57,7 +57,8 @@ a stand-in), W (written), N (not there), P (refused) or E (another error, e.g. a
 file system), and whether all four MNIST files are listed. Short, as the task's message
 keeps 300 characters."""
 
-FORBIDDEN_READS = ("sol", "trusted", "pyc", "t10k", "alice", "gb", "grades")
+FORBIDDEN_READS = ("sol", "trusted", "pyc", "t10k", "alice", "gb", "grades", "hidden",
+                   "judges")
 FORBIDDEN_WRITES = ("vartmp", "course", "lib_w", "alice_w", "gb_w")
 
 
@@ -95,7 +96,9 @@ def _targets(paths: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
              "grades": course / "grades" / "alice.json",
              "train": paths["raw"] / "train-images-idx3-ubyte",
              "lib": course / "vaelib" / "__init__.py",
-             "topic": course / "autograder" / "topics" / "t01_ppca.py"}
+             "topic": course / "autograder" / "topics" / "t01_ppca" / "probes.py",
+             "hidden": course / "autograder" / "topics" / "t01_ppca" / "hidden.py",
+             "judges": course / "autograder" / "topics" / "t01_ppca" / "public.py"}
     writes = {"vartmp": Path("/var/tmp") / f"vae-pwned-{os.getpid()}",
               "course": course / "pwned.txt",
               "lib_w": course / "vaelib" / "__init__.py",
@@ -109,8 +112,8 @@ def test_a_graded_task_reaches_nothing_off_the_allow_list(course_outside_tmp):
     """References, grader-only modules (and their bytecode), the MNIST test files, another
     student's submission, the gradebook and grades are neither readable nor writable; nor
     are /var/tmp and the course folder (a file next to a readable one, as the MNIST test
-    files, may be listed as an empty stand-in). The library, the topic modules and the
-    training files stay readable, all four MNIST files listed, the task's scratch writable."""
+    files, may be listed as an empty stand-in); nor a topic's judges or hidden checks. The
+    library, the topic's probes and the training files stay readable, all four MNIST files listed, the task's scratch writable."""
     levels = _levels(*LEVELS)
     if "namespaces" not in levels:
         pytest.skip(f"sandbox level namespaces: {available_levels()['namespaces']}")
