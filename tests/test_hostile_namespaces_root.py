@@ -113,7 +113,8 @@ def test_a_graded_task_reaches_nothing_off_the_allow_list(course_outside_tmp):
     student's submission, the gradebook and grades are neither readable nor writable; nor
     are /var/tmp and the course folder (a file next to a readable one, as the MNIST test
     files, may be listed as an empty stand-in); nor a topic's judges or hidden checks. The
-    library, the topic's probes and the training files stay readable, all four MNIST files listed, the task's scratch writable."""
+    library, the topic's probes and the training files stay readable, all four MNIST files
+    listed, the task's scratch writable."""
     levels = _levels(*LEVELS)
     if "namespaces" not in levels:
         pytest.skip(f"sandbox level namespaces: {available_levels()['namespaces']}")
