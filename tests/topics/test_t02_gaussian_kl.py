@@ -16,6 +16,7 @@ from tests.topics.scaffold import TopicTests
 
 TOPIC = "02_gaussian_kl"
 topic = TopicTests(TOPIC)
+public_outcomes = topic.public_outcomes
 
 SYMPY_HEAD = '''
 def kl_normal_sympy(mu1, s1, mu2, s2):
@@ -56,13 +57,6 @@ REVERSE_TAIL = '''
         opt.step()
     return mu.detach(), log_sigma.exp().detach()
 '''
-
-
-def public_outcomes(task_id: str, replace: dict[str, str] | None = None,
-                    exercise: bool = False) -> dict[str, tuple[str, str]]:
-    """Check id -> (status, message) of each public check of ``task_id``, in notebook order."""
-    return {c.id: topic.public(task_id, c.id, replace, exercise)
-            for c in get_task(task_id).checks if not c.hidden}
 
 
 def test_reference_gets_full_marks() -> None:
