@@ -25,7 +25,7 @@ def leaf(t: torch.Tensor) -> torch.Tensor:
 
 
 def seed(seed: int, ctx: ProbeContext) -> None:
-    torch.manualseed(seed)
+    torch.manual_seed(seed)
     if ctx.device.type == "cuda":
         torch.cuda.manual_seed_all(seed)
 

@@ -93,7 +93,7 @@ def judge_reparam_random(j: Judgement, *, grad_rtol: float, grad_atol: float) ->
     first, second = (expect_tensor(v, "reparameterize(mu, logvar)", device=j.device)
                      for v in j.got["again"])
     if not torch.equal(first, second):
-        raise CheckFailed("two calls after torch.manualseed(5) gave different samples: draw eps "
+        raise CheckFailed("two calls after torch.manual_seed(5) gave different samples: draw eps "
                           "from torch's global generator (torch.randn_like(mu)).")
     u = ((z.to(F64) - mu.to(F64)) / (0.5 * logvar.to(F64)).exp())
     per_test = RATE / (2 * d)
@@ -338,7 +338,7 @@ def judge_gumbel_low_tau(j: Judgement, *, min_top: float) -> None:
 
 def simulate(logits: torch.Tensor, noise: str, n: int) -> torch.Tensor:
     """Argmax frequencies of a (possibly buggy) sampler, by Monte Carlo in the judge."""
-    gen = torch.Generator().manualseed(0)
+    gen = torch.Generator().manual_seed(0)
     lg = logits.to(F64)
     u = torch.rand((n, *lg.shape), generator=gen, dtype=F64).clamp_min(1e-300)
     gumbel = -(-u.log()).log()
