@@ -134,7 +134,7 @@ def test_adding_topics_later_keeps_the_refusal_and_the_students_work(tmp_path):
     lines = add_to_kit(kit, [T03, T04], answers_out=[T01])
     assert lines[0].startswith(f"added exercises: {T03}, {T04}")
     assert "# my work" in mine.read_text()
-    assert (kit / "autograder" / "topics" / f"t{T03}.py").is_file()
+    assert (kit / "autograder" / "topics" / f"t{T03}" / "tasks.py").is_file()  # a package
     manifest = json.loads((kit / KIT_MANIFEST).read_text())
     assert manifest == {**manifest, "topics": [T01, T02, T03, T04], "answers_out": [T01]}
     assert leaks(kit) == []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.grading import TaskResult
-from autograder.registry import tasks_for_topic
+from autograder.registry import get_task, tasks_for_topic
 from tests.helpers import edited_solution_cell, grade_variant
 from tests.in_process import public_outcome
 
@@ -31,6 +31,12 @@ class TopicTests:
         """(status, message) of one public check, in-process, on the solution (or exercise)
         with the cells of ``replace`` swapped in."""
         return public_outcome(task_id, check_id, replace, exercise)
+
+    def public_outcomes(self, task_id: str, replace: dict[str, str] | None = None,
+                        exercise: bool = False) -> dict[str, tuple[str, str]]:
+        """Check id -> (status, message) of each public check of ``task_id``, in order."""
+        return {c.id: self.public(task_id, c.id, replace, exercise)
+                for c in get_task(task_id).checks if not c.hidden}
 
     def public_checks(self) -> list[tuple[str, str]]:
         """(task id, check id) of every public check of the topic."""

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, grade, grade_variant
-from tests.in_process import (
-    assert_public_catch,
-    assert_reference_passes_and_stub_is_missing,
-    public_outcomes,
-)
+from autograder.registry import get_task
+from tests.helpers import assert_caught, assert_full, grade
+from tests.in_process import assert_public_catch, assert_public_pass
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "02_gaussian_kl"
+topic = TopicTests(TOPIC)
+public_outcomes = topic.public_outcomes
 
 SYMPY_HEAD = '''
 def kl_normal_sympy(mu1, s1, mu2, s2):
@@ -59,10 +59,6 @@ REVERSE_TAIL = '''
 '''
 
 
-def _graded(tmp_path: Path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
-
-
 def test_reference_gets_full_marks() -> None:
     result = grade(solution_notebook(TOPIC))
     assert [t.id for t in result.tasks] == [
@@ -86,7 +82,7 @@ SYMPY_CASES = {
 @pytest.mark.parametrize("bug", sorted(SYMPY_CASES))
 def test_sympy_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = SYMPY_CASES[bug]
-    result = _graded(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy")
+    result = topic.run(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy")
     assert_caught(result, *concepts)
 
 
@@ -94,7 +90,7 @@ def test_sympy_written_with_log_differences_passes(tmp_path: Path) -> None:
     body = ("    d = mu1 - mu2\n"
             "    return sympy.log(s2) - sympy.log(s1) + s1**2 / (2 * s2**2) + d**2 / (2 * s2**2)"
             " - sympy.S.Half\n")
-    assert_full(_graded(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy"))
+    assert_full(topic.run(tmp_path, "kl_normal_sympy_solution", SYMPY_HEAD + body, "kl.sympy"))
 
 
 # ------------------------------------------------------------------------ kl.diag
@@ -111,7 +107,7 @@ DIAG_CASES = {
 @pytest.mark.parametrize("bug", sorted(DIAG_CASES))
 def test_diag_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = DIAG_CASES[bug]
-    result = _graded(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag")
+    result = topic.run(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag")
     assert_caught(result, *concepts)
 
 
@@ -120,7 +116,7 @@ def test_diag_via_torch_distributions_passes(tmp_path: Path) -> None:
             "    q = N(mu_q, torch.exp(0.5 * logvar_q))\n"
             "    p = N(mu_p, torch.exp(0.5 * logvar_p))\n"
             "    return torch.distributions.kl_divergence(q, p).sum(dim=-1)\n")
-    assert_full(_graded(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag"))
+    assert_full(topic.run(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag"))
 
 
 # -------------------------------------------------------------- kl.standard_normal
@@ -134,7 +130,7 @@ STD_CASES = {
 @pytest.mark.parametrize("bug", sorted(STD_CASES))
 def test_standard_normal_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = STD_CASES[bug]
-    result = _graded(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
+    result = topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
                      "kl.standard_normal")
     assert_caught(result, *concepts)
 
@@ -142,7 +138,7 @@ def test_standard_normal_bugs_are_caught(tmp_path: Path, bug: str) -> None:
 def test_standard_normal_reusing_the_diagonal_kl_passes(tmp_path: Path) -> None:
     body = ("    zeros = torch.zeros_like(mu)\n"
             "    return kl_diag_gaussians(mu, logvar, zeros, zeros)\n")
-    assert_full(_graded(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
+    assert_full(topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
                         "kl.standard_normal"))
 
 
@@ -168,7 +164,7 @@ MVN_CASES = {
 @pytest.mark.parametrize("bug", sorted(MVN_CASES))
 def test_mvn_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = MVN_CASES[bug]
-    assert_caught(_graded(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"), *concepts)
+    assert_caught(topic.run(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"), *concepts)
 
 
 def test_mvn_with_solve_and_slogdet_passes(tmp_path: Path) -> None:
@@ -179,7 +175,7 @@ def test_mvn_with_solve_and_slogdet_passes(tmp_path: Path) -> None:
     logdet = torch.linalg.slogdet(cov1)[1] - torch.linalg.slogdet(cov0)[1]
     return 0.5 * (tr + maha - mu0.shape[-1] + logdet)
 ''')
-    assert_full(_graded(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"))
+    assert_full(topic.run(tmp_path, "kl_mvn_solution", MVN_HEAD + body, "kl.mvn"))
 
 
 # ----------------------------------------------------------------- kl.monte_carlo
@@ -197,7 +193,7 @@ MC_CASES = {
 @pytest.mark.parametrize("bug", sorted(MC_CASES))
 def test_monte_carlo_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = MC_CASES[bug]
-    result = _graded(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo")
+    result = topic.run(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo")
     assert_caught(result, *concepts)
 
 
@@ -211,7 +207,7 @@ def test_monte_carlo_in_chunks_with_sample_passes(tmp_path: Path) -> None:
         done += k
     return total / n_samples
 ''')
-    assert_full(_graded(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo"))
+    assert_full(topic.run(tmp_path, "kl_monte_carlo_solution", MC_HEAD + body, "kl.monte_carlo"))
 
 
 # ----------------------------------------------------------------- kl.fit_forward
@@ -224,7 +220,7 @@ FORWARD_CASES = {
 @pytest.mark.parametrize("bug", sorted(FORWARD_CASES))
 def test_forward_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = FORWARD_CASES[bug]
-    result = _graded(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
+    result = topic.run(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
                      "kl.fit_forward")
     assert_caught(result, *concepts)
 
@@ -233,7 +229,7 @@ def test_forward_with_unbiased_std_passes(tmp_path: Path) -> None:
     body = ("    m = samples.mean(dim=0)\n"
             "    n = samples.shape[0]\n"
             "    return m, torch.sqrt(((samples - m) ** 2).sum(dim=0) / (n - 1))\n")
-    assert_full(_graded(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
+    assert_full(topic.run(tmp_path, "fit_gaussian_forward_kl_solution", FORWARD_HEAD + body,
                         "kl.fit_forward"))
 
 
@@ -251,7 +247,7 @@ REVERSE_CASES = {
 @pytest.mark.parametrize("bug", sorted(REVERSE_CASES))
 def test_reverse_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = REVERSE_CASES[bug]
-    result = _graded(tmp_path, "fit_gaussian_reverse_kl_solution",
+    result = topic.run(tmp_path, "fit_gaussian_reverse_kl_solution",
                      REVERSE_HEAD + body + REVERSE_TAIL, "kl.fit_reverse")
     assert_caught(result, *concepts)
 
@@ -272,7 +268,7 @@ def fit_gaussian_reverse_kl(log_p, mu0, sigma0, steps, lr):
             raw -= lr * g_raw
     return float(mu), float(torch.nn.functional.softplus(raw))
 '''
-    assert_full(_graded(tmp_path, "fit_gaussian_reverse_kl_solution", source, "kl.fit_reverse"))
+    assert_full(topic.run(tmp_path, "fit_gaussian_reverse_kl_solution", source, "kl.fit_reverse"))
 
 
 def test_unsimplified_sympy_answers_with_constants_are_read_back() -> None:
@@ -298,7 +294,9 @@ PUBLIC_TASKS = {"kl.sympy": ("kl_normal_sympy_solution", SYMPY_HEAD),
 
 @pytest.mark.parametrize("task_id", sorted(PUBLIC_TASKS))
 def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id: str) -> None:
-    assert_reference_passes_and_stub_is_missing(TOPIC, task_id)
+    assert_public_pass(public_outcomes(task_id))
+    stub = public_outcomes(task_id, exercise=True)
+    assert {status for status, _ in stub.values()} == {"missing"}, stub
 
 
 PUBLIC_BUGS = [
@@ -323,7 +321,7 @@ PUBLIC_BUGS = [
 def test_public_checks_name_realistic_bugs(task_id: str, body: str, concepts: tuple[str, ...]
                                            ) -> None:
     grade_id, head = PUBLIC_TASKS[task_id]
-    assert_public_catch(public_outcomes(TOPIC, task_id, {grade_id: head + body}), *concepts)
+    assert_public_catch(public_outcomes(task_id, {grade_id: head + body}), *concepts)
 
 
 def test_public_diag_properties_need_no_closed_form() -> None:
@@ -332,16 +330,16 @@ def test_public_diag_properties_need_no_closed_form() -> None:
     body = ("    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()\n"
             "    terms = 0.5 * (logvar_p - logvar_q + ratio - 1.0)\n"
             "    return terms[..., :2].sum(-1)\n")
-    outcomes = public_outcomes(TOPIC, "kl.diag", {"kl_diag_gaussians_solution": DIAG_HEAD + body})
+    outcomes = public_outcomes("kl.diag", {"kl_diag_gaussians_solution": DIAG_HEAD + body})
     assert [status for status, _ in outcomes.values()] == ["passed", "failed"], outcomes
-    assert "sum of the 5 one-dimensional KLs" in list(outcomes.values())[1][1]
+    assert "sum of the 5 one-dimensional KLs" in outcomes["properties"][1]
 
 
 def test_hand_worked_values_agree_with_the_grader_closed_forms() -> None:
     """The public judges' hand-computed KLs, bug values and Monte Carlo variances are the
     trusted formulas' on the same inputs."""
     from autograder.checks.api import CheckFailed, Judgement
-    from autograder.topics import t02_gaussian_kl as t02
+    from autograder.topics.t02_gaussian_kl import hidden, inputs, probes, public
     from autograder.trusted.gaussian_kl import diag_kl, mvn_kl
 
     def judged(judge, inputs, got) -> str:
@@ -351,20 +349,21 @@ def test_hand_worked_values_agree_with_the_grader_closed_forms() -> None:
             return str(exc)
         return "passed"
 
-    diag = t02.diag_mock()
-    args = t02._diag_args(diag)
-    assert judged(t02.judge_diag_mock, diag, diag_kl(*args).sum(-1)) == "passed"
-    for concept, wrong in t02.diag_hints(*args).items():
+    diag = inputs.diag_mock()
+    args = probes.diag_args(diag)
+    assert judged(public.judge_diag_mock, diag, diag_kl(*args).sum(-1)) == "passed"
+    for concept, wrong in hidden.diag_hints(*args).items():
         if not torch.allclose(wrong, diag_kl(*args).sum(-1)):
-            assert concept in judged(t02.judge_diag_mock, diag, wrong), concept
-    mvn = t02.mvn_mock()
-    assert judged(t02.judge_mvn_mock, mvn, mvn_kl(*t02._mvn_args(mvn))) == "passed"
-    for concept, wrong in t02.mvn_hints(*t02._mvn_args(mvn)).items():
-        assert concept in judged(t02.judge_mvn_mock, mvn, wrong), concept
+            assert concept in judged(public.judge_diag_mock, diag, wrong), concept
+    mvn = inputs.mvn_mock()
+    assert judged(public.judge_mvn_mock, mvn, mvn_kl(*probes.mvn_args(mvn))) == "passed"
+    for concept, wrong in hidden.mvn_hints(*probes.mvn_args(mvn)).items():
+        assert concept in judged(public.judge_mvn_mock, mvn, wrong), concept
     torch.manual_seed(0)
-    scaled = t02.mvn_scaled()
-    exact = mvn_kl(*t02._mvn_args(scaled)).float()
-    assert judged(t02.judge_mvn_scaled, scaled, (exact, torch.zeros(3))) == "passed"
-    stats = t02.log_ratio_stats(t02.mc_normal_inputs())
-    for hand, trusted in zip(t02.mc_normal_exact(), stats, strict=True):
+    scaled = inputs.mvn_scaled()
+    exact = mvn_kl(*probes.mvn_args(scaled)).float()
+    judge_scaled = get_task("kl.mvn").check("scaled").judge  # with its tolerances
+    assert judged(judge_scaled, scaled, (exact, torch.zeros(3))) == "passed"
+    stats = hidden.log_ratio_stats(inputs.mc_normal_inputs())
+    for hand, trusted in zip(public.mc_normal_exact(), stats, strict=True):
         assert torch.allclose(hand, trusted)

@@ -9,29 +9,19 @@ import pytest
 import torch
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
-from tests.in_process import (
-    assert_public_catch,
-    assert_public_pass,
-    assert_reference_passes_and_stub_is_missing,
-    public_outcomes,
-)
+from tests.helpers import assert_caught, assert_full, grade
+from tests.in_process import assert_public_catch, assert_public_pass
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "03_elbo_jensen"
+topic = TopicTests(TOPIC)
+edit = topic.edit
+run = topic.run
 
 LME = "log_mean_exp_solution"
 MC = "elbo_mc_solution"
 ELBO = "ppca_elbo_solution"
 GAP = "elbo_gap_solution"
-
-def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    """The reference cell with textual replacements (each must apply)."""
-    return edited_solution_cell(TOPIC, grade_id, *pairs)
-
-
-def run(tmp_path: Path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
-
 
 def test_reference_gets_full_marks() -> None:
     result = grade(solution_notebook(TOPIC))
@@ -194,7 +184,9 @@ TASK_CELL = {"elbo.log_mean_exp": LME, "elbo.mc": MC, "elbo.ppca": ELBO, "elbo.g
 
 @pytest.mark.parametrize("task_id", sorted(TASK_CELL))
 def test_public_checks_pass_the_reference_and_refuse_the_stub(task_id: str) -> None:
-    assert_reference_passes_and_stub_is_missing(TOPIC, task_id)
+    assert_public_pass(topic.public_outcomes(task_id))
+    stub = topic.public_outcomes(task_id, exercise=True)
+    assert {status for status, _ in stub.values()} == {"missing"}, stub
 
 
 PUBLIC_BUGS = [
@@ -219,7 +211,7 @@ PUBLIC_BUGS = [
 @pytest.mark.parametrize("task_id,source,concept", PUBLIC_BUGS,
                          ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
 def test_public_checks_name_realistic_bugs(task_id: str, source: str, concept: str) -> None:
-    assert_public_catch(public_outcomes(TOPIC, task_id, {TASK_CELL[task_id]: source}), concept)
+    assert_public_catch(topic.public_outcomes(task_id, {TASK_CELL[task_id]: source}), concept)
 
 
 @pytest.mark.parametrize("task_id,source", [
@@ -231,32 +223,35 @@ def test_public_checks_name_realistic_bugs(task_id: str, source: str, concept: s
     ("elbo.gap", GAP_VIA_ELBO),
 ])
 def test_public_checks_accept_answers_written_differently(task_id: str, source: str) -> None:
-    assert_public_pass(public_outcomes(TOPIC, task_id, {TASK_CELL[task_id]: source}))
+    assert_public_pass(topic.public_outcomes(task_id, {TASK_CELL[task_id]: source}))
 
 
 def test_hand_worked_mock_values_agree_with_the_grader_closed_forms() -> None:
     """The public judges' hand-computed ELBO, gap and bug values are the trusted formulas'."""
     from autograder.checks.api import CheckFailed, Judgement
-    from autograder.topics import t03_elbo_jensen as t03
+    from autograder.registry import get_task
+    from autograder.topics.t03_elbo_jensen import hidden, public
+    from autograder.topics.t03_elbo_jensen import inputs as builders
     from autograder.trusted.ppca import Ppca
 
-    inputs = t03.mock_exam()
+    inputs = builders.mock_exam()
     model = Ppca.of(inputs)
     x, mu, cov = inputs["x"], inputs["q_mean"], inputs["q_cov"]
     post_mean, post_cov = model.posterior(x)
-    mock = t03.mock_with_posterior()
+    mock = builders.mock_with_posterior()
     assert torch.allclose(mock["post_mean"], post_mean) and torch.allclose(mock["post_cov"],
                                                                            post_cov)
-    t03.judge_elbo_mock(Judgement(inputs, model.elbo(x, mu, cov), None, False, "cpu"))
-    for concept, wrong in t03._elbo_hints(model, x, mu, cov).items():
+    public.judge_elbo_mock(Judgement(inputs, model.elbo(x, mu, cov), None, False, "cpu"))
+    for concept, wrong in hidden.elbo_hints(model, x, mu, cov).items():
         with pytest.raises(CheckFailed, match="Likely cause") as caught:
-            t03.judge_elbo_mock(Judgement(inputs, wrong, None, False, "cpu"))
+            public.judge_elbo_mock(Judgement(inputs, wrong, None, False, "cpu"))
         assert concept in str(caught.value)
     gap = model.kl_to_posterior(x, mu, cov)
-    t03.judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), gap), None, False,
+    judge_gap_mock = get_task("elbo.gap").check("mock").judge  # with its tolerance
+    judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), gap), None, False,
                                  "cpu"))
-    for concept, wrong in t03._gap_hints(model, x, mu, cov).items():
+    for concept, wrong in hidden.gap_hints(model, x, mu, cov).items():
         with pytest.raises(CheckFailed) as caught:
-            t03.judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), wrong),
+            judge_gap_mock(Judgement(mock, (torch.zeros(3, dtype=torch.float64), wrong),
                                          None, False, "cpu"))
         assert concept in str(caught.value)

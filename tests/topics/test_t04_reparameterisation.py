@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, grade, grade_variant
+from tests.helpers import assert_caught, assert_full, grade
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "04_reparameterisation"
+topic = TopicTests(TOPIC)
 
 REPARAM_HEAD = '''
 def reparameterize(mu, logvar, eps=None):
@@ -37,10 +39,6 @@ GUMBEL_HARD = '''
     y_hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
     return y_hard - y.detach() + y
 '''
-
-
-def _graded(tmp_path: Path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
 
 
 def test_reference_gets_full_marks() -> None:
@@ -75,7 +73,7 @@ REPARAM_CASES = {
 @pytest.mark.parametrize("case", sorted(REPARAM_CASES))
 def test_reparameterize_bugs(tmp_path: Path, case: str) -> None:
     source, concepts = REPARAM_CASES[case]
-    result = _graded(tmp_path, "reparameterize_solution", source, "reparam.reparameterize")
+    result = topic.run(tmp_path, "reparameterize_solution", source, "reparam.reparameterize")
     assert_caught(result, *concepts)
 
 
@@ -84,7 +82,7 @@ def test_reparameterize_alternative(tmp_path: Path) -> None:
     dist = torch.distributions.Normal(mu, logvar.exp().sqrt())
     return dist.rsample() if eps is None else dist.loc + dist.scale * eps
 '''
-    assert_full(_graded(tmp_path, "reparameterize_solution", source, "reparam.reparameterize"))
+    assert_full(topic.run(tmp_path, "reparameterize_solution", source, "reparam.reparameterize"))
 
 
 # --------------------------------------------------------------------- pathwise
@@ -113,7 +111,7 @@ PATHWISE_CASES = {
 @pytest.mark.parametrize("case", sorted(PATHWISE_CASES))
 def test_pathwise_bugs(tmp_path: Path, case: str) -> None:
     source, concepts = PATHWISE_CASES[case]
-    result = _graded(tmp_path, "pathwise_gradient_solution", source, "reparam.pathwise")
+    result = topic.run(tmp_path, "pathwise_gradient_solution", source, "reparam.pathwise")
     assert_caught(result, *concepts)
 
 
@@ -125,7 +123,7 @@ def test_pathwise_alternative(tmp_path: Path) -> None:
     f(z).sum().div(n_samples).backward()
     return mu.grad, log_sigma.grad
 '''
-    assert_full(_graded(tmp_path, "pathwise_gradient_solution", source, "reparam.pathwise"))
+    assert_full(topic.run(tmp_path, "pathwise_gradient_solution", source, "reparam.pathwise"))
 
 
 # ---------------------------------------------------------------- score function
@@ -169,7 +167,7 @@ SCORE_CASES = {
 @pytest.mark.parametrize("case", sorted(SCORE_CASES))
 def test_score_function_bugs(tmp_path: Path, case: str) -> None:
     source, concepts = SCORE_CASES[case]
-    result = _graded(tmp_path, "score_function_gradient_solution", source,
+    result = topic.run(tmp_path, "score_function_gradient_solution", source,
                      "reparam.score_function")
     assert_caught(result, *concepts)
 
@@ -186,7 +184,7 @@ def test_score_function_alternative(tmp_path: Path) -> None:
     surrogate = ((fz - baseline) * q.log_prob(z).sum(-1)).mean()
     return torch.autograd.grad(surrogate, (mu, log_sigma))
 '''
-    assert_full(_graded(tmp_path, "score_function_gradient_solution", source,
+    assert_full(topic.run(tmp_path, "score_function_gradient_solution", source,
                         "reparam.score_function"))
 
 
@@ -214,7 +212,7 @@ GUMBEL_CASES = {
 @pytest.mark.parametrize("case", sorted(GUMBEL_CASES))
 def test_gumbel_bugs(tmp_path: Path, case: str) -> None:
     source, concepts = GUMBEL_CASES[case]
-    result = _graded(tmp_path, "gumbel_softmax_sample_solution", source,
+    result = topic.run(tmp_path, "gumbel_softmax_sample_solution", source,
                      "reparam.gumbel_softmax")
     assert_caught(result, *concepts)
 
@@ -223,5 +221,5 @@ def test_gumbel_alternative(tmp_path: Path) -> None:
     source = GUMBEL_HEAD + '''
     return torch.nn.functional.gumbel_softmax(logits, tau=tau, hard=hard, dim=-1)
 '''
-    assert_full(_graded(tmp_path, "gumbel_softmax_sample_solution", source,
+    assert_full(topic.run(tmp_path, "gumbel_softmax_sample_solution", source,
                         "reparam.gumbel_softmax"))

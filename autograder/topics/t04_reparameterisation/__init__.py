@@ -1,0 +1,29 @@
+"""Topic 04: the reparameterisation trick. Checks for the four graded symbols.
+
+* ``reparameterize(mu, logvar, eps=None)``: z = mu + exp(logvar / 2) * eps.
+* ``pathwise_gradient(f, mu, log_sigma, n)`` and ``score_function_gradient(f, mu, log_sigma, n)``:
+  Monte Carlo estimates of the gradient of E_{z ~ N(mu, exp(log_sigma)^2)}[f(z)].
+* ``gumbel_softmax_sample(logits, tau, hard=False)``: relaxed (or straight-through) categorical.
+
+Stochastic properties are tested at ``FALSE_FAILURE_RATE`` per check (Bonferroni over the
+coordinates a check tests); gradient estimators are judged by a CLT t-test on repeated calls.
+
+``TASKS`` is built on first use (``tasks.py`` plus, where the grader has it, ``hidden.py``), so
+that a child importing ``probes`` imports no judge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TOPIC = "04_reparameterisation"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TASKS":
+        from autograder.checks.rows import topic_tasks
+        from autograder.topics.t04_reparameterisation import tasks
+
+        globals()["TASKS"] = topic_tasks(__name__, tasks.TASKS)
+        return globals()["TASKS"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
