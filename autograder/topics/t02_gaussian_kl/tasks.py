@@ -18,6 +18,10 @@ from autograder.topics.t02_gaussian_kl import TOPIC, inputs, probes, public
 
 F64 = torch.float64
 
+REVERSE_RATE = "measured false-failure rate 0/{}"
+"""How often the reverse-KL fit checks failed correct fits (seeds x correct variants;
+bench/false_failure_rates.py)."""
+
 TASKS = (
     Task("kl.sympy", TOPIC, ("kl_normal_sympy",), 2.0, (
         Check("KL(N(0, 1) || N(1, 2^2)) = log 2 - 1/4 and KL(N(2, 3^2) || N(-1, 1)) = "
@@ -65,17 +69,21 @@ TASKS = (
               partial(inputs.mixture_samples, 5000, 3, F64), id="forward_2"),
     ), description="forward-KL Gaussian fit: match the moments"),
     Task("kl.fit_reverse", TOPIC, ("fit_gaussian_reverse_kl",), 2.0, (
-        Check("converges to a single Gaussian target N(2, 0.5^2) from (0, 1)",
+        Check(f"converges to a single Gaussian target N(2, 0.5^2) from (0, 1) "
+              f"({REVERSE_RATE.format(100)})",
               probes.probe_reverse,
               partial(public.judge_reverse_gauss, mu_atol=0.2, sigma_atol=0.15),
               partial(inputs.reverse_inputs, "gauss", 0.0, 1.0), id="reverse_gauss"),
-        Check("locks onto one mode of a two-mode mixture (mode-seeking)", probes.probe_reverse,
+        Check(f"locks onto one mode of a two-mode mixture (mode-seeking; "
+              f"{REVERSE_RATE.format(60)})", probes.probe_reverse,
               partial(public.judge_reverse_mixture, mu_atol=0.3, sigma_atol=0.2),
               partial(inputs.reverse_inputs, "mixture", 1.0, 1.0), id="reverse_mixture"),
-        Check("converges to N(2, 0.5^2) from a far, wide start (4, 2)", probes.probe_reverse,
+        Check(f"converges to N(2, 0.5^2) from a far, wide start (4, 2) "
+              f"({REVERSE_RATE.format(60)})", probes.probe_reverse,
               partial(public.judge_reverse_gauss, mu_atol=0.2, sigma_atol=0.15),
               partial(inputs.reverse_inputs, "gauss", 4.0, 2.0), id="reverse_gauss_2", seed=8),
-        Check("locks onto the left mode from mu0 = -1", probes.probe_reverse,
+        Check(f"locks onto the left mode from mu0 = -1 ({REVERSE_RATE.format(60)})",
+              probes.probe_reverse,
               partial(public.judge_reverse_mixture, mu_atol=0.3, sigma_atol=0.2),
               partial(inputs.reverse_inputs, "mixture", -1.0, 1.5), id="reverse_mixture_2",
               seed=9),
