@@ -15,7 +15,6 @@ OVERSIZED_UNTIL_CONVERTED = {
     "autograder/topics/t02_gaussian_kl.py",
     "autograder/topics/t03_elbo_jensen.py",
     "autograder/topics/t04_reparameterisation.py",
-    "autograder/topics/t06_iwae.py",
     "autograder/topics/t07_priors.py",
     "autograder/topics/t08_hierarchical_vae.py",
 }
