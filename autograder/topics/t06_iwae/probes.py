@@ -109,7 +109,7 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> td.Distribution:
         mean, logvar = self.net(x).chunk(2, dim=-1)
-        return td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+        return td.Independent(td.Normal(mean, (0.5 * logvar).exp()), 1)
 
 
 class MLPDecoder(nn.Module):
