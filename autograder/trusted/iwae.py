@@ -1,5 +1,5 @@
 """Grading-process-only references for topic 06 (IWAE): the bound, its gradients, PPCA's exact
-log p(x) and the test bound of a trained model. Judges import this inside the judge function.
+posterior and log p(x), and the test bound of a trained model. Topic 06's ``hidden.py`` imports it.
 
 A model is anything with ``prior()``, ``encoder(x)`` and ``decoder(z)`` returning
 ``torch.distributions`` objects whose event dims are the latent/data dims. Weights are laid out
@@ -41,6 +41,13 @@ def ppca_log_marginal(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, s: floa
     W, b = W.to(F64), b.to(F64)
     cov = W @ W.T + s**2 * torch.eye(W.shape[0], dtype=F64)
     return td.MultivariateNormal(b, covariance_matrix=cov).log_prob(flat)
+
+
+def ppca_orthogonal_posterior(W: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPCA's exact posterior when the columns of W are orthogonal: q(z|x) = N(A (x - b),
+    diag exp(logvar)); returns (A [M, D], logvar [M]) in W's dtype."""
+    lam2 = (W**2).sum(0)
+    return W.T / (lam2 + s**2)[:, None], torch.log(s**2 / (lam2 + s**2))
 
 
 def ppca_elbo(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, s: float, mean: torch.Tensor,

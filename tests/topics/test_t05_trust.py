@@ -18,15 +18,17 @@ from autograder.checks.api import CheckFailed, Judgement
 from autograder.grading import Grader
 from autograder.paths import course_root, exercise_notebook
 from autograder.registry import get_task
+from autograder.topics.t05_vae_binary_mnist import hidden, probes
+from autograder.topics.t05_vae_binary_mnist import inputs as builders
 from tests.helpers import (
     assert_caught,
-    edited_solution_cell,
     grade,
     grade_variant,
     shared_grader,
     solution_cell,
     task,
 )
+from tests.topics.scaffold import TopicTests
 
 TOPIC = t05.TOPIC
 PRIOR, ENC, DEC, VAE_ID = ("GaussianPrior_solution", "GaussianEncoder_solution",
@@ -35,12 +37,9 @@ KL = "td.kl_divergence(q, self.prior())"
 NEG_LOSS = "return -self.elbo(x).mean()"
 
 
-def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    return edited_solution_cell(TOPIC, grade_id, *pairs)
-
-
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+topic = TopicTests(TOPIC)
+edit = topic.edit
+run = topic.run
 
 
 def judgement(inputs: dict, got: object) -> Judgement:
@@ -86,24 +85,24 @@ def test_training_with_a_decoder_whose_log_prob_is_zero_fails(tmp_path):
 
 
 def test_training_judge_refuses_weights_it_cannot_read():
-    enc, dec = t05.training_networks()
-    weights = {"encoder": t05._weights(enc), "decoder": t05._weights(dec), "losses": []}
+    enc, dec = probes.training_networks()
+    weights = {"encoder": probes.weights_of(enc), "decoder": probes.weights_of(dec), "losses": []}
     weights["decoder"]["0.weight"] = torch.full_like(weights["decoder"]["0.weight"], math.nan)
     with pytest.raises(CheckFailed, match="NaN"):
-        t05.judge_training(judgement({}, weights))
+        hidden.judge_training(judgement({}, weights))
     weights["decoder"] = {"weight": torch.zeros(3)}
     with pytest.raises(CheckFailed, match="decoder network's weights"):
-        t05.judge_training(judgement({}, weights))
+        hidden.judge_training(judgement({}, weights))
 
 
 def test_untrained_networks_fail_with_the_graders_own_elbo(mnist_root):
     from autograder.trusted.vae_mnist import elbo_terms, evaluation_images
 
-    enc, dec = t05.training_networks()
+    enc, dec = probes.training_networks()
     inputs = {"check_x": evaluation_images(64)}
-    got = {"encoder": t05._weights(enc), "decoder": t05._weights(dec), "losses": [0.0]}
+    got = {"encoder": probes.weights_of(enc), "decoder": probes.weights_of(dec), "losses": [0.0]}
     with pytest.raises(CheckFailed, match="did not change"):
-        t05.judge_training(judgement(inputs, got))
+        hidden.judge_training(judgement(inputs, got))
     terms = elbo_terms(enc, dec, inputs["check_x"])
     assert bool((terms.elbo <= 0).all()) and bool((terms.kl >= 0).all())
 
@@ -115,7 +114,7 @@ def test_noise_hiding_a_biased_elbo_fails(tmp_path):
     assert_caught(run(tmp_path, VAE_ID, src, "vae.elbo"), "vary far more")
 
 
-def _draws(inputs: dict, form: str, n: int = t05.ELBO_N) -> torch.Tensor:
+def _draws(inputs: dict, form: str, n: int = probes.ELBO_N) -> torch.Tensor:
     """Honest single-sample ELBO draws on the check's model, computed here independently."""
     W, c, x = (inputs[k].double() for k in ("W", "c", "x"))
     q = td.Independent(td.Normal(inputs["q_mean"].double(),
@@ -137,22 +136,22 @@ def _draws(inputs: dict, form: str, n: int = t05.ELBO_N) -> torch.Tensor:
 @pytest.mark.parametrize("form", ["analytic", "same_z", "independent_z"])
 def test_honest_draws_pass_the_variance_test(form):
     torch.manual_seed(3)
-    inputs = t05.elbo_inputs()
+    inputs = builders.elbo_inputs()
     draws = _draws(inputs, form).float()
-    t05.judge_elbo_value(judgement(inputs, {"elbo": draws}))
+    hidden.judge_elbo_value(judgement(inputs, {"elbo": draws}))
     with pytest.raises(CheckFailed, match="vary far more"):
-        t05.judge_elbo_value(judgement(inputs, {"elbo": draws + 30 * torch.randn_like(draws)}))
+        hidden.judge_elbo_value(judgement(inputs, {"elbo": draws + 30 * torch.randn_like(draws)}))
 
 
 def test_forward_tolerance_does_not_grow_with_noise():
     torch.manual_seed(4)
-    inputs = t05.elbo_inputs()
+    inputs = builders.elbo_inputs()
     draws = _draws(inputs, "analytic").float()
     noisy = draws + 1e4 * torch.randn_like(draws)
     biased_loss = -draws.mean() + 40.0
     with pytest.raises(CheckFailed, match="forward should return"):
-        t05.judge_forward(judgement(inputs, {"elbo": noisy, "loss": biased_loss}))
-    t05.judge_forward(judgement(inputs, {"elbo": noisy, "loss": -draws.mean()}))
+        hidden.judge_forward(judgement(inputs, {"elbo": noisy, "loss": biased_loss}))
+    hidden.judge_forward(judgement(inputs, {"elbo": noisy, "loss": -draws.mean()}))
 
 
 # --------------------------------- 5. the evaluation images never reach the child
@@ -178,11 +177,11 @@ def test_training_on_the_test_images_fails(tmp_path):
 def test_training_inputs_hold_training_images_only(mnist_root):
     from vaelib.data import binarize, load_mnist_uint8, to_unit
 
-    inputs = t05.training_inputs()
+    inputs = builders.training_inputs()
     train, _ = load_mnist_uint8("train", mnist_root)
     assert set(inputs) == {"train", "check_x"}
-    assert torch.equal(inputs["train"], train[:t05.TRAIN_SUBSET])
-    held = train[t05.TRAIN_SUBSET:t05.TRAIN_SUBSET + t05.CHECK_BATCH]
+    assert torch.equal(inputs["train"], train[:builders.TRAIN_SUBSET])
+    held = train[builders.TRAIN_SUBSET:builders.TRAIN_SUBSET + builders.CHECK_BATCH]
     assert torch.equal(inputs["check_x"], binarize(to_unit(held), "fixed"))
 
 
@@ -191,15 +190,15 @@ def test_training_probe_reads_no_data_files(tmp_path, monkeypatch, mnist_root):
     sandbox may deny the child the test files (and even the training files)."""
     from autograder.checks.api import ProbeContext
 
-    inputs = t05.training_inputs()
+    inputs = builders.training_inputs()
     monkeypatch.setenv("VAE_COURSE_DATA", str(tmp_path / "nothing"))
-    monkeypatch.setattr(t05, "TRAIN_STEPS", 3)
+    monkeypatch.setattr(probes, "TRAIN_STEPS", 3)
     ns: dict = {}
     for grade_id in (PRIOR, ENC, DEC, VAE_ID):
         exec(solution_cell(TOPIC, grade_id), {"torch": torch, "td": td, "nn": torch.nn}, ns)
-    got = t05.probe_training(ns, inputs, ProbeContext(torch.device("cpu")))
-    assert got["steps"] == 3 and set(got["encoder"]) == set(t05._weights(
-        t05.training_networks()[0]))
+    got = probes.probe_training(ns, inputs, ProbeContext(torch.device("cpu")))
+    assert got["steps"] == 3 and set(got["encoder"]) == set(probes.weights_of(
+        probes.training_networks()[0]))
     assert not (tmp_path / "nothing").exists()
 
 

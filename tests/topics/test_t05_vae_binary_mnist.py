@@ -9,27 +9,22 @@ import pytest
 import torch
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
+from tests.helpers import assert_caught, assert_full, grade
 from tests.in_process import (
     assert_public_catch,
     assert_public_pass,
     assert_reference_passes_and_stub_is_missing,
     public_outcomes,
 )
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "05_vae_binary_mnist"
+topic = TopicTests(TOPIC)
+edit = topic.edit
+run = topic.run
 
 
 pytestmark = pytest.mark.usefixtures("mnist_root")
-
-
-def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    """The reference cell with textual replacements (each must apply)."""
-    return edited_solution_cell(TOPIC, grade_id, *pairs)
-
-
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
 
 
 def test_reference_full_marks():
@@ -318,7 +313,8 @@ def test_public_checks_accept_a_monte_carlo_kl_and_hand_made_sampling(task_id):
 def test_hand_worked_values_agree_with_the_grader_quadrature():
     """The public judges' hand-computed ELBO terms, draw variance, gradients, log-probabilities
     and pixel marginals are what the trusted exact computations give on the same inputs."""
-    import autograder.topics.t05_vae_binary_mnist as t05
+    from autograder.topics.t05_vae_binary_mnist import inputs as builders
+    from autograder.topics.t05_vae_binary_mnist import public
     from autograder.trusted.linear_bernoulli import (
         bernoulli_log_prob,
         draw_moments,
@@ -329,21 +325,21 @@ def test_hand_worked_values_agree_with_the_grader_quadrature():
     )
 
     torch.manual_seed(0)
-    inputs = t05.elbo_hand_inputs()
-    hand, var = t05.elbo_hand_terms()
+    inputs = builders.elbo_hand_inputs()
+    hand, var = public.elbo_hand_terms()
     exact = exact_terms(inputs)
     for key in ("rec", "kl", "rkl", "rec_prior"):
         assert math.isclose(hand[key], exact[key], rel_tol=1e-9), key
     assert math.isclose(var, max(v for v, _ in draw_moments(inputs).values()), rel_tol=1e-9)
 
-    grads = expected_grads(t05.grad_hand_inputs())["elbo"]
+    grads = expected_grads(builders.grad_hand_inputs())["elbo"]
     assert grads[0] > 80  # the judge asks for more than 20
-    q = t05.grad_hand_inputs()
+    q = builders.grad_hand_inputs()
     v2 = math.exp(float(q["q_logvar"][1]))
     assert math.isclose(grads[1], -float(q["q_mean"][1]), rel_tol=1e-6)
     assert math.isclose(grads[3], -0.5 * (v2 - 1), rel_tol=1e-6)
 
-    dec = t05.decoder_hand_inputs()
+    dec = builders.decoder_hand_inputs()
     logits = linear_logits(dec["z"], dec["W"], dec["c"])
     probs = torch.tensor([0.5, 0.75, 0.25])
     assert torch.allclose(torch.sigmoid(logits), probs[:, None, None].expand(3, 28, 28))
@@ -355,11 +351,12 @@ def test_hand_worked_values_agree_with_the_grader_quadrature():
     z = torch.linspace(-12.0, 12.0, 480_001, dtype=torch.float64)
     density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
     for a in (1.0, -0.5):
-        smooth = float(torch.trapezoid(torch.sigmoid(t05.SHARP * (z - a)) * density, z))
+        smooth = float(torch.trapezoid(torch.sigmoid(builders.SHARP * (z - a)) * density, z))
         assert abs(smooth - 0.5 * math.erfc(a / math.sqrt(2))) < 3e-5
-    sample = t05.sample_hand_inputs()
+    sample = builders.sample_hand_inputs()
     third = 784 // 3
-    assert (sample["W"][:third, 0] == t05.SHARP).all() and (sample["c"][:third] == -t05.SHARP).all()
+    assert (sample["W"][:third, 0] == builders.SHARP).all() and (
+        sample["c"][:third] == -builders.SHARP).all()
     assert torch.allclose(pixel_marginals(sample["W"], sample["c"]).reshape(-1)[2 * third:],
                           torch.tensor(0.75, dtype=torch.float64))
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
-from tests.topics.public_run import public_check_tests
+from autograder.registry import tasks_for_topic
+from tests.helpers import assert_caught, assert_full, grade
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "06_iwae"
 LW, BOUND, MODEL = ("log_importance_weights_solution", "iwae_bound_solution", "IWAE_solution")
@@ -15,8 +16,8 @@ LL, ESS, DREG = ("estimate_log_likelihood_solution", "effective_sample_size_solu
                  "dreg_surrogate_solution")
 
 
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
+topic = TopicTests(TOPIC)
+run = topic.run
 
 
 @pytest.mark.usefixtures("mnist_root")
@@ -54,13 +55,13 @@ def test_log_weights_grouped_across_examples(tmp_path, source):
 
 
 def test_log_weights_transposed(tmp_path):
-    src = edited_solution_cell(TOPIC, LW, ("- q.log_prob(z)\n", "- q.log_prob(z)).T\n"),
+    src = topic.edit(LW, ("- q.log_prob(z)\n", "- q.log_prob(z)).T\n"),
                                ("return model.decoder", "return (model.decoder"))
     assert_caught(run(tmp_path, LW, src, "iwae.log_weights"), "[K, B]")
 
 
 def test_log_weights_sample_instead_of_rsample(tmp_path):
-    src = edited_solution_cell(TOPIC, LW, ("q.rsample(", "q.sample("))
+    src = topic.edit(LW, ("q.rsample(", "q.sample("))
     assert_caught(run(tmp_path, LW, src, "iwae.log_weights"), "rsample")
 
 
@@ -112,7 +113,7 @@ def iwae_bound(log_w):
 
 # ------------------------------------------------------------------------ model
 def test_model_mean_of_log_weights(tmp_path):
-    src = edited_solution_cell(TOPIC, MODEL, (
+    src = topic.edit(MODEL, (
         "return iwae_bound(log_importance_weights(self, x, self.k))",
         "return log_importance_weights(self, x, self.k).mean(0)"))
     assert_caught(run(tmp_path, MODEL, src, "iwae.model"), "does not grow with K")
@@ -187,12 +188,12 @@ def test_dreg_equal_to_plain_iwae_gradient(tmp_path):
 
 
 def test_dreg_without_squared_weights(tmp_path):
-    src = edited_solution_cell(TOPIC, DREG, (HOOK, ""))
+    src = topic.edit(DREG, (HOOK, ""))
     assert_caught(run(tmp_path, DREG, src, "iwae.dreg"), "squared normalised weights")
 
 
 def test_dreg_squared_weights_for_the_decoder_too(tmp_path):
-    src = edited_solution_cell(TOPIC, DREG, (HOOK, ""),
+    src = topic.edit(DREG, (HOOK, ""),
                                ("return (w * log_w)", "return (w ** 2 * log_w)"))
     assert_caught(run(tmp_path, DREG, src, "iwae.dreg"), "decoder")
 
@@ -223,59 +224,74 @@ def test_training_catches_samples_grouped_across_examples(tmp_path):
 
 
 # ------------------------------------------------- public checks (shipped in the student kit)
+# (task id, check id, grade_id, edit, concept): the check fails the edited cell, naming the concept.
 NO_DECODER = ("return model.decoder(z).log_prob(x) + model.prior()", "return model.prior()")
 BOUND_CALL = "return iwae_bound(log_importance_weights(self, x, self.k))"
 PUBLIC_BUGS = [
-    ("iwae.log_weights", "[K, B] log weights equal", LW, (NO_DECODER,), "log p(x|z) is missing"),
-    ("iwae.log_weights", "[K, B] log weights equal", LW,
+    ("iwae.log_weights", "flat", LW, (NO_DECODER,), "log p(x|z) is missing"),
+    ("iwae.log_weights", "flat", LW,
      (("- q.log_prob(z)\n", "- q.log_prob(z)).T\n"),
       ("return model.decoder", "return (model.decoder")), "[K, B]"),
-    ("iwae.log_weights", "under PPCA's exact posterior", LW, MIXED_PAIRS,
+    ("iwae.log_weights", "constant", LW, MIXED_PAIRS,
      "grouped across examples"),
-    ("iwae.log_weights", "E[d log w / d q]", LW, (("q.rsample(", "q.sample("),), "rsample"),
-    ("iwae.bound", "log of the mean weight", BOUND, (("- math.log(log_w.shape[0])", ""),), "log K"),
-    ("iwae.bound", "log of the mean weight", BOUND,
+    ("iwae.log_weights", "grad_flat", LW, (("q.rsample(", "q.sample("),), "rsample"),
+    ("iwae.bound", "known", BOUND, (("- math.log(log_w.shape[0])", ""),), "log K"),
+    ("iwae.bound", "known", BOUND,
      (("torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])", "log_w.mean(0)"),), "ELBO"),
-    ("iwae.bound", "log of the mean weight", BOUND,
+    ("iwae.bound", "known", BOUND,
      (("torch.logsumexp(log_w, dim=0)", "torch.log(log_w.exp().sum(0))"),), "overflows"),
-    ("iwae.model", "elbo(x) is log p(x)", MODEL,
+    ("iwae.model", "flat", MODEL,
      ((BOUND_CALL, "return torch.logsumexp(log_importance_weights(self, x, self.k), 0)"),),
      "-log K is missing"),
-    ("iwae.model", "E[bound] is the ELBO", MODEL,
+    ("iwae.model", "grows_with_k", MODEL,
      ((BOUND_CALL, "return log_importance_weights(self, x, self.k).mean(0)"),),
      "does not grow with K"),
-    ("iwae.loglik", "k = 5000 in chunks", LL, '''
+    ("iwae.loglik", "flat", LL, '''
 @torch.no_grad()
 def estimate_log_likelihood(model, x, k, chunk):
     return iwae_bound(log_importance_weights(model, x, k))
 ''', "memory grows with k"),
-    ("iwae.loglik", "the estimate does not depend", LL, '''
+    ("iwae.loglik", "chunks", LL, '''
 @torch.no_grad()
 def estimate_log_likelihood(model, x, k, chunk):
     parts = [iwae_bound(log_importance_weights(model, x, min(chunk, k - s)))
              for s in range(0, k, chunk)]
     return torch.stack(parts).mean(0)
 ''', "per-chunk estimates are averaged"),
-    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+    ("iwae.ess", "known", ESS,
      (("return torch.exp(2 *", "return 1 / torch.exp(2 *"),), "not sum w^2 / (sum w)^2"),
-    ("iwae.ess", "(sum w)^2 / sum w^2 for weights", ESS,
+    ("iwae.ess", "known", ESS,
      "def effective_sample_size(log_w):\n    w = log_w.exp()\n"
      "    return w.sum(0) ** 2 / (w ** 2).sum(0)\n", "overflows"),
-    ("iwae.dreg", "no score term", DREG,
+    ("iwae.dreg", "flat", DREG,
      "def dreg_surrogate(model, x, k):\n"
      "    return iwae_bound(log_importance_weights(model, x, k)).mean()\n", "score term"),
-    ("iwae.dreg", "no score term", DREG, ((HOOK, ""),), "SQUARED normalised weights w~_k^2"),
-    ("iwae.dreg", "no score term", DREG,
+    ("iwae.dreg", "flat", DREG, ((HOOK, ""),), "SQUARED normalised weights w~_k^2"),
+    ("iwae.dreg", "flat", DREG,
      ((HOOK, ""), ("return (w * log_w)", "return (w ** 2 * log_w)")), "decoder got the SQUARED"),
-    ("iwae.training", "gradients reach encoder", MODEL,
+    ("iwae.training", "smoke", MODEL,
      ((BOUND_CALL, "return -" + BOUND_CALL[7:]),), "NEGATIVE bound"),
 ]
 
 
 def source_of(grade_id: str, edit: str | tuple[tuple[str, str], ...]) -> str:
     """A whole cell, or the reference cell with (old, new) replacements."""
-    return edit if isinstance(edit, str) else edited_solution_cell(TOPIC, grade_id, *edit)
+    return edit if isinstance(edit, str) else topic.edit(grade_id, *edit)
 
 
-(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
- test_public_check_names_the_bug) = public_check_tests(TOPIC, PUBLIC_BUGS, source_of)
+@pytest.mark.parametrize(("task_id", "check_id"), topic.public_checks())
+def test_public_check_passes_the_reference(task_id, check_id):
+    status, message = topic.public(task_id, check_id)
+    assert status == "passed", message
+
+
+def test_every_task_keeps_a_public_check():
+    assert {t.id for t in tasks_for_topic(TOPIC)} == {t for t, _ in topic.public_checks()}
+
+
+@pytest.mark.parametrize(("task_id", "check_id", "grade_id", "edit", "concept"), PUBLIC_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
+def test_public_check_names_the_bug(task_id, check_id, grade_id, edit, concept):
+    status, message = topic.public(task_id, check_id, {grade_id: source_of(grade_id, edit)})
+    assert status == "failed", (status, message)
+    assert concept in message, message
