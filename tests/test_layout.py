@@ -17,7 +17,6 @@ OVERSIZED_UNTIL_CONVERTED = {
     "autograder/topics/t04_reparameterisation.py",
     "autograder/topics/t05_vae_binary_mnist.py",
     "autograder/topics/t06_iwae.py",
-    "autograder/topics/t08_hierarchical_vae.py",
 }
 
 
