@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
-from autograder.registry import tasks_for_topic
 from tests.helpers import assert_caught, assert_full, grade
+from tests.topics.public_by_id import public_check_tests
 from tests.topics.scaffold import TopicTests
 
 TOPIC = "07_priors"
@@ -450,23 +450,8 @@ PUBLIC_BUGS = [
 ]
 
 
-@pytest.mark.parametrize(("task_id", "check_id"), topic.public_checks())
-def test_public_check_passes_the_reference(task_id, check_id):
-    status, message = topic.public(task_id, check_id)
-    assert status == "passed", message
-
-
-def test_every_task_keeps_a_public_check():
-    assert {t for t, _ in topic.public_checks()} == {
-        t.id for t in tasks_for_topic(TOPIC)}
-
-
-@pytest.mark.parametrize(("task_id", "check_id", "grade_id", "pairs", "concept"), PUBLIC_BUGS,
-                         ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
-def test_public_check_names_the_bug(task_id, check_id, grade_id, pairs, concept):
-    status, message = topic.public(task_id, check_id, {grade_id: edit(grade_id, *pairs)})
-    assert status == "failed", (status, message)
-    assert concept in message, message
+(test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
+ test_public_check_names_the_bug) = public_check_tests(topic, PUBLIC_BUGS)
 
 
 # ------------------------- correct answers the training smoke check must pass; named causes
