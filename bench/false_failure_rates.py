@@ -165,10 +165,11 @@ def old_priors_smoke_fails(ns: dict[str, Any], seed: int) -> bool:
     """The criterion priors.training used before: 30 Adam steps at lr 0.05 on 32 images, the
     decoder's mean |sigmoid(bias) - pixel frequency| below 0.8 x its start (MoG and Vamp)."""
     from autograder.fixtures.training import finite_loss
-    from autograder.topics import t07_priors as t7
+    from autograder.topics.t07_priors import inputs as t7_inputs
+    from autograder.topics.t07_priors import probes as t7
 
     seed_everything(seed)
-    inputs = t7.smoke_inputs()
+    inputs = t7_inputs.smoke_inputs()
     x = inputs["x"]
     target = x.reshape(-1, t7.D).double().mean(0).clamp(0.02, 0.98)
     for kind in ("mog", "vamp"):
@@ -177,7 +178,7 @@ def old_priors_smoke_fails(ns: dict[str, Any], seed: int) -> bool:
         encoder = ns["GaussianEncoder"](enc_net)
         prior = ns["MoGPrior"](t7.TRAIN_M, 3) if kind == "mog" else ns["VampPrior"](
             t7.TRAIN_M, 4, encoder, inputs["pseudo_init"])
-        model = t7._Holder(encoder, ns["BernoulliDecoder"](dec_net), prior)
+        model = t7.Holder(encoder, ns["BernoulliDecoder"](dec_net), prior)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
         for _ in range(30):
             loss = finite_loss(lambda: -ns["elbo_mc_kl"](model, x).mean())  # noqa: B023

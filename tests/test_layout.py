@@ -9,12 +9,6 @@ import autograder
 
 PACKAGE = Path(autograder.__file__).resolve().parent
 MAX_LINES = 500
-OVERSIZED_UNTIL_CONVERTED = {
-    # Single-module topics, each split into a package (tasks, inputs, probes, public,
-    # hidden) by its conversion; remove a line when its topic is a package.
-    "autograder/topics/t07_priors.py",
-    "autograder/topics/t08_hierarchical_vae.py",
-}
 
 
 def module_name(path: Path) -> str:
@@ -97,8 +91,6 @@ def test_no_module_is_over_500_lines():
     for path in modules().values():
         relative = str(path.relative_to(PACKAGE.parent))
         lines = len(path.read_text().splitlines())
-        if lines > MAX_LINES and relative not in OVERSIZED_UNTIL_CONVERTED:
+        if lines > MAX_LINES:
             too_long[relative] = lines
     assert not too_long, too_long
-    still_listed = {p for p in OVERSIZED_UNTIL_CONVERTED if (PACKAGE.parent / p).is_file()}
-    assert still_listed == OVERSIZED_UNTIL_CONVERTED, "remove converted topics from the list"

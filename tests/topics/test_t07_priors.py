@@ -6,21 +6,16 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
-from tests.topics.public_run import public_check_tests
+from tests.helpers import assert_caught, assert_full, grade
+from tests.topics.public_by_id import public_check_tests
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "07_priors"
+topic = TopicTests(TOPIC)
+edit = topic.edit
+run = topic.run
 
 pytestmark = pytest.mark.usefixtures("mnist_root")
-
-
-def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    """The reference cell with textual replacements (each must apply)."""
-    return edited_solution_cell(TOPIC, grade_id, *pairs)
-
-
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
 
 
 def test_reference_full_marks():
@@ -396,68 +391,67 @@ def test_training_catches_a_broken_elbo(tmp_path):
 
 # ------------------------------------------------- public checks (shipped in the student kit)
 PUBLIC_BUGS = [
-    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["unnormalised"][0],),
+    ("priors.mixture", "known", MIX, (MIX_BUGS["unnormalised"][0],),
      "unnormalised"),
-    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["std_logvar"][0],),
+    ("priors.mixture", "known", MIX, (MIX_BUGS["std_logvar"][0],),
      "std/log-variance"),
-    ("priors.mixture", "known log-densities", MIX, (MIX_BUGS["naive_underflow"][0],),
+    ("priors.mixture", "known", MIX, (MIX_BUGS["naive_underflow"][0],),
      "underflow"),
-    ("priors.mog", "a MixtureSameFamily over", MOG, (
+    ("priors.mog", "structure", MOG, (
         ("components = td.Independent(td.Normal(self.means, torch.exp(0.5 * self.logvars)), 1)",
          "components = td.Normal(self.means.T, torch.exp(0.5 * self.logvars.T))"),
         ("return td.MixtureSameFamily(td.Categorical(logits=self.logits), components)",
          "mix = td.Categorical(logits=self.logits.expand(self.M, self.K))\n"
          "        return td.Independent(td.MixtureSameFamily(mix, components), 1)")),
      "per-dimension"),
-    ("priors.mog", "weights, means and variances change", MOG, (
+    ("priors.mog", "learnable", MOG, (
         ("self.means = nn.Parameter(torch.randn(K, M))",
          'self.register_buffer("means", torch.randn(K, M))'),), "not learnable"),
-    ("priors.vamp", "uniform weights", VAMP, (
+    ("priors.vamp", "structure", VAMP, (
         ("logits = torch.zeros(self.K", "logits = torch.arange(self.K"),), "not uniform"),
-    ("priors.vamp", "uniform weights", VAMP, (
+    ("priors.vamp", "structure", VAMP, (
         ("return td.MixtureSameFamily(td.Categorical(logits=logits), components)",
          "class StdNormalSampling(td.MixtureSameFamily):\n"
          "            def sample(self, sample_shape=torch.Size()):\n"
          "                return torch.randn(*sample_shape, *self.event_shape)\n"
          "        return StdNormalSampling(td.Categorical(logits=logits), components)"),),
      "N(0, I)"),
-    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO, ((ELBO_BODY, ELBO_BUGS["kl_sign"][0]),),
+    ("priors.elbo", "known", ELBO, ((ELBO_BODY, ELBO_BUGS["kl_sign"][0]),),
      "wrong sign"),
-    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO,
+    ("priors.elbo", "known", ELBO,
      ((ELBO_BODY, ELBO_BUGS["analytic_wrong_prior"][0]),), "wrong prior, N(0, I)"),
-    ("priors.elbo", "E[elbo] = log p(x) - 2", ELBO,
+    ("priors.elbo", "known", ELBO,
      ((ELBO_BODY, ELBO_BUGS["analytic_mixture"][0]),), "no closed form"),
-    ("priors.elbo", "gradients reach the encoder", ELBO,
+    ("priors.elbo", "grad_known", ELBO,
      (("z = q.rsample()", "z = q.sample()"),), "rsample"),
-    ("priors.elbo", "gradients reach the encoder", ELBO,
+    ("priors.elbo", "grad_known", ELBO,
      ((ELBO_BODY, ELBO_BUGS["detached_prior"][0]),), "prior's parameters"),
-    ("priors.aggregate", "known log-densities", AGG,
+    ("priors.aggregate", "known", AGG,
      (("return torch.cat(out) - math.log(q_means.shape[0])", "return torch.cat(out)"),),
      "-log n"),
-    ("priors.aggregate", "known log-densities", AGG,
+    ("priors.aggregate", "known", AGG,
      (("std = torch.exp(0.5 * q_logvars)", "std = torch.exp(q_logvars)"),), "std/log-variance"),
-    ("priors.aggregate", "known log-densities", AGG,
+    ("priors.aggregate", "known", AGG,
      (("out.append(torch.logsumexp(log_n, dim=1))",
        "out.append(torch.log(torch.exp(log_n).sum(1)))"),), "underflow"),
-    ("priors.holes", "40^(-1/3)", HOLES,
+    ("priors.holes", "known", HOLES,
      ((COMPARE, "(log_q > prior.log_prob(z) + math.log(ratio))"),), "reversed"),
-    ("priors.holes", "40^(-1/3)", HOLES, ((COMPARE, "(log_q < prior.log_prob(z))"),),
+    ("priors.holes", "known", HOLES, ((COMPARE, "(log_q < prior.log_prob(z))"),),
      "ratio is ignored"),
-    ("priors.holes", "40^(-1/3)", HOLES,
+    ("priors.holes", "known", HOLES,
      (("z = prior.sample(torch.Size([n]))",
        "i = torch.randint(0, q_means.shape[0], (n,))\n"
        "        z = q_means[i] + torch.exp(0.5 * q_logvars[i]) * "
        "torch.randn(n, q_means.shape[1], dtype=q_means.dtype)"),), "from the prior"),
-    ("priors.training", "with each learned prior", ELBO,
+    ("priors.training", "smoke", ELBO,
      ((ELBO_BODY, ELBO_BUGS["detached_prior"][0]),), "no gradient to the prior"),
-    ("priors.training", "with each learned prior", ELBO,
+    ("priors.training", "smoke", ELBO,
      ((ELBO_BODY, "return -(" + ELBO_BODY[7:] + ")"),), "negative ELBO"),
 ]
 
 
 (test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
- test_public_check_names_the_bug) = public_check_tests(
-    TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))
+ test_public_check_names_the_bug) = public_check_tests(topic, PUBLIC_BUGS)
 
 
 # ------------------------- correct answers the training smoke check must pass; named causes

@@ -6,25 +6,20 @@ from __future__ import annotations
 import pytest
 
 from autograder.paths import solution_notebook
-from tests.helpers import assert_caught, assert_full, edited_solution_cell, grade, grade_variant
-from tests.topics.public_run import public_check_tests
+from tests.helpers import assert_caught, assert_full, grade
+from tests.topics.public_by_id import public_check_tests
+from tests.topics.scaffold import TopicTests
 
 TOPIC = "08_hierarchical_vae"
+topic = TopicTests(TOPIC)
+edit = topic.edit
+run = topic.run
 MERGE = "precision_weighted_merge_solution"
 COND = "GaussianConditional_solution"
 BU = "BottomUpHVAE_solution"
 TD = "TopDownHVAE_solution"
 WARM = "kl_warmup_solution"
 AU = "active_units_solution"
-
-
-def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    """The reference cell with textual replacements (each must apply)."""
-    return edited_solution_cell(TOPIC, grade_id, *pairs)
-
-
-def run(tmp_path, grade_id: str, source: str, task_id: str):
-    return grade_variant(TOPIC, tmp_path, grade_id, source, task_id)
 
 
 @pytest.mark.usefixtures("mnist_root")
@@ -260,44 +255,43 @@ STANDARD_KL1 = ("td.kl_divergence(q1, td.Independent(td.Normal(torch.zeros_like(
 BETA_ON_REC = (('-(t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()',
                 '-(beta * t["rec"] - (t["kl1"] + t["kl2"])).mean()'),)
 PUBLIC_BUGS = [
-    ("hvae.bottom_up", "E[rec], E[kl1], E[kl2] of a tiny", BU, ((KL1_BU, STANDARD_KL1),),
+    ("hvae.bottom_up", "terms_known", BU, ((KL1_BU, STANDARD_KL1),),
      "N(0, I)"),
-    ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
+    ("hvae.bottom_up", "gradients_known", BU,
      (("        z1 = q1.rsample()\n        q2", "        z1 = q1.sample()\n        q2"),),
      "layers whose gradient is off"),
-    ("hvae.bottom_up", "elbo = rec - kl1 - kl2; gradients", BU,
+    ("hvae.bottom_up", "gradients_known", BU,
      (("z2 = q2.rsample()", "z2 = q2.sample()"),), "layers whose gradient is off"),
-    ("hvae.bottom_up", "forward(x, beta)", BU, BETA_ON_REC, "reconstruction term"),
-    ("hvae.top_down", "E[rec], E[kl1], E[kl2] of a tiny", TD, ((KL1_TD, STANDARD_KL1),),
+    ("hvae.bottom_up", "forward_known", BU, BETA_ON_REC, "reconstruction term"),
+    ("hvae.top_down", "terms_known", TD, ((KL1_TD, STANDARD_KL1),),
      "N(0, I)"),
-    ("hvae.top_down", "E[rec], E[kl1], E[kl2] of a tiny", TD, (IGNORES_X,),
+    ("hvae.top_down", "terms_known", TD, (IGNORES_X,),
      "ignores x"),
-    ("hvae.top_down", "elbo = rec - kl1 - kl2; gradients", TD,
+    ("hvae.top_down", "gradients_known", TD,
      (("        z2 = q2.rsample()\n        q1", "        z2 = q2.sample()\n        q1"),),
      "layers whose gradient is off"),
-    ("hvae.top_down", "forward(x, beta)", TD, BETA_ON_REC, "reconstruction term"),
-    ("hvae.sample", "step-like pixels", BU,
+    ("hvae.top_down", "forward_known", TD, BETA_ON_REC, "reconstruction term"),
+    ("hvae.sample", "known", BU,
      (("z2 = self.prior_z2().sample(torch.Size([n]))",
        "z2 = self.prior_z2().mean.expand(n, -1)"),), "z2 is not drawn"),
-    ("hvae.sample", "step-like pixels", TD,
+    ("hvae.sample", "known", TD,
      (("z1 = self.p_z1(z2).sample()", "z1 = self.p_z1(z2).mean"),), "z1 is the mean"),
-    ("hvae.active_units", "counts of units", AU,
+    ("hvae.active_units", "designed", AU,
      (("means1.append(q1.mean)", "means1.append(q1.sample())"),
       ("means2.append(q2.mean)", "means2.append(q2.sample())")), "SAMPLES"),
-    ("hvae.active_units", "counts of units", AU,
+    ("hvae.active_units", "designed", AU,
      (("torch.cat(means1).var(dim=0)", "torch.cat(means1).var(dim=1)"),
       ("torch.cat(means2).var(dim=0)", "torch.cat(means2).var(dim=1)")), "latent dimensions"),
-    ("hvae.active_units", "counts of units", AU,
+    ("hvae.active_units", "designed", AU,
      (("(var1 > threshold)", "(var1 > 0.01)"), ("(var2 > threshold)", "(var2 > 0.01)")),
      "threshold argument is ignored"),
-    ("hvae.training", "gradients reach all four", TD,
+    ("hvae.training", "smoke", TD,
      (('return -(t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()',
        'return (t["rec"] - beta * (t["kl1"] + t["kl2"])).mean()'),), "TopDownHVAE"),
 ]
 
 (test_public_check_passes_the_reference, test_every_task_keeps_a_public_check,
- test_public_check_names_the_bug) = public_check_tests(
-    TOPIC, PUBLIC_BUGS, lambda grade_id, pairs: edit(grade_id, *pairs))
+ test_public_check_names_the_bug) = public_check_tests(topic, PUBLIC_BUGS)
 
 
 # ----------------------------------------------- named causes: the right latent, the schedule
@@ -342,11 +336,8 @@ def test_training_smoke_passes_monte_carlo_kls():
 
 
 def test_training_run_names_a_non_linear_warmup_schedule_first():
-    from autograder.topics.t08_hierarchical_vae import (
-        TRAIN_STEPS,
-        TRAIN_WARMUP,
-        _warmup_schedule_note,
-    )
+    from autograder.topics.t08_hierarchical_vae.hidden import _warmup_schedule_note
+    from autograder.topics.t08_hierarchical_vae.probes import TRAIN_STEPS, TRAIN_WARMUP
 
     steps = range(0, TRAIN_STEPS, 100)
     assert _warmup_schedule_note([min(1.0, s / TRAIN_WARMUP) for s in steps]) == ""
