@@ -3,8 +3,7 @@
 It holds the released exercises, the course library (``vaelib``), the parts of the
 autograder that run the public checks (``check(...)`` in test cells, ``pytest``), a
 ``pyproject.toml`` (``pip install -e OUT``) and a README for students. It never holds the
-solutions, hidden checks (a topic package ships without its ``hidden.py``; a single-module
-topic is rewritten by ``autograder.public_checks``),
+solutions, hidden checks (a topic package ships without its ``hidden.py``),
 grader-only code (``autograder/trusted``) or the lecturer's tools (nbgrader plugin, release).
 
 It never ships an exercise together with a later topic whose notebook reveals that
@@ -19,7 +18,6 @@ import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from autograder import __version__
@@ -27,10 +25,9 @@ from autograder.answer_lines import read_reveals
 from autograder.kit_plan import conflicts, ordered, refusal, safe_prefix
 from autograder.kit_topics import NotShippable, is_topic_package, shipped_files, verify_package
 from autograder.paths import TOPICS, course_root, exercise_notebook
-from autograder.public_checks import NotPublic, public_source, topic_imports, verify_public
 
 LEFT_OUT = frozenset({"trusted", "nbgrader_plugin.py", "release.py", "student_kit.py",
-                      "authoring.py", "public_checks.py", "classgrade", "__pycache__",
+                      "authoring.py", "classgrade", "__pycache__",
                       "answer_lines.py", "kit_plan.py", "kit_topics.py", "release_manifest.py"})
 """Entries of ``autograder/`` that stay with the lecturer."""
 NOT_FOR_STUDENTS = ("nbgrader", "ruff", "nbconvert", "nbclient")
@@ -192,49 +189,11 @@ def _summary(out: Path, unchecked: list[str]) -> list[str]:
             f"install: pip install -e {out}", f"student kit ready in {out}"]
 
 
-def public_topic_sources(topics_dir: Path) -> dict[str, str]:
-    """Every topic module rewritten public, keeping what the others' public code imports."""
-    originals = tuple((p.stem, p.read_text()) for p in sorted(topics_dir.glob("t*.py")))
-    return dict(_public_sources(originals))
-
-
-@cache
-def _public_sources(originals: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """``public_topic_sources`` for given module texts (cached: kits built in one process
-    share the rewriting)."""
-    texts = dict(originals)
-    keep: dict[str, set[str]] = {stem: set() for stem in texts}
-    while True:
-        public = {stem: public_source(text, stem, frozenset(keep[stem]))
-                  for stem, text in texts.items()}
-        grown = False
-        for text in public.values():
-            for stem, names in topic_imports(text).items():
-                if stem in keep and not names <= keep[stem]:
-                    keep[stem] |= names
-                    grown = True
-        if not grown:
-            return tuple(public.items())
-
-
-def needed_topic_modules(public: dict[str, str], topics: list[str]) -> set[str]:
-    """The topic modules of ``topics`` and those their public code imports (transitively)."""
-    needed = {f"t{topic}" for topic in topics} & set(public)
-    frontier = list(needed)
-    while frontier:
-        for stem in topic_imports(public[frontier.pop()]):
-            if stem in public and stem not in needed:
-                needed.add(stem)
-                frontier.append(stem)
-    return needed
-
-
 def _copy_autograder(source: Path, dest: Path, topics: list[str]) -> list[str]:
-    """The autograder package minus the lecturer's parts, the kit's topic modules rewritten
-    public (other topics' modules left out); returns the tasks left without a public check."""
+    """The autograder package minus the lecturer's parts and the other topics' packages, the
+    kit's topic packages without their grader-only files; returns the tasks left without a
+    public check."""
     unchecked: list[str] = []
-    every = public_topic_sources(source / "topics")
-    public = {stem: every[stem] for stem in needed_topic_modules(every, topics)}
     packages = {p.name for p in (source / "topics").iterdir() if is_topic_package(p)}
     for name in sorted(packages & {f"t{topic}" for topic in topics}):
         unchecked += _copy_topic_package(source / "topics" / name, dest / "topics" / name)
@@ -245,17 +204,7 @@ def _copy_autograder(source: Path, dest: Path, topics: list[str]) -> list[str]:
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative.parts[0] == "topics" and path.stem in every and path.stem not in public:
-            continue
-        if relative.parts[0] == "topics" and path.stem in public:
-            text = public[path.stem]
-            try:
-                unchecked += verify_public(text, f"kit_{path.stem}")
-            except NotPublic as exc:
-                raise KitError(f"topic {path.stem[1:]} cannot be shipped: {exc}") from None
-            target.write_text(text)
-        else:
-            shutil.copy2(path, target)
+        shutil.copy2(path, target)
     return unchecked
 
 

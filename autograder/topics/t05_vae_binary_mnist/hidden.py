@@ -58,6 +58,7 @@ TEST_SUBSET = 1_000
 CONTROL_SUBSET = 10_000  # unseen training images 50 000-59 999: the memorisation control
 ELBO_THRESHOLD = -170.0
 CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
+TRAINING_RUNS = 22  # correct runs measured (docs/grading/training-checks.md): none failed
 
 
 def judge_prior_reference(j: Judgement) -> None:
@@ -361,7 +362,8 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               hidden=True, seed=23),
     ),
     "vae.training": (
-        Check(f"trains on MNIST: test ELBO > {ELBO_THRESHOLD:g} after {TRAIN_STEPS} steps",
+        Check(f"trains on MNIST: test ELBO > {ELBO_THRESHOLD:g} after {TRAIN_STEPS} steps "
+              f"(measured false-failure rate 0/{TRAINING_RUNS}, margin over 25 nats)",
               probes.probe_training, judge_training, inputs.training_inputs, id="training",
               hidden=True),
     ),

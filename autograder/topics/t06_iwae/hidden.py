@@ -77,6 +77,7 @@ DREG_REF_ROWS = 10_000
 VAR_RATIO = 0.6
 TEST_SUBSET = 1_000
 BOUND_THRESHOLD = -160.0
+TRAINING_RUNS = 20  # correct runs measured (docs/grading/training-checks.md): none failed
 BIAS_K, BIAS_CHUNK, BIAS_ROWS, BIAS_REF_ROWS = 1000, 50, 200, 1500
 
 
@@ -481,7 +482,8 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "iwae.training": (
         Check(f"K = {TRAIN_K} trains on MNIST: test bound > {BOUND_THRESHOLD:g} after "
-              f"{TRAIN_STEPS} steps", probes.probe_training, judge_training,
+              f"{TRAIN_STEPS} steps (measured false-failure rate 0/{TRAINING_RUNS}, margin over "
+              "19 nats)", probes.probe_training, judge_training,
               inputs.training_inputs, id="training", hidden=True),
     ),
 }

@@ -70,7 +70,8 @@ TASKS = (
         check_order=("decoder", "encoder_mean", "variance", "flat")),
     Task("iwae.training", TOPIC, ("IWAE",), 3.0, (
         Check("gradients reach encoder and decoder; descending the loss moves the decoder "
-              "towards a tiny batch", probes.probe_training_smoke,
+              "towards a tiny batch (measured false-failure rate 0/100)",
+              probes.probe_training_smoke,
               partial(public.judge_training_smoke, min_cosine=0.5), inputs.smoke_inputs,
               id="smoke"),
     ), timeout_s=420.0, description="the IWAE trains the grader's fixed networks",
