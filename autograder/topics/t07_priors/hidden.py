@@ -114,9 +114,11 @@ def judge_mog(j: Judgement) -> None:
     judge_mixture_samples(j.got.get("sample"), mean, var, m, f"MoGPrior({m}, {k})()")
 
 
-def judge_mog_fit(j: Judgement) -> None:
+def judge_mog_fit(j: Judgement, *, min_change: float, min_gain: float) -> None:
+    """Adam moves every kind of parameter (by ``min_change``) and raises the held-out
+    log-likelihood by more than ``min_gain`` nats per point."""
     m, k = j.inputs["M"], j.inputs["K"]
-    before, after = mog_learned(j)
+    before, after = mog_learned(j, min_change)
     with torch.random.fork_rng():
         torch.manual_seed(7)
         held_out = mog_inputs(F64, m, k)["data"]
@@ -125,22 +127,25 @@ def judge_mog_fit(j: Judgement) -> None:
         p = {key: v.to(F64) for key, v in parts.items()}
         ll[name] = float(tp.mixture_log_density(held_out, p["means"], 2 * p["stds"].log(),
                                                 p["probs"].log()).mean())
-    if ll["after"] <= ll["before"] + 1.0:
+    if ll["after"] <= ll["before"] + min_gain:
         raise CheckFailed(f"maximum-likelihood training of MoGPrior did not improve the "
                           f"held-out log-likelihood ({ll['before']:.2f} -> {ll['after']:.2f} "
                           "nats per point).")
 
 
-def judge_vamp(j: Judgement) -> None:
+def judge_vamp(j: Judgement, *, init_atol: float, weight_atol: float, ref_rtol: float,
+               ref_atol: float) -> None:
+    """vamp_parts' checks, log_prob against its own components (and, hidden, against the
+    reference within ``ref_rtol``/``ref_atol``), samples with the mixture's moments."""
     got = j.got if isinstance(j.got, dict) else {}
     init = j.inputs["pseudo_init"]
-    parts = vamp_parts(j)
+    parts = vamp_parts(j, init_atol, weight_atol)
     log_prob, mix_mean, var = _mixture_log_prob_and_moments(parts, j.inputs["z"])
     expect_close(got.get("log_prob"), log_prob.to(init.dtype), "log_prob(z) of the VampPrior",
                  reveal=not j.hidden)
     if j.hidden:
         expect_close(got.get("log_prob"), j.ref["log_prob"], "log_prob(z) of the VampPrior",
-                     reveal=False, rtol=1e-5, atol=1e-6)
+                     reveal=False, rtol=ref_rtol, atol=ref_atol)
     judge_mixture_samples(got.get("sample"), mix_mean, var, j.inputs["M"], "VampPrior()")
 
 
@@ -330,7 +335,9 @@ def _prior_log_prob(result: dict[str, Any], kind: str, encoder: nn.Module) -> An
             tp.mixture_sampler(log_w, means, logvars, gen))
 
 
-def judge_training(j: Judgement) -> None:
+def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float) -> None:
+    """Test ELBOs: standard prior above ``elbo_floor``, learned priors no more than
+    ``elbo_tolerance`` nats worse, fewer holes than N(0, I)."""
     from vaelib.data import load_split
 
     got = j.got if isinstance(j.got, dict) else {}
@@ -359,12 +366,12 @@ def judge_training(j: Judgement) -> None:
     summary = (f"test ELBO (fixed binarization, {TEST_SUBSET} images): standard "
                f"{elbos['standard']:.1f}, MoG {elbos['mog']:.1f}, Vamp {elbos['vamp']:.1f} "
                "nats")
-    if elbos["standard"] < ELBO_FLOOR:
-        raise CheckFailed(f"{summary}: even the standard-prior model is below {ELBO_FLOOR:g}, "
+    if elbos["standard"] < elbo_floor:
+        raise CheckFailed(f"{summary}: even the standard-prior model is below {elbo_floor:g}, "
                           "so elbo_mc_kl does not train a VAE (check the signs and rsample).")
     for kind, name in (("mog", "MoG"), ("vamp", "VampPrior")):
-        if elbos[kind] < elbos["standard"] - ELBO_TOLERANCE:
-            raise CheckFailed(f"{summary}: the {name} model is more than {ELBO_TOLERANCE:g} "
+        if elbos[kind] < elbos["standard"] - elbo_tolerance:
+            raise CheckFailed(f"{summary}: the {name} model is more than {elbo_tolerance:g} "
                               "nats worse than the standard prior's with the same networks "
                               "and budget; a learned prior should be at least as good.")
         learned, standard = holes[kind]
@@ -388,17 +395,20 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "priors.mog": (
         Check("a MixtureSameFamily whose log_prob and samples agree with its parameters",
               probes.probe_mog, judge_mog, inputs.mog_inputs, id="mog", hidden=True),
-        Check("weights, means and variances are learnable", probes.probe_mog_fit, judge_mog_fit,
-              inputs.mog_inputs, id="fit", hidden=True),
+        Check("weights, means and variances are learnable", probes.probe_mog_fit,
+              partial(judge_mog_fit, min_change=1e-4, min_gain=1.0), inputs.mog_inputs,
+              id="fit", hidden=True),
         Check("log_prob and samples agree with its parameters in float64 (M = 5, K = 7)",
               probes.probe_mog, judge_mog, partial(inputs.mog_inputs, F64, m=5, k=7),
               id="mog_hidden", hidden=True, seed=9),
     ),
     "priors.vamp": (
         Check("a uniform mixture of the shared encoder's posteriors at the pseudo-inputs; "
-              "samples from it", probes.probe_vamp, judge_vamp, inputs.vamp_inputs, id="vamp",
-              hidden=True),
-        Check("matches the reference in float64", probes.probe_vamp, judge_vamp,
+              "samples from it", probes.probe_vamp,
+              partial(judge_vamp, init_atol=2e-3, weight_atol=1e-5, ref_rtol=1e-5, ref_atol=1e-6),
+              inputs.vamp_inputs, id="vamp", hidden=True),
+        Check("matches the reference in float64", probes.probe_vamp,
+              partial(judge_vamp, init_atol=2e-3, weight_atol=1e-5, ref_rtol=1e-5, ref_atol=1e-6),
               partial(inputs.vamp_inputs, F64, m=3, k=7), id="vamp_hidden", hidden=True,
               seed=13),
     ),
@@ -435,7 +445,8 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "priors.training": (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
               "prior's or better, fewer holes than N(0, I)", probes.probe_training,
-              judge_training, mnist_root_inputs, id="training", hidden=True),
+              partial(judge_training, elbo_tolerance=ELBO_TOLERANCE, elbo_floor=ELBO_FLOOR),
+              mnist_root_inputs, id="training", hidden=True),
     ),
 }
 """Topic 07's hidden checks, by task (see ``autograder.checks.rows``); ``tasks.py``'s

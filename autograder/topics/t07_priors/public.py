@@ -101,8 +101,10 @@ def judge_mog_structure(j: Judgement) -> None:
     judge_mixture_samples(j.got.get("sample"), mean, var, m, f"MoGPrior({m}, {k})()")
 
 
-def mog_learned(j: Judgement) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The MoG prior's parts before and after Adam; each kind of parameter must have moved."""
+def mog_learned(j: Judgement, min_change: float
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The MoG prior's parts before and after Adam; each kind of parameter must have moved by
+    at least ``min_change`` (largest absolute change)."""
     got = j.got if isinstance(j.got, dict) else {}
     m, k = j.inputs["M"], j.inputs["K"]
     if got.get("n_params") == 0:
@@ -115,7 +117,7 @@ def mog_learned(j: Judgement) -> tuple[dict[str, torch.Tensor], dict[str, torch.
                            j.device)
     for key, name in (("means", "means"), ("stds", "log-variances"),
                       ("probs", "mixture logits")):
-        if float((after[key] - before[key]).abs().max()) < 1e-4:
+        if float((after[key] - before[key]).abs().max()) < min_change:
             if key == "probs" and _identical_components(before):
                 raise CheckFailed(
                     f"after {FIT_STEPS} Adam steps on prior.parameters() the mixture weights "
@@ -136,8 +138,8 @@ def _identical_components(parts: dict[str, torch.Tensor]) -> bool:
                for key in ("means", "stds"))
 
 
-def judge_mog_learnable(j: Judgement) -> None:
-    mog_learned(j)
+def judge_mog_learnable(j: Judgement, *, min_change: float) -> None:
+    mog_learned(j, min_change)
 
 
 def judge_mog_dtype(j: Judgement) -> None:
@@ -172,21 +174,22 @@ def seen_pseudo_inputs(value: Any, inputs: dict[str, Any], what: str) -> torch.T
     return u
 
 
-def vamp_parts(j: Judgement) -> dict[str, torch.Tensor]:
-    """The VampPrior's validated parts: a uniform mixture of the encoder's Gaussians at the
-    pseudo-inputs it was called on, which start at pseudo_init."""
+def vamp_parts(j: Judgement, init_atol: float, weight_atol: float) -> dict[str, torch.Tensor]:
+    """The VampPrior's validated parts: a uniform mixture (weights within ``weight_atol`` of
+    1/K) of the encoder's Gaussians at the pseudo-inputs it was called on, which start within
+    ``init_atol`` of pseudo_init."""
     m, k = j.inputs["M"], j.inputs["K"]
     got = j.got if isinstance(j.got, dict) else {}
     u = seen_pseudo_inputs(got.get("seen"), j.inputs, "the pseudo-inputs")
     init = j.inputs["pseudo_init"]
-    if float((u.reshape(init.shape).to(F64) - init.to(F64)).abs().max()) > 2e-3:
+    if float((u.reshape(init.shape).to(F64) - init.to(F64)).abs().max()) > init_atol:
         raise CheckFailed("the pseudo-inputs at initialisation differ from pseudo_init: "
                           "initialise them so that the images the encoder sees start at "
                           "pseudo_init (e.g. raw = logit(pseudo_init) for u = sigmoid(raw)).")
     parts = expect_mixture(got, f"VampPrior({m}, {k}, encoder, pseudo_init)()", m, k,
                            j.device, init.dtype)
     uniform = torch.full((k,), 1.0 / k, dtype=F64)
-    if float((parts["probs"].to(F64) - uniform).abs().max()) > 1e-5:
+    if float((parts["probs"].to(F64) - uniform).abs().max()) > weight_atol:
         raise CheckFailed("the VampPrior's mixture weights are not uniform: it is "
                           "(1/K) sum_k q(z | u_k), so use equal logits.")
     mean, logvar = _linear_components(j.inputs, u)
@@ -199,14 +202,16 @@ def vamp_parts(j: Judgement) -> dict[str, torch.Tensor]:
     return parts
 
 
-def judge_vamp_structure(j: Judgement) -> None:
+def judge_vamp_structure(j: Judgement, *, init_atol: float, weight_atol: float) -> None:
     """Components are the shared encoder's Gaussians at the pseudo-inputs, uniform weights,
     samples with the mixture's mean and variance."""
-    mean, var = mixture_moments(vamp_parts(j))
+    mean, var = mixture_moments(vamp_parts(j, init_atol, weight_atol))
     judge_mixture_samples(j.got.get("sample"), mean, var, j.inputs["M"], "VampPrior()")
 
 
-def judge_vamp_learning(j: Judgement) -> None:
+def judge_vamp_learning(j: Judgement, *, shift_atol: float, min_move: float) -> None:
+    """Gradients reach the shared encoder; the components follow its weights (shift within
+    ``shift_atol`` of 1); the pseudo-inputs move by at least ``min_move``."""
     got = j.got if isinstance(j.got, dict) else {}
     if not got.get("calls"):
         seen_pseudo_inputs(None, j.inputs, "")
@@ -217,13 +222,13 @@ def judge_vamp_learning(j: Judgement) -> None:
                           "The prior's log p(z) must train the shared encoder and the "
                           "pseudo-inputs.")
     shift = got.get("shift")
-    if not isinstance(shift, torch.Tensor) or float((shift - 1.0).abs().max()) > 1e-3:
+    if not isinstance(shift, torch.Tensor) or float((shift - 1.0).abs().max()) > shift_atol:
         raise CheckFailed("changing the encoder's weights did not change the VampPrior's "
                           "components: it uses a separate copy of the encoder (or components "
                           "computed once in __init__). Run the shared encoder in forward().")
     start = seen_pseudo_inputs(got.get("start"), j.inputs, "the pseudo-inputs")
     end = seen_pseudo_inputs(got.get("end"), j.inputs, "the pseudo-inputs after 20 Adam steps")
-    if float((end.to(F64) - start.to(F64)).abs().max()) < 1e-4:
+    if float((end.to(F64) - start.to(F64)).abs().max()) < min_move:
         raise CheckFailed("after 20 Adam steps on the VampPrior's parameters the pseudo-inputs "
                           "have not moved: they are frozen (store them as an nn.Parameter, not "
                           "a buffer or a tensor without requires_grad, and do not detach "
