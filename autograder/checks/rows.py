@@ -11,9 +11,27 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from autograder.checks.api import Check, Task
+
+
+def tasks_on_first_use(package: str) -> Callable[[str], Any]:
+    """A topic package's module ``__getattr__``: ``TASKS`` is built from ``tasks.py`` (and
+    ``hidden.py`` where the grader has it) the first time it is asked for, so that a child
+    importing the package's ``probes`` imports no judge."""
+
+    def __getattr__(name: str) -> Any:
+        if name != "TASKS":
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        rows = importlib.import_module(f"{package}.tasks").TASKS
+        tasks = topic_tasks(package, rows)
+        sys.modules[package].TASKS = tasks
+        return tasks
+
+    return __getattr__
 
 
 def topic_tasks(package: str, rows: tuple[Task, ...]) -> tuple[Task, ...]:

@@ -12,16 +12,7 @@ that a child importing ``probes`` imports no judge.
 
 from __future__ import annotations
 
-from typing import Any
+from autograder.checks.rows import tasks_on_first_use
 
 TOPIC = "03_elbo_jensen"
-
-
-def __getattr__(name: str) -> Any:
-    if name == "TASKS":
-        from autograder.checks.rows import topic_tasks
-        from autograder.topics.t03_elbo_jensen import tasks
-
-        globals()["TASKS"] = topic_tasks(__name__, tasks.TASKS)
-        return globals()["TASKS"]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = tasks_on_first_use(__name__)
