@@ -453,8 +453,9 @@ def test_cli_batch_survives_every_attack(full_sandbox, batch, tmp_path):
     notebooks = {Path(n["path"]).stem: n for n in data["notebooks"]}
     _expect_batch(notebooks)
     tasks = {t["id"]: t for t in notebooks["a_attacker"]["tasks"]}
-    assert tasks["ppca.marginal"]["status"] == "error"  # the reference was unreadable
-    assert "PermissionError" in tasks["ppca.marginal"]["message"]
+    assert tasks["ppca.marginal"]["status"] == "error"  # the reference was unreadable or absent
+    assert {"PermissionError", "FileNotFoundError"} & set(
+        tasks["ppca.marginal"]["message"].replace(":", " ").split()), tasks["ppca.marginal"]
     # A slow machine stops the expansion at --timeout or the judge at --judge-timeout; a fast
     # one finishes simplifying and finds the answer wrong. Either way the task gets no points
     # and the batch goes on.

@@ -55,11 +55,15 @@ TASK_SECONDS = 30
 
 
 def library_modules() -> Iterator[types.ModuleType]:
-    """Every importable module of vaelib and autograder, except autograder.trusted."""
+    """Every importable module of vaelib and autograder, except the grader-only ones
+    (autograder.trusted and each topic's hidden.py: unreadable from the sandbox, never shipped
+    in the kit)."""
     for package in (vaelib, autograder):
         yield package
         for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if info.name.startswith("autograder.trusted") or info.name in NOT_IMPORTABLE:
+            grader_only = info.name.startswith("autograder.trusted") or (
+                info.name.startswith("autograder.topics.") and info.name.endswith(".hidden"))
+            if grader_only or info.name in NOT_IMPORTABLE:
                 continue
             yield importlib.import_module(info.name)
 
