@@ -322,7 +322,7 @@ def reseeding(cls: type, seed: int) -> type:
     return Reseeded
 
 
-def measure_mnist(row: MnistRow, seeds: int, variant: str) -> None:
+def measure_mnist(row: MnistRow, seeds: int, variant: str, first_seed: int = 0) -> None:
     """The hidden training check over seeds: failures, and the margin of the measured value
     over the threshold (mean, sd, smallest; the normal tail gives an approximate rate)."""
     import statistics
@@ -427,6 +427,8 @@ def main() -> None:
                         "this (e.g. 'left mode')")
     parser.add_argument("--mnist", type=int, default=0, help="also run the hidden MNIST "
                         "trainings on this many seeds (seconds to a minute each)")
+    parser.add_argument("--first-seed", type=int, default=0, help="with --mnist: the first "
+                        "seed (to extend an earlier run with new seeds)")
     parser.add_argument("--variant", default="", help="with --mnist: only variants whose name "
                         "contains this")
     args = parser.parse_args()
@@ -440,7 +442,7 @@ def main() -> None:
                     lambda line: print(line, flush=True))
     for row in MNIST_PLAN if args.mnist else ():
         if row[2].startswith(args.only):
-            measure_mnist(row, args.mnist, args.variant)
+            measure_mnist(row, args.mnist, args.variant, args.first_seed)
     if args.cosines:
         min_cosines(args.seeds)
     if args.old and "priors.training".startswith(args.only):
