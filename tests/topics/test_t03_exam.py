@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.notebook_code import load_notebook_code
-from autograder.paths import exercise_notebook
-from autograder.registry import get_task
-from tests.helpers import assert_caught, assert_full, shared_grader, solution_cell
+from tests.helpers import assert_caught, assert_full, solution_cell
+from tests.topics.exam_checks import (
+    assert_public_mock_passes_solution_and_finds_stub_missing,
+    assert_untouched_exercise_scores_zero,
+)
 from tests.topics.scaffold import TopicTests
 
 TOPIC = "03_elbo_jensen"
@@ -102,12 +103,9 @@ def test_a_hard_coded_symbol_passes_the_public_check_but_not_the_hidden_ones() -
 
 @pytest.mark.parametrize("task_id", sorted(CELL))
 def test_public_check_passes_the_solution_and_finds_the_stub_missing(task_id: str) -> None:
-    assert topic.public(task_id, "mock") == ("passed", "")
-    assert topic.public(task_id, "mock", exercise=True)[0] == "missing"
+    assert_public_mock_passes_solution_and_finds_stub_missing(topic, task_id)
 
 
 @pytest.mark.parametrize("task_id", sorted(CELL))
 def test_untouched_exercise_scores_zero(task_id: str) -> None:
-    result = shared_grader().grade_task(load_notebook_code(exercise_notebook(TOPIC)),
-                                        get_task(task_id))
-    assert (result.status, result.points) == ("missing", 0)
+    assert_untouched_exercise_scores_zero(topic, task_id)
