@@ -26,7 +26,8 @@ GAP = "elbo_gap_solution"
 def test_reference_gets_full_marks() -> None:
     result = grade(solution_notebook(TOPIC))
     assert [t.id for t in result.tasks] == ["elbo.log_mean_exp", "elbo.mc", "elbo.ppca",
-                                            "elbo.gap"]
+                                            "elbo.gap", "elbo.exam_gap_1d",
+                                            "elbo.exam_mean_field_gap"]
     for item in result.tasks:
         assert_full(item)
 

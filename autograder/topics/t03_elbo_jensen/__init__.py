@@ -1,4 +1,5 @@
-"""Topic 03: the ELBO, Jensen's inequality and the gap. Checks for the four graded symbols.
+"""Topic 03: the ELBO, Jensen's inequality and the gap. Checks for the six graded symbols, two of
+them exam-practice questions answered in sympy (judged by ``autograder.checks.written``).
 
 PPCA (topic 01) is the test bed: its log p(x) and posterior are known in closed form, so the
 judges compute exact ELBOs and gaps in float64 from generic Gaussian formulas (grader-only

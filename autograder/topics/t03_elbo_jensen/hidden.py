@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import sympy
 import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
@@ -23,6 +24,7 @@ from autograder.checks.compare import (
     sentence,
 )
 from autograder.checks.stats import FALSE_FAILURE_RATE, chi2_threshold, evidence
+from autograder.checks.written import confirm_answer, judge_answer, random_points
 from autograder.topics.t03_elbo_jensen import inputs, probes
 from autograder.topics.t03_elbo_jensen.public import (
     GAP_DIRECTION,
@@ -32,6 +34,15 @@ from autograder.topics.t03_elbo_jensen.public import (
     expect_gap,
     judge_lme,
     mc_gradient,
+)
+from autograder.topics.t03_elbo_jensen.public_exam import (
+    GAP_1D,
+    GAP_1D_HINTS,
+    GAP_1D_NAMES,
+    HALF,
+    MEAN_FIELD,
+    MEAN_FIELD_NAMES,
+    SIGN,
 )
 from autograder.trusted.ppca import Ppca
 
@@ -266,6 +277,82 @@ def judge_gap_reference(j: Judgement) -> None:
     judge_gap_value(j.got, j, reveal=False, ref=j.ref)
 
 
+# ------------------------------------------------------------------ exam practice (sympy)
+def kl_1d(m0: Any, v0: Any, m1: Any, v1: Any) -> Any:
+    """KL(N(m0, v0) || N(m1, v1)), variances v0, v1."""
+    return (sympy.log(v1 / v0) + (v0 + (m0 - m1) ** 2) / v1 - 1) / 2
+
+
+def gap_1d_forms(x: Any, s2: Any, m: Any, v: Any) -> tuple[Any, dict[str, Any]]:
+    """The gap KL(q || p(z|x)) of the model z ~ N(0, 1), x | z ~ N(z, s2) for q = N(m, v),
+    and each classic mistake's value (the concepts of ``GAP_1D_HINTS``, in order)."""
+    post_mean, post_var = x / (1 + s2), s2 / (1 + s2)
+    gap = kl_1d(m, v, post_mean, post_var)
+    s2_std = s2**2
+    wrong = (kl_1d(post_mean, post_var, m, v), -gap, 2 * gap,
+             kl_1d(m, v, x / (1 + s2_std), s2_std / (1 + s2_std)),
+             kl_1d(m, v, post_mean, 1 / (1 + s2)), kl_1d(m, v, x, post_var))
+    return gap, dict(zip(GAP_1D_HINTS, wrong, strict=True))
+
+
+GAP_1D_RANGES = {"x": (-3.0, 3.0), "s2": (0.2, 3.0), "m": (-2.0, 2.0), "v": (0.1, 2.0)}
+
+
+def gap_1d_check(j: Judgement, *, numbers: bool, confirm: bool) -> None:
+    """Symbols: the closed form at random points; numbers: the one number."""
+    if numbers:
+        args = (sympy.Integer(-1), sympy.Rational(1, 4), sympy.Rational(1, 2), sympy.Integer(3))
+        points: list[dict[str, float]] = [{}]
+        what = f"{GAP_1D} at x = -1, s2 = 1/4, m = 1/2, v = 3"
+    else:
+        args = probes.gap_1d_symbols()
+        points, what = random_points(GAP_1D_RANGES, "elbo.exam_gap_1d"), GAP_1D
+    gap, hints = gap_1d_forms(*args)
+    if confirm:
+        confirm_answer(j.got, function=what, names=GAP_1D_NAMES, expected=(gap,), points=points)
+    else:
+        judge_answer(j.got, function=what, names=GAP_1D_NAMES, expected=(gap,), points=points,
+                     hints=(hints,), reveal=False)
+
+
+def mean_field_forms(rho: Any) -> tuple[tuple[Any, Any], tuple[dict[str, Any], ...]]:
+    """(best, marginal) gaps of a factorised q for a 2-D Gaussian posterior with correlation
+    rho, and the classic mistakes' values for each."""
+    best = -sympy.log(1 - rho**2) / 2
+    marginal = rho**2 / (1 - rho**2) + sympy.log(1 - rho**2) / 2
+    hints = ({SIGN: -best, HALF: 2 * best, "rho must be squared: the 2-D determinant is "
+              "s11 s22 (1 - rho²)": -sympy.log(1 - rho) / 2},
+             {"this is KL(p(z|x) || q), the forward direction: the gap is KL(q || p(z|x))": best,
+              SIGN: -marginal, HALF: 2 * marginal})
+    return (best, marginal), hints
+
+
+def entries_points() -> list[dict[str, float]]:
+    """Points (s11, s22, s12) of positive-definite 2 x 2 covariances, |correlation| < 0.95."""
+    points = random_points({"s11": (0.3, 3.0), "s22": (0.3, 3.0), "c": (-0.95, 0.95)},
+                           "elbo.exam_mean_field_gap")
+    return [{"s11": p["s11"], "s22": p["s22"], "s12": p["c"] * math.sqrt(p["s11"] * p["s22"])}
+            for p in points]
+
+
+def mean_field_check(j: Judgement, *, entries: bool, confirm: bool) -> None:
+    if entries:
+        s11, s22 = sympy.symbols("s11 s22", positive=True)
+        rho = sympy.Symbol("s12", real=True) / sympy.sqrt(s11 * s22)
+        points, what = entries_points(), "mean_field_gaps_sympy(s12 / sqrt(s11 s22))"
+    else:
+        rho = sympy.Symbol("rho", real=True)
+        points = random_points({"rho": (-0.95, 0.95)}, "elbo.exam_mean_field_gap")
+        what = MEAN_FIELD
+    expected, hints = mean_field_forms(rho)
+    if confirm:
+        confirm_answer(j.got, function=what, names=MEAN_FIELD_NAMES, expected=expected,
+                       points=points)
+    else:
+        judge_answer(j.got, function=what, names=MEAN_FIELD_NAMES, expected=expected,
+                     points=points, hints=hints, reveal=False)
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "elbo.log_mean_exp": (
         Check("matches the reference on large random inputs (float32)", probes.probe_lme_dim1,
@@ -317,6 +404,24 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               judge_gap_reference,
               partial(inputs.random_model, d=4, m=2, tensor_sigma2=True, dtype=torch.float32),
               id="reference", hidden=True, seed=8),
+    ),
+    "elbo.exam_gap_1d": (
+        Check("the closed form for symbolic x, s2, m, v", probes.probe_gap_1d,
+              partial(gap_1d_check, numbers=False, confirm=False), id="symbolic", hidden=True,
+              confirm=partial(gap_1d_check, numbers=False, confirm=True)),
+        Check("numbers in, the number out (x = -1, s2 = 1/4, m = 1/2, v = 3)",
+              probes.probe_gap_1d_numbers, partial(gap_1d_check, numbers=True, confirm=False),
+              id="numbers", hidden=True,
+              confirm=partial(gap_1d_check, numbers=True, confirm=True)),
+    ),
+    "elbo.exam_mean_field_gap": (
+        Check("the closed form for a symbolic rho", probes.probe_mean_field,
+              partial(mean_field_check, entries=False, confirm=False), id="symbolic",
+              hidden=True, confirm=partial(mean_field_check, entries=False, confirm=True)),
+        Check("rho given as s12 / sqrt(s11 s22), from covariance entries",
+              probes.probe_mean_field_entries,
+              partial(mean_field_check, entries=True, confirm=False), id="entries",
+              hidden=True, confirm=partial(mean_field_check, entries=True, confirm=True)),
     ),
 }
 """Topic 03's hidden checks, by task (see ``autograder.checks.rows``)."""

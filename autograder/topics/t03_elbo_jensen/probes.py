@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sympy
 import torch
 
 from autograder.checks.api import ProbeContext, call
@@ -99,3 +100,35 @@ def probe_gap_at_posterior(ns: dict[str, Any], inputs: dict[str, Any], ctx: Prob
     args = (inputs["x"], inputs["W"], inputs["b"], inputs["sigma2"])
     return ns["elbo_gap"](*args, mean, cov), ns["elbo_gap"](*args, inputs["q_mean"],
                                                              inputs["q_cov"])
+
+
+# ------------------------------------------------------------------ exam practice (sympy)
+def gap_1d_symbols() -> tuple[Any, Any, Any, Any]:
+    """x, s2, m, v: the data point, the noise variance, q's mean and q's variance."""
+    x, m = sympy.symbols("x m", real=True)
+    s2, v = sympy.symbols("s2 v", positive=True)
+    return x, s2, m, v
+
+
+def probe_gap_1d(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """gap_1d_sympy(x, s2, m, v) with symbols."""
+    return ns["gap_1d_sympy"](*gap_1d_symbols())
+
+
+def probe_gap_1d_numbers(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """gap_1d_sympy with numbers: x = -1, s2 = 1/4, m = 1/2, v = 3."""
+    return ns["gap_1d_sympy"](sympy.Integer(-1), sympy.Rational(1, 4), sympy.Rational(1, 2),
+                              sympy.Integer(3))
+
+
+def probe_mean_field(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """mean_field_gaps_sympy(rho) with a real symbol rho."""
+    return ns["mean_field_gaps_sympy"](sympy.Symbol("rho", real=True))
+
+
+def probe_mean_field_entries(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                             ) -> Any:
+    """mean_field_gaps_sympy for the correlation of the covariance [[s11, s12], [s12, s22]]."""
+    s11, s22 = sympy.symbols("s11 s22", positive=True)
+    s12 = sympy.Symbol("s12", real=True)
+    return ns["mean_field_gaps_sympy"](s12 / sympy.sqrt(s11 * s22))

@@ -11,7 +11,7 @@ from functools import partial
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t03_elbo_jensen import TOPIC, inputs, probes, public
+from autograder.topics.t03_elbo_jensen import TOPIC, inputs, probes, public, public_exam
 
 TASKS = (
     Task("elbo.log_mean_exp", TOPIC, ("log_mean_exp",), 2.0, (
@@ -42,4 +42,13 @@ TASKS = (
               probes.probe_gap_at_posterior, partial(public.judge_gap_mock, zero_atol=1e-6),
               inputs.mock_with_posterior, id="mock"),
     ), description="the gap KL(q || p(z|x))"),
+    Task("elbo.exam_gap_1d", TOPIC, ("gap_1d_sympy",), 2.0, (
+        Check("four (x, s2, m, v), worked by hand (0 at the posterior)", probes.probe_gap_1d,
+              public_exam.judge_gap_1d_mock, id="mock", confirm=public_exam.confirm_gap_1d_mock),
+    ), timeout_s=120.0, description="exam practice: log p(x) - ELBO of a 1-D model, in sympy"),
+    Task("elbo.exam_mean_field_gap", TOPIC, ("mean_field_gaps_sympy",), 2.0, (
+        Check("rho = 3/5, -4/5 and 0, worked by hand", probes.probe_mean_field,
+              public_exam.judge_mean_field_mock, id="mock",
+              confirm=public_exam.confirm_mean_field_mock),
+    ), timeout_s=120.0, description="exam practice: the gap a factorised q cannot close"),
 )

@@ -6,14 +6,25 @@ shipped to students and unreadable from the sandbox; attached to the rows of ``t
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
+import sympy
 import torch
 from scipy import stats
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_tensor
+from autograder.checks.written import confirm_answer, judge_answer, random_points
 from autograder.topics.t04_reparameterisation import inputs, probes, public
 from autograder.topics.t04_reparameterisation.public import NO_GRAD, RATE, collect, std_hints
+from autograder.topics.t04_reparameterisation.public_exam import (
+    BASELINE,
+    BASELINE_HINTS,
+    BASELINE_NAMES,
+    VARIANCES,
+    VARIANCES_HINTS,
+    VARIANCES_NAMES,
+)
 
 F64 = torch.float64
 
@@ -51,6 +62,67 @@ def judge_matches_reference(j: Judgement, *, what: str, on_error: str) -> None:
                               f"reference's (Welch t = {float(t.abs().max()):.1f}, threshold "
                               f"{thr:.1f} at false-failure rate {RATE:g}): the estimator is "
                               "biased for this f.")
+
+
+# ------------------------------------------------------------------ exam practice (sympy)
+def variances_forms(mu: Any, sigma: Any) -> tuple[tuple[Any, Any], tuple[dict[str, Any], ...]]:
+    """Single-sample estimates of d/dmu E[z²], z ~ N(mu, sigma²): the variances of the pathwise
+    2 z and of the score-function z² (z - mu) / sigma², and the classic mistakes' values (the
+    concepts of ``VARIANCES_HINTS``, in order)."""
+    pathwise = 4 * sigma**2
+    score = mu**4 / sigma**2 + 14 * mu**2 + 15 * sigma**2
+    root = sympy.sqrt(sigma)
+    wrong_path = (2 * sigma, pathwise + 4 * mu**2, 4 * sigma)
+    wrong_score = (sympy.sqrt(score), score + 4 * mu**2, sigma**4 * score,
+                   score.subs(sigma, root))
+    return (pathwise, score), tuple(dict(zip(h, w, strict=True)) for h, w in
+                                    zip(VARIANCES_HINTS, (wrong_path, wrong_score), strict=True))
+
+
+def baseline_forms(mu: Any, sigma: Any) -> tuple[tuple[Any, Any], tuple[dict[str, Any], ...]]:
+    """The variance-minimising constant baseline of the single-sample score-function estimate
+    of d/dmu E[z²] and the variance it leaves, and the classic mistakes' values."""
+    b_star = mu**2 + 3 * sigma**2
+    var_star = 8 * mu**2 + 6 * sigma**2
+    wrong_b = (mu**2 + sigma**2, b_star / sigma**2)
+    wrong_var = (8 * mu**2 + 10 * sigma**2, mu**4 / sigma**2 + 14 * mu**2 + 15 * sigma**2,
+                 var_star + 4 * mu**2, sympy.sqrt(var_star))
+    return (b_star, var_star), tuple(dict(zip(h, w, strict=True)) for h, w in
+                                     zip(BASELINE_HINTS, (wrong_b, wrong_var), strict=True))
+
+
+EXAMS = {"estimator_variances_sympy": (VARIANCES, VARIANCES_NAMES, variances_forms),
+         "optimal_baseline_sympy": (BASELINE, BASELINE_NAMES, baseline_forms)}
+MU_SIGMA_RANGES = {"mu": (-2.5, 2.5), "sigma": (0.3, 2.5)}
+
+
+def exam_check(j: Judgement, *, symbol: str, numbers: bool, confirm: bool) -> None:
+    """Symbols: the closed forms at random (mu, sigma); numbers: at mu = -3/2, sigma = 3."""
+    function, names, forms = EXAMS[symbol]
+    if numbers:
+        args: tuple[Any, Any] = (sympy.Rational(-3, 2), sympy.Integer(3))
+        points: list[dict[str, float]] = [{}]
+        function = f"{symbol}(-3/2, 3)"
+    else:
+        args, points = probes.mu_sigma_symbols(), random_points(MU_SIGMA_RANGES, symbol)
+    expected, hints = forms(*args)
+    if confirm:
+        confirm_answer(j.got, function=function, names=names, expected=expected, points=points)
+    else:
+        judge_answer(j.got, function=function, names=names, expected=expected, points=points,
+                     hints=hints, reveal=False)
+
+
+def exam_checks(symbol: str) -> tuple[Check, ...]:
+    """The hidden checks of an exam question on q = N(mu, sigma²)."""
+    return tuple(
+        Check(name, partial(probes.probe_exam, symbol=symbol, numbers=numbers),
+              partial(exam_check, symbol=symbol, numbers=numbers, confirm=False), id=check_id,
+              hidden=True, confirm=partial(exam_check, symbol=symbol, numbers=numbers,
+                                           confirm=True))
+        for name, check_id, numbers in (
+            ("the closed forms for symbolic mu, sigma", "symbolic", False),
+            ("numbers in, numbers out (mu = -3/2, sigma = 3)", "numbers", True)))
 
 
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -96,5 +168,7 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               partial(inputs.hard_inputs, torch.float32, (4, 3, 6)), id="hard_hidden",
               hidden=True, seed=9),
     ),
+    "reparam.exam_variances": exam_checks("estimator_variances_sympy"),
+    "reparam.exam_baseline": exam_checks("optimal_baseline_sympy"),
 }
 """Topic 04's hidden checks, by task (see ``autograder.checks.rows``)."""

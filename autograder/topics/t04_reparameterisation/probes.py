@@ -1,4 +1,4 @@
-"""Topic 04's probes: what runs next to the notebook's code (torch and the API only).
+"""Topic 04's probes: what runs next to the notebook's code (torch, sympy and the API only).
 
 A probe that several checks share with different settings takes them as keyword parameters;
 the rows bind them with ``functools.partial`` (a probe must pickle).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import sympy
 import torch
 
 from autograder.checks.api import ProbeContext
@@ -143,3 +144,16 @@ def probe_gumbel_hard(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeCont
             (grad,) = torch.autograd.grad((y * inputs["w"]).sum(), (logits,), allow_unused=True)
         out["hard" if hard else "soft"] = {"y": y, "grad": grad}
     return out
+
+
+# ------------------------------------------------------------------ exam practice (sympy)
+def mu_sigma_symbols() -> tuple[Any, Any]:
+    """mu (real) and sigma (positive): q = N(mu, sigma²)."""
+    return sympy.Symbol("mu", real=True), sympy.Symbol("sigma", positive=True)
+
+
+def probe_exam(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext, *,
+               symbol: str, numbers: bool = False) -> Any:
+    """symbol(mu, sigma) with symbols, or with the numbers mu = -3/2, sigma = 3."""
+    args = (sympy.Rational(-3, 2), sympy.Integer(3)) if numbers else mu_sigma_symbols()
+    return ns[symbol](*args)

@@ -12,7 +12,7 @@ from functools import partial
 import torch
 
 from autograder.checks.api import Check, Task
-from autograder.topics.t04_reparameterisation import TOPIC, inputs, probes, public
+from autograder.topics.t04_reparameterisation import TOPIC, inputs, probes, public, public_exam
 from autograder.topics.t04_reparameterisation.probes import REPS
 from autograder.topics.t04_reparameterisation.public import PATHWISE_ERROR, RATE, SCORE_ERROR
 
@@ -53,6 +53,12 @@ TASKS = (
                       saw_grad_hint=public.THROUGH_F),
               partial(inputs.estimator_inputs, torch.float32), id="unbiased_for_a_black"),
     ), description="score-function (REINFORCE) gradient estimator"),
+    Task("reparam.exam_variances", TOPIC, ("estimator_variances_sympy",), 2.0, (
+        Check("four (mu, sigma), worked by hand",
+              partial(probes.probe_exam, symbol="estimator_variances_sympy"),
+              public_exam.judge_variances_mock, id="mock",
+              confirm=public_exam.confirm_variances_mock),
+    ), timeout_s=120.0, description="exam practice: pathwise vs score-function variance"),
     Task("reparam.gumbel_softmax", TOPIC, ("gumbel_softmax_sample",), 3.0, (
         Check("relaxed samples lie on the simplex, positive (float32)", probes.probe_gumbel,
               public.judge_gumbel_simplex, inputs.gumbel_inputs, id="simplex"),
@@ -67,4 +73,10 @@ TASKS = (
               partial(public.judge_gumbel_hard, grad_rtol=1e-3, grad_atol=1e-6),
               inputs.hard_inputs, id="hard", weight=2.0),
     ), description="Gumbel-softmax relaxation and straight-through estimator"),
+    Task("reparam.exam_baseline", TOPIC, ("optimal_baseline_sympy",), 2.0, (
+        Check("four (mu, sigma), worked by hand",
+              partial(probes.probe_exam, symbol="optimal_baseline_sympy"),
+              public_exam.judge_baseline_mock, id="mock",
+              confirm=public_exam.confirm_baseline_mock),
+    ), timeout_s=120.0, description="exam practice: the optimal constant baseline"),
 )
