@@ -162,3 +162,27 @@ def test_the_kit_ships_and_runs_no_hidden_check_and_says_how_it_checks(tmp_path)
     assert run.stdout.count(MODE_HEADER["fast"]) == 1, run.stdout[-2000:]
     cases = list(ET.parse(report).iter("testcase"))
     assert len(cases) == 6 and not any(case.find("failure") is not None for case in cases)
+
+
+NBFORMAT_IMPORT = '''
+import importlib.util, json, sys
+from autograder.notebook_format import import_nbformat
+nbformat = import_nbformat()
+skipped = "rfc3987_syntax" not in sys.modules and "jsonschema" in sys.modules
+later = importlib.util.find_spec("rfc3987_syntax") is not None
+if later:
+    import rfc3987_syntax  # noqa: F401 - still importable afterwards
+print(json.dumps({"skipped": skipped, "reads": callable(nbformat.reads)}))
+'''
+
+
+def test_nbformat_is_imported_without_the_iri_grammar_and_reads_the_same_without_validation():
+    done = subprocess.run([sys.executable, "-c", NBFORMAT_IMPORT], env=_env("fast"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"skipped": True, "reads": True}
+    from autograder.notebook_code import load_notebook_code
+
+    for topic in ("01_ppca", "05_vae_binary_mnist"):
+        path = ROOT / "solutions" / topic / f"{topic}.ipynb"
+        assert load_notebook_code(path, validate=False) == load_notebook_code(path)
