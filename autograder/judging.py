@@ -114,8 +114,11 @@ def load_grader_code() -> None:
 
 def child_entry(job: dict[str, Any], connection: Any) -> None:
     """Entry point of a judge child (``sandbox.run_child``): load the grader's code, enter the
-    sandbox, judge, and send the findings as one ``verdict`` frame."""
-    channel = worker.sandboxed_start(job, connection, prepare=load_grader_code)
+    sandbox, judge, and send the findings as one ``verdict`` frame. A child forked straight
+    from the fast self-check (no sandbox hides any file) holds the checked topic's judges
+    already and loads nothing more."""
+    prepare = None if sandbox.forks_directly() else load_grader_code
+    channel = worker.sandboxed_start(job, connection, prepare=prepare)
     channel.send("verdict", 0, child_judge(job))
     os._exit(0)
 

@@ -16,8 +16,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
+from autograder.notebook_format import import_nbformat
 
+nbformat = import_nbformat()
 SETUP_TAG = "setup"
 # What a cell that does not parse probably defines: top-level def/class names and assignments.
 _DEFINITION_LINE = re.compile(r"^(?:def|class)\s+(\w+)|^(\w+)\s*=", re.M)
@@ -113,8 +114,13 @@ def read_notebook_bytes(path: str | Path) -> bytes:
         os.close(fd)
 
 
-def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> nbformat.NotebookNode:
-    """A notebook from its bytes; a NotebookError that never quotes the file's content."""
+def parse_notebook(data: bytes, path: str | Path = "<notebook>", *,
+                   validate: bool = True) -> nbformat.NotebookNode:
+    """A notebook from its bytes; a NotebookError that never quotes the file's content.
+
+    ``validate``: log what nbformat's schema finds wrong, as ``nbformat.reads`` does (the
+    self-check skips it: it changes nothing a grade depends on and costs its first call a
+    schema compilation)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -126,7 +132,8 @@ def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> nbformat.Not
             if isinstance(exc, json.JSONDecodeError) else ""
         raise NotebookError(f"{path}: not a readable notebook (invalid JSON{where})") from None
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(text, as_version=4) if validate else \
+            nbformat.converter.convert(nbformat.reader.reads(text), 4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many types
         raise NotebookError(f"{path}: not a readable notebook ({type(exc).__name__})") from None
     if not isinstance(nb.get("cells"), list):
@@ -134,9 +141,9 @@ def parse_notebook(data: bytes, path: str | Path = "<notebook>") -> nbformat.Not
     return nb
 
 
-def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+def read_notebook(path: str | Path, *, validate: bool = True) -> nbformat.NotebookNode:
     """Read a notebook with nbformat, turning every failure into a one-line NotebookError."""
-    return parse_notebook(read_notebook_bytes(path), path)
+    return parse_notebook(read_notebook_bytes(path), path, validate=validate)
 
 
 def extract_code(nb: nbformat.NotebookNode, path: str = "<notebook>") -> NotebookCode:
@@ -172,9 +179,10 @@ def _mapping(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def load_notebook_code(path: str | Path) -> NotebookCode:
-    """Read a notebook file and extract its gradable code."""
-    return extract_code(read_notebook(path), str(path))
+def load_notebook_code(path: str | Path, *, validate: bool = True) -> NotebookCode:
+    """Read a notebook file and extract its gradable code (``validate``: see
+    ``parse_notebook``)."""
+    return extract_code(read_notebook(path, validate=validate), str(path))
 
 
 def _strip_magics(source: str) -> str:

@@ -27,7 +27,12 @@ from autograder.grading import Grader, TaskResult, dependency_prefix, graded_dep
 from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
 from autograder.paths import TOPICS
 from autograder.registry import tasks_for_topic, topic_for_grade_ids
-from autograder.self_check import SelfCheckSettingError, preload_for, self_check_mode
+from autograder.self_check import (
+    MODE_HEADER,
+    SelfCheckSettingError,
+    preload_for,
+    self_check_mode,
+)
 
 _GRADER: Grader | None = None
 _RESULTS: dict[tuple[str, str], TaskResult] = {}  # (notebook path, task id) -> its result
@@ -64,17 +69,18 @@ class NotebookFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            code = load_notebook_code(self.path)
+            fast = self_check_mode() == "fast"
+        except SelfCheckSettingError as exc:
+            raise self.CollectError(str(exc)) from None
+        try:
+            code = load_notebook_code(self.path, validate=not fast)
         except NotebookError as exc:
             raise self.CollectError(str(exc)) from None
         topic = topic_for_grade_ids(code.grade_ids, self.path.stem)
         if topic is None:
             return
-        try:
-            if self_check_mode() == "fast":
-                preload_for(code)
-        except SelfCheckSettingError as exc:
-            raise self.CollectError(str(exc)) from None
+        if fast:
+            preload_for(code)
         for task in in_notebook_order(tasks_for_topic(topic), code.grade_ids):
             yield TaskItem.from_parent(self, name=task.id, code=code, task=task)
 
@@ -131,6 +137,14 @@ def saved_at(path: Path) -> str:
     """'<path>: checked as saved at <local time>' (the file's modification time)."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
     return f"{path}: checked as saved at {stamp} (save the notebook to check your latest edits)"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The way the public checks run, once at the top of the report."""
+    try:
+        return [MODE_HEADER[self_check_mode()]]
+    except SelfCheckSettingError as exc:
+        return [f"self-check: {exc}"]
 
 
 def pytest_report_collectionfinish(config: pytest.Config, start_path: Path,

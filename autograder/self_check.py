@@ -16,11 +16,16 @@ import importlib
 import os
 
 from autograder.notebook_code import NotebookCode
-from autograder.preload import PRELOADED, headless_matplotlib, warm_sympy
+from autograder.preload import PRELOADED, headless_matplotlib
 
 SETTING = "VAE_COURSE_SELF_CHECK"
 MODES = ("fast", "sandboxed")
 DEFAULT = "sandboxed"
+MODE_HEADER = {
+    "fast": "self-check: public checks only, run without the grading sandbox "
+            f"({SETTING}=sandboxed runs them as the grader does)",
+    "sandboxed": "self-check: public checks only, each task in the grading sandbox",
+}
 
 
 class SelfCheckSettingError(ValueError):
@@ -53,16 +58,16 @@ def imported_modules(code: NotebookCode) -> set[str]:
 
 def preload_for(code: NotebookCode) -> None:
     """Import, once in this process, the heavy libraries the notebook imports, so every
-    task's child (forked from here) starts with them; nothing else is imported. Sympy's
-    integration tables are built here too when the notebook imports sympy."""
+    task's child (forked from here) starts with them; nothing else is imported (matplotlib
+    only when the notebook uses it). Sympy's integration tables are not built here: few
+    tasks integrate, and the child of one that does builds them for itself."""
     wanted = imported_modules(code)
     tops = {name.split(".")[0] for name in wanted}
-    headless_matplotlib()
+    if "matplotlib" in tops:
+        headless_matplotlib()
     for name in PRELOADED:
         if name in wanted or name in tops:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the task's child reports its own import error
                 continue
-    if "sympy" in tops:
-        warm_sympy()  # built once here, not again in every child that integrates

@@ -220,6 +220,11 @@ def _copy_topic_package(package: Path, dest: Path) -> list[str]:
     return unchecked
 
 
+# pytest plugins that other packages of a student's environment install and the self-check
+# never uses; anyio's alone costs a quarter of a second of every ``pytest`` start.
+KIT_PYTEST_ADDOPTS = 'addopts = "-p no:anyio -p no:platformdirs"'
+
+
 def pyproject(course_pyproject: Path) -> str:
     """The kit's ``pyproject.toml``: the course's dependencies minus the lecturer's tools."""
     project = tomllib.loads(course_pyproject.read_text())["project"]
@@ -245,6 +250,7 @@ include = ["autograder*", "vaelib*"]
 
 [tool.pytest.ini_options]
 testpaths = ["exercises"]
+{KIT_PYTEST_ADDOPTS}
 '''
 
 
