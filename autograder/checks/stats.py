@@ -39,13 +39,20 @@ def gaussian_cov_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch
                            ) -> float:
     """Likelihood-ratio statistic for Σ with μ known: asymptotically chi-squared, D(D+1)/2 dof.
 
-    n [tr(Σ⁻¹S) − log det(Σ⁻¹S) − D] with S = mean of (x−μ)(x−μ)ᵀ.
+    n [tr(Σ⁻¹S) − log det(Σ⁻¹S) − D] with S = mean of (x−μ)(x−μ)ᵀ. Samples whose
+    covariance is singular (e.g. the noise term left out, so every draw lies on a subspace) or
+    not finite are infinitely unlikely under a full-rank Σ: the statistic is then +inf, never
+    NaN (a NaN would pass every ``>`` threshold test).
     """
     x = samples.to(torch.float64) - mean.to(torch.float64)
     n, d = x.shape
     s = x.T @ x / n
     a = torch.linalg.solve(cov.to(torch.float64), s)
-    return float(n * (torch.trace(a) - torch.logdet(a) - d))
+    sign, logdet = torch.linalg.slogdet(a)
+    value = float(n * (torch.trace(a) - logdet - d))
+    if float(sign) <= 0 or not math.isfinite(value):
+        return math.inf
+    return value
 
 
 def evidence(statistic: str, value: float, threshold: float,

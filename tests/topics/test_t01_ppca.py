@@ -139,6 +139,10 @@ def ppca_sample(n, W, b, sigma2):
 ''', "sqrt(sigma2)"),
     ("ppca.sample", "ppca_sample_solution", '''
 def ppca_sample(n, W, b, sigma2):
+    return torch.randn(n, W.shape[1], dtype=W.dtype) @ W.T + b
+''', "noise"),
+    ("ppca.sample", "ppca_sample_solution", '''
+def ppca_sample(n, W, b, sigma2):
     import numpy as np
     z = torch.from_numpy(np.random.default_rng().standard_normal((n, W.shape[1]))).to(W.dtype)
     return z @ W.T + b + sigma2 ** 0.5 * torch.randn(n, W.shape[0], dtype=W.dtype)

@@ -233,6 +233,10 @@ def judge_sample_distribution(j: Judgement) -> None:
                           + evidence("chi-squared statistic", t_mean, chi2_threshold(d)))
     t_cov = gaussian_cov_statistic(samples, b, cov)
     dof = d * (d + 1) // 2
+    if math.isinf(t_cov):
+        raise CheckFailed("the samples lie in a lower-dimensional subspace (their covariance is "
+                          "singular), but W Wᵀ + sigma2 I has full rank: is the isotropic noise "
+                          "term, with variance sigma2, added to every sample?")
     if t_cov > chi2_threshold(dof):
         s = torch.cov(samples.to(F64).T)
         ratio = float(torch.trace(s) / torch.trace(cov))
