@@ -32,7 +32,8 @@ def gaussian_mean_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torc
     x = samples.to(torch.float64)
     diff = x.mean(0) - mean.to(torch.float64)
     sol = torch.linalg.solve(cov.to(torch.float64), diff)
-    return float(x.shape[0] * diff @ sol)
+    value = float(x.shape[0] * diff @ sol)
+    return value if math.isfinite(value) else math.inf  # NaN must never pass a threshold
 
 
 def gaussian_cov_statistic(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor
@@ -63,10 +64,11 @@ def evidence(statistic: str, value: float, threshold: float,
 
 
 def z_statistic(values: torch.Tensor, expected: float) -> tuple[float, float, float]:
-    """(mean, standard error, z) of iid draws against an expected mean."""
+    """(mean, standard error, z) of iid draws against an expected mean; z is +inf when the
+    draws are not all finite (a NaN would pass every ``z > limit`` test)."""
     v = values.detach().to(torch.float64).reshape(-1)
     mean = float(v.mean())
     se = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
     slack = 1e-5 * abs(expected) + 1e-6  # float32 rounding of the per-draw values
     z = abs(mean - expected) / (se + slack) if se > 0 else abs(mean - expected) / slack
-    return mean, se, z
+    return mean, se, (z if math.isfinite(z) else math.inf)
