@@ -196,32 +196,30 @@ def test_conditional_bug_is_named_in_the_bottom_up_task(tmp_path):
     assert result.points == 3.0  # the model's checks (3 of 4 points) still pass
 
 
+def conditional_with(forward_body: str) -> str:
+    """A GaussianConditional cell whose forward(u) has this body (8-space indent)."""
+    return f'''
+class GaussianConditional(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, u):
+{forward_body}
+'''
+
+
 def test_conditional_as_a_multivariate_normal_or_with_split_passes():
     """A MultivariateNormal with a diagonal scale is the same distribution: accepted."""
-    src = '''
-class GaussianConditional(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, u):
-        h = self.net(u)
+    mvn = conditional_with("""        h = self.net(u)
         m = h.shape[-1] // 2
         scale = torch.diag_embed(torch.exp(h[..., m:]).sqrt())
-        return td.MultivariateNormal(h[..., :m], scale_tril=scale)
-'''
-    assert topic.public("hvae.bottom_up", "conditional", {COND: src}) == ("passed", "")
-    src = '''
-class GaussianConditional(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, u):
-        mean, logvar = self.net(u).split(self.net(u).shape[-1] // 2, dim=-1)
-        return td.Independent(td.Normal(loc=mean, scale=logvar.mul(0.5).exp()), 1)
-'''
-    assert topic.public("hvae.bottom_up", "conditional", {COND: src}) == ("passed", "")
+        return td.MultivariateNormal(h[..., :m], scale_tril=scale)""")
+    split = conditional_with("""        h = self.net(u)
+        mean, logvar = h.split(h.shape[-1] // 2, dim=-1)
+        return td.Independent(td.Normal(loc=mean, scale=logvar.mul(0.5).exp()), 1)""")
+    for src in (mvn, split):
+        assert topic.public("hvae.bottom_up", "conditional", {COND: src}) == ("passed", "")
 
 
 # --------------------------------------------------------- kl_warmup graded with training
