@@ -59,7 +59,7 @@ def task_namespace(task: Task, replace: dict[str, str] | None = None,
             cell.source = replace.pop(grade_id)
     assert not replace, f"no cells {sorted(replace)} in {task.topic}"
     code = extract_code(parse_notebook(nbformat.writes(nb).encode(), path), str(path))
-    cells = code.cells_for(task.symbols + task.extra_symbols)
+    cells = code.cells_for(task.symbols + task.extra_symbols + task.companions)
     ns, failures = run_cells([(c.index, c.source) for c in cells])
     assert not failures, failures
     return ns

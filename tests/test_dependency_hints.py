@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
+from autograder.checks.api import Task
 from autograder.grading import (
     TaskResult,
     add_dependency_hints,
@@ -90,8 +92,12 @@ def test_unimplemented_dependency_is_named_as_such():
 
 
 def test_extra_symbols_count_as_dependencies_but_own_symbols_do_not():
-    training, warmup, bottom_up = (get_task(t) for t in ("hvae.training", "hvae.warmup",
-                                                         "hvae.bottom_up"))
+    """A task that uses another task's symbol as an extra symbol (here a training task and a
+    warm-up schedule graded on its own) names it first; its own symbols are never named."""
+    training = replace(get_task("hvae.training"), symbols=("TopDownHVAE", "BottomUpHVAE"),
+                       extra_symbols=("kl_warmup",), companions=())
+    warmup = Task("hvae.warmup", training.topic, ("kl_warmup",), 1.0, ())
+    bottom_up = get_task("hvae.bottom_up")
     nb = new_notebook(cells=[solution_cell("def kl_warmup(step, n):\n    return step // n\n",
                                            "kl_warmup_solution")])
     code = extract_code(nb, "08_hierarchical_vae.ipynb")
@@ -99,6 +105,18 @@ def test_extra_symbols_count_as_dependencies_but_own_symbols_do_not():
              "hvae.bottom_up": TaskResult("hvae.bottom_up", 0.0, 3.0, "failed", "")}
     prefix = dependency_prefix(code, training, by_id, (training, warmup, bottom_up))
     assert prefix == "`kl_warmup`, which this uses, is wrong (hvae.warmup): fix it first. "
+
+
+def test_companions_are_not_dependencies():
+    """hvae.training loads GaussianConditional (graded with hvae.bottom_up) as a companion: a
+    failing hvae.bottom_up is not blamed on GaussianConditional in the training message."""
+    training, bottom_up = get_task("hvae.training"), get_task("hvae.bottom_up")
+    assert "GaussianConditional" in training.companions
+    nb = new_notebook(cells=[solution_cell("class GaussianConditional:\n    pass\n",
+                                           "GaussianConditional_solution")])
+    code = extract_code(nb, "08_hierarchical_vae.ipynb")
+    by_id = {"hvae.bottom_up": TaskResult("hvae.bottom_up", 0.0, 4.0, "failed", "")}
+    assert dependency_prefix(code, training, by_id, (training, bottom_up)) == ""
 
 
 def test_graded_dependencies_are_the_tasks_whose_symbols_a_task_uses():

@@ -1,4 +1,5 @@
-"""Topic 08: two-layer hierarchical VAEs. Checks for the seven graded symbols.
+"""Topic 08: two-layer hierarchical VAEs. Checks for the eight graded symbols,
+two of them written (exam-practice) questions answered by a function.
 
 Model: p(x, z1, z2) = p(x|z1) p(z1|z2) p(z2), p(z2) = N(0, I). Bottom-up inference
 q(z1|x) q(z2|z1); top-down inference q(z2|x) q(z1|z2, x) with q(z1|z2, x) the precision-weighted

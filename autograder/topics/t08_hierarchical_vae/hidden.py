@@ -11,6 +11,7 @@ import math
 from functools import partial
 from typing import Any
 
+import sympy
 import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
@@ -19,6 +20,7 @@ from autograder.checks.stats import FALSE_FAILURE_RATE
 from autograder.fixtures.distributions import expect_dist
 from autograder.fixtures.mnist import mnist_root_inputs
 from autograder.fixtures.modules import IMG
+from autograder.symbolic import confirm_same, is_zero, to_sympy
 from autograder.topics.t08_hierarchical_vae import inputs, probes
 from autograder.topics.t08_hierarchical_vae.probes import (
     M2,
@@ -38,6 +40,7 @@ from autograder.topics.t08_hierarchical_vae.public import (
     unit_count,
     warmup_value,
 )
+from autograder.topics.t08_hierarchical_vae.public_exam import factorisation_call, kl_names
 from autograder.topics.t08_hierarchical_vae.public_models import (
     judge_forward_against,
     judge_gradients_against,
@@ -90,6 +93,62 @@ def judge_merge_closed_form(j: Judgement) -> None:
                  reveal=True, hints=logvar_hints)
     expect_close(mu, exp_mu, "the merged mean ((mu_a/var_a + mu_b/var_b) * var)", reveal=True,
                  hints=mean_hints)
+
+
+MERGE_INSTANCES = {
+    "logvar": "with the variances written as exp(l1) and exp(l2) (log-variances l1, l2)",
+    "numbers": "for the numbers mu1 = 1, v1 = 1/2, mu2 = -2, v2 = 3",
+}
+"""The hidden instances of the written merge question (``probes.probe_exam_merge_other``)."""
+OTHER_FACTORISATIONS = {
+    "q(z1|x) q(z2|x)": (("x",), ("x",)),
+    "q(z1|x) q(z2|z1, x)": (("x",), ("z1", "x")),
+    "q(z2|x) q(z1|z2)": (("z2",), ("x",)),
+}
+"""Factorisations of q the hidden analytic-KL check asks about (parents of z1, of z2)."""
+
+
+def _same_value(got: Any, expected: Any) -> bool:
+    """Symbolically equal, or (both numbers) equal up to float rounding."""
+    if is_zero(got - expected):
+        return True
+    if got.free_symbols or expected.free_symbols:
+        return False
+    difference = complex(sympy.N(got - expected))
+    return abs(difference) <= 1e-9 * (1 + abs(complex(sympy.N(expected))))
+
+
+def judge_exam_merge_other(j: Judgement) -> None:
+    """Hidden (judge child): the answer for other arguments equals the reference's."""
+    got = j.got if isinstance(j.got, dict) else {}
+    for key, what in MERGE_INSTANCES.items():
+        pair = expect_sequence(got.get(key), 2, f"merge_gaussians_sympy {what}")
+        for name, value, ref in zip(("mean", "variance"), pair, j.ref[key], strict=True):
+            if not _same_value(to_sympy(value, f"the merged {name}"), to_sympy(ref, "reference")):
+                raise CheckFailed(f"{what}, the merged {name} is not the expected one: build "
+                                  "the answer from the arguments, whatever sympy expressions "
+                                  "they are (no symbols of your own, nothing hard-coded).")
+
+
+def confirm_exam_merge_other(j: Judgement) -> None:
+    """The grading process's own comparison with the reference's answers, at points."""
+    got = j.got if isinstance(j.got, dict) else {}
+    for key in MERGE_INSTANCES:
+        pair = expect_sequence(got.get(key), 2, "merge_gaussians_sympy")
+        for name, value, ref in zip(("mean", "variance"), pair, j.ref[key], strict=True):
+            confirm_same(value, ref, f"the merged {name}", f"hvae.exam_merge.{key}.{name}")
+
+
+def judge_analytic_kl_other(j: Judgement) -> None:
+    """Hidden: other factorisations of q; the sets compared with the reference's."""
+    got = j.got if isinstance(j.got, dict) else {}
+    for name, parents in OTHER_FACTORISATIONS.items():
+        call_text = factorisation_call(parents)
+        if kl_names(got.get(name), call_text) != set(j.ref[name]):
+            raise CheckFailed(f"{call_text}, for q = {name}, is not the expected set: for each "
+                              "term, ask whether its two densities are fixed Gaussians once the "
+                              "variables q draws before the scored layer are fixed. The answer "
+                              "follows from what each factor of q conditions on.")
 
 
 def judge_merge_reference(j: Judgement) -> None:
@@ -329,6 +388,16 @@ def model_hidden_checks(kind: str) -> tuple[Check, ...]:
 
 
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
+    "hvae.exam_analytic_kl": (
+        Check("other factorisations of q (mean-field, bottom-up with a skip, top-down without "
+              "x)", probes.probe_analytic_kl, judge_analytic_kl_other,
+              partial(inputs.analytic_inputs, OTHER_FACTORISATIONS), id="other", hidden=True),
+    ),
+    "hvae.exam_merge": (
+        Check("log-variance parameterisation and numeric arguments, against the reference",
+              probes.probe_exam_merge_other, judge_exam_merge_other, id="other", hidden=True,
+              confirm=confirm_exam_merge_other),
+    ),
     "hvae.merge": (
         Check("closed form: precisions add, means weighted by precision", probes.merge,
               judge_merge_closed_form, inputs.merge_inputs, id="closed_form", hidden=True),
@@ -336,12 +405,12 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               judge_merge_reference, inputs.merge_hidden_inputs, id="reference", hidden=True,
               seed=5),
     ),
-    "hvae.conditional": (
-        Check("matches the reference in float64", probes.probe_conditional,
+    "hvae.bottom_up": (
+        Check("GaussianConditional matches the reference in float64", probes.probe_conditional,
               judge_conditional_reference, partial(inputs.conditional_inputs, F64),
-              id="reference", hidden=True, seed=7),
+              id="conditional_reference", hidden=True, seed=7, weight=1.5),
+        *model_hidden_checks("bottom_up"),
     ),
-    "hvae.bottom_up": model_hidden_checks("bottom_up"),
     "hvae.top_down": model_hidden_checks("top_down"),
     "hvae.sample": (
         Check("pixel frequencies match the model's marginal (both models)", probes.probe_sample,
@@ -358,18 +427,16 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               partial(inputs.active_inputs, (0.02, 0.0, 3.0, 2e-4, 0.5), (0.0, 0.05)),
               id="reference", hidden=True, seed=19),
     ),
-    "hvae.warmup": (
-        Check("matches the reference for another length", probes.probe_warmup,
+    "hvae.training": (
+        Check("kl_warmup matches the reference for another length", probes.probe_warmup,
               judge_warmup_reference,
               partial(inputs.warmup_inputs, 37, (0, 3, 20, 36, 37, 38, 500)),
-              id="reference", hidden=True),
-    ),
-    "hvae.training": (
+              id="warmup_reference", hidden=True, weight=0.5),
         Check(f"top-down + warm-up: test ELBO > {ELBO_THRESHOLD:g}, and no z1 posterior collapse "
               "beyond bottom-up without warm-up (measured false-failure rate 0/105)",
               probes.probe_training,
               partial(judge_training, elbo_threshold=ELBO_THRESHOLD, au_tolerance=AU_TOLERANCE),
-              mnist_root_inputs, id="training", hidden=True),
+              mnist_root_inputs, id="training", hidden=True, weight=1.5),
     ),
 }
 """Topic 08's hidden checks, by task (see ``autograder.checks.rows``); ``tasks.py``'s

@@ -21,6 +21,8 @@ WARMUP_STEPS = (0, 1, 50, 99, 100, 150, 1000)
 AU_N = 600
 AU_VAR1 = (0.0, 5e-4, 0.003, 0.03, 0.2, 1.5, 0.04, 0.001)
 AU_VAR2 = (0.1, 1e-4, 0.05)
+NOTEBOOK_FACTORISATIONS = {"bottom-up": (("x",), ("z1",)), "top-down": (("z2", "x"), ("x",))}
+"""The notebook's two factorisations of q: name -> (what q(z1|.) and q(z2|.) condition on)."""
 
 
 def merge_inputs(dtype: torch.dtype = torch.float32) -> dict[str, Any]:
@@ -98,6 +100,13 @@ def known_sample_inputs() -> dict[str, Any]:
 def warmup_inputs(warmup_steps: int = 100, steps: tuple[int, ...] = WARMUP_STEPS
                   ) -> dict[str, Any]:
     return {"warmup_steps": warmup_steps, "steps": steps}
+
+
+def analytic_inputs(factorisations: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+                    = NOTEBOOK_FACTORISATIONS) -> dict[str, Any]:
+    """Factorisations of q to ask ``analytic_kl_terms`` about (name -> parents of z1, of z2)."""
+    return {"factorisations": {name: [list(p1), list(p2)]
+                               for name, (p1, p2) in factorisations.items()}}
 
 
 def active_inputs(var1: tuple[float, ...] = AU_VAR1, var2: tuple[float, ...] = AU_VAR2

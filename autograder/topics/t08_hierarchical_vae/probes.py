@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import sympy
 import torch
 import torch.distributions as td
 from torch import nn
@@ -34,6 +35,39 @@ TRAIN_SEED = 0
 SMOKE_BETA_STEP, SMOKE_WARMUP = 5, 10
 
 merge = call("precision_weighted_merge", "mu_a", "logvar_a", "mu_b", "logvar_b")
+
+
+def merge_symbols() -> tuple[sympy.Symbol, sympy.Symbol, sympy.Symbol, sympy.Symbol]:
+    """(mu1, v1, mu2, v2) of the written merge question: real means, positive variances."""
+    mu1, mu2 = sympy.symbols("mu1 mu2", real=True)
+    v1, v2 = sympy.symbols("v1 v2", positive=True)
+    return mu1, v1, mu2, v2
+
+
+def probe_exam_merge(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """merge_gaussians_sympy at the symbols mu1, v1, mu2, v2."""
+    return ns["merge_gaussians_sympy"](*merge_symbols())
+
+
+def probe_exam_merge_other(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                           ) -> Any:
+    """merge_gaussians_sympy with variances written as exp(log-variance), and with numbers."""
+    m1, m2, l1, l2 = sympy.symbols("m1 m2 l1 l2", real=True)
+    f = ns["merge_gaussians_sympy"]
+    return {"logvar": f(m1, sympy.exp(l1), m2, sympy.exp(l2)),
+            "numbers": f(sympy.Integer(1), sympy.Rational(1, 2), sympy.Integer(-2),
+                         sympy.Integer(3))}
+
+
+def probe_analytic_kl(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """analytic_kl_terms(parents_z1, parents_z2) for each factorisation of the inputs (name ->
+    (parents of z1, parents of z2)); a returned set travels as a list."""
+    f = ns["analytic_kl_terms"]
+    out = {}
+    for name, (parents_z1, parents_z2) in inputs["factorisations"].items():
+        got = f(set(parents_z1), set(parents_z2))
+        out[name] = list(got) if isinstance(got, (set, frozenset)) else got
+    return out
 
 
 def probe_conditional(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:

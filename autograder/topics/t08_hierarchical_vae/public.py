@@ -208,6 +208,9 @@ def judge_warmup(j: Judgement) -> None:
                      "(beta = step / warmup_steps)")
         elif abs(v - min(1.0, (step + 1) / n)) <= 1e-9:
             cause = "off by one: beta = step / warmup_steps, 0 at step 0"
+        elif abs(v - min(1.0, step // n)) <= 1e-9:
+            cause = ("integer division: step // warmup_steps is 0 until the warm-up ends, so "
+                     "beta jumps from 0 to 1 instead of rising linearly; use step / warmup_steps")
         else:
             cause = "beta rises linearly from 0 at step 0 to 1 at step = warmup_steps"
         raise CheckFailed(f"kl_warmup({step}, {n}) = {v:.4g}, expected {expected:.4g}: {cause}.")
