@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Any
 
 import sympy
 import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
-from autograder.symbolic import confirm_same, is_zero, to_sympy
-from autograder.topics.t01_ppca import inputs, probes, public
+from autograder.checks.exam import same_expression, sympy_entries
+from autograder.symbolic import confirm_same, encode, is_zero, to_sympy
+from autograder.topics.t01_ppca import inputs, probes, public, public_exam
 from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
 from autograder.trusted.ppca_likelihood import log_likelihood
 
@@ -100,6 +102,76 @@ def judge_mle_likelihood(j: Judgement, *, rtol: float, atol: float) -> None:
                           "discarded eigenvalues).")
 
 
+def judge_exam_posterior_cov_symbolic(j: Judgement) -> None:
+    """For a general symbolic W: cov (Wᵀ W + sigma2 I) = sigma2 I, by simplification (a
+    polynomial identity, so no symbolic inverse is needed)."""
+    d, m = j.inputs["D"], j.inputs["M"]
+    cov = public_exam.posterior_cov_matrix(j, m)
+    w, s2, eye = probes.symbolic_w(d, m), sympy.Symbol("sigma2", positive=True), sympy.eye(m)
+    gram = w.T * w
+    if is_zero(cov * (gram + s2 * eye) - s2 * eye):
+        return
+    wrong = {
+        "the factor sigma2 in front of the inverse is missing": cov * (gram + s2 * eye) - eye,
+        "the noise term sigma2 I is missing from the matrix that is inverted":
+            cov * gram - s2 * eye,
+        "(Wᵀ W)^-1 alone: both the noise term and the factor sigma2 are missing":
+            cov * gram - eye,
+        "sigma2 was used as a standard deviation (variance/std confusion)":
+            cov * (gram + s2**2 * eye) - s2**2 * eye,
+        "this is the posterior precision (the inverse covariance), not the covariance":
+            cov * s2 - (gram + s2 * eye),
+        "the matrix was not inverted": cov - s2 * (gram + s2 * eye),
+    }
+    for concept, residual in wrong.items():
+        if is_zero(residual):
+            raise CheckFailed(f"the posterior covariance is not right. Likely cause: {concept}.")
+    raise CheckFailed(f"the posterior covariance for a general {d}x{m} W and sigma2 is not "
+                      "symbolically equal to the expected one.")
+
+
+def exam_posterior_cov(d: int, m: int) -> sympy.Matrix:
+    """sigma2 (Wᵀ W + sigma2 I)^-1 for the symbolic W of ``probes.symbolic_w``."""
+    w, s2 = probes.symbolic_w(d, m), sympy.Symbol("sigma2", positive=True)
+    return s2 * (w.T * w + s2 * sympy.eye(m)).inv()
+
+
+def confirm_exam_posterior_cov_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the closed form, at random points."""
+    expected = encode(exam_posterior_cov(j.inputs["D"], j.inputs["M"]))
+    confirm_same(j.got, expected, "ppca_posterior_cov_symbolic(W, sigma2)", "ppca.exam_cov")
+
+
+def exam_max_log_likelihood(d: int, m: int) -> Any:
+    """The maximum over W, b, sigma2 of the log-likelihood of N points whose 1/N sample
+    covariance has the eigenvalues lambda1 >= ... >= lambda<d> (Tipping & Bishop 1999)."""
+    lams = probes.eigenvalue_symbols(d)
+    n = sympy.Symbol("N", positive=True, integer=True)
+    s2 = sum(lams[m:]) / (d - m)
+    return -n / 2 * (d * sympy.log(2 * sympy.pi) + sum(sympy.log(v) for v in lams[:m])
+                     + (d - m) * sympy.log(s2) + d)
+
+
+EXAM_POINTS = ({"lambda1": 7, "lambda2": 5, "lambda3": 3, "lambda4": 2, "lambda5": 1, "N": 9},
+               {"lambda1": 9, "lambda2": 4, "lambda3": 2, "lambda4": 1, "lambda5": 1, "N": 2})
+"""Generic points for the numeric fallback of ``same_expression`` (D = 5)."""
+
+
+def judge_exam_max_log_likelihood_symbolic(j: Judgement) -> None:
+    d, m = j.inputs["D"], j.inputs["M"]
+    got = sympy_entries(j.got, "ppca_max_log_likelihood(eigenvalues, M, N)", count=1)[0]
+    if same_expression(got, exam_max_log_likelihood(d, m), EXAM_POINTS):
+        return
+    raise CheckFailed(f"the maximised log-likelihood for D = {d}, M = {m} (symbolic eigenvalues "
+                      "and N) is not equal to the expected expression.")
+
+
+def confirm_exam_max_log_likelihood_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the closed form, at random points."""
+    expected = encode(exam_max_log_likelihood(j.inputs["D"], j.inputs["M"]))
+    confirm_same(j.got, expected, "ppca_max_log_likelihood(eigenvalues, M, N)", "ppca.exam_ll")
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "ppca.sample": (
         Check("samples have the model's distribution (float64, other seed)", probes.sample,
@@ -136,6 +208,18 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("attains the maximum log-likelihood", probes.mle,
               partial(judge_mle_likelihood, rtol=1e-6, atol=1e-6), inputs.mle_data,
               id="likelihood", hidden=True),
+    ),
+    "ppca.exam_posterior_cov": (
+        Check("sigma2 (Wᵀ W + sigma2 I)^-1, symbolically, for a general 3x2 W",
+              probes.probe_exam_posterior_cov, judge_exam_posterior_cov_symbolic,
+              partial(inputs.exam_shape, 3, 2), id="symbolic", hidden=True,
+              confirm=confirm_exam_posterior_cov_symbolic),
+    ),
+    "ppca.exam_max_log_likelihood": (
+        Check("the closed form, symbolically, for D = 5, M = 3",
+              probes.probe_exam_max_log_likelihood, judge_exam_max_log_likelihood_symbolic,
+              partial(inputs.exam_shape, 5, 3), id="symbolic", hidden=True,
+              confirm=confirm_exam_max_log_likelihood_symbolic),
     ),
 }
 """Topic 01's hidden checks, by task (see ``autograder.checks.rows``)."""

@@ -13,7 +13,7 @@ import torch
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t01_ppca import TOPIC, inputs, probes, public
+from autograder.topics.t01_ppca import TOPIC, inputs, probes, public, public_exam
 
 TASKS = (
     Task("ppca.sample", TOPIC, ("ppca_sample",), 2.0, (
@@ -43,6 +43,12 @@ TASKS = (
               public.judge_posterior_invariants, partial(inputs.random_model, dtype=torch.float32),
               id="invariants"),
     ), description="posterior p(z|x)"),
+    Task("ppca.exam_posterior_cov", TOPIC, ("ppca_posterior_cov_symbolic",), 1.0, (
+        Check("W = (w00, w10)ᵀ, sigma2: the covariance at two points worked by hand",
+              probes.probe_exam_posterior_cov, public_exam.judge_exam_posterior_cov,
+              partial(inputs.exam_shape, 2, 1), id="mock",
+              confirm=public_exam.confirm_exam_posterior_cov),
+    ), timeout_s=120.0, description="exam practice: the posterior covariance in sympy"),
     Task("ppca.log_marginal", TOPIC, ("ppca_log_marginal",), 2.0, (
         Check("mock-exam log-density", probes.log_marginal, public.judge_log_marginal_mock,
               inputs.mock_exam, id="mock"),
@@ -55,4 +61,11 @@ TASKS = (
               partial(public.judge_mle_closed_form_parts, rtol=1e-5, atol=1e-8),
               inputs.mle_data, id="closed_form"),
     ), description="closed-form maximum likelihood (Tipping & Bishop 1999)"),
+    Task("ppca.exam_max_log_likelihood", TOPIC, ("ppca_max_log_likelihood",), 2.0, (
+        Check("D = 4, M = 2: the value at two points worked by hand",
+              probes.probe_exam_max_log_likelihood, public_exam.judge_exam_max_log_likelihood,
+              partial(inputs.exam_shape, 4, 2), id="mock",
+              confirm=public_exam.confirm_exam_max_log_likelihood),
+    ), timeout_s=120.0,
+        description="exam practice: the maximised log-likelihood from the eigenvalues"),
 )
