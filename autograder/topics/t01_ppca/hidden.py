@@ -6,6 +6,7 @@ sandbox; attached to the rows of ``tasks.py`` by ``autograder.checks.rows``.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
-from autograder.checks.exam import same_expression, sympy_entries
+from autograder.checks.exam import confirm_entries, sympy_entries
 from autograder.symbolic import confirm_same, encode, is_zero, to_sympy
 from autograder.topics.t01_ppca import inputs, probes, public, public_exam
 from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
@@ -142,34 +143,37 @@ def confirm_exam_posterior_cov_symbolic(j: Judgement) -> None:
     confirm_same(j.got, expected, "ppca_posterior_cov_symbolic(W, sigma2)", "ppca.exam_cov")
 
 
-def exam_max_log_likelihood(d: int, m: int) -> Any:
-    """The maximum over W, b, sigma2 of the log-likelihood of N points whose 1/N sample
-    covariance has the eigenvalues lambda1 >= ... >= lambda<d> (Tipping & Bishop 1999)."""
+def exam_ml_shrinkage(d: int, m: int) -> list[Any]:
+    """At the ML solution W = U_M (Λ_M - σ² I)^1/2 R, W E[z|x] + b - b = U_M F U_Mᵀ (x - b) with
+    F = diag(1 - σ²/λ_j), σ² the mean of the discarded eigenvalues: the M factors."""
     lams = probes.eigenvalue_symbols(d)
-    n = sympy.Symbol("N", positive=True, integer=True)
     s2 = sum(lams[m:]) / (d - m)
-    return -n / 2 * (d * sympy.log(2 * sympy.pi) + sum(sympy.log(v) for v in lams[:m])
-                     + (d - m) * sympy.log(s2) + d)
+    return [1 - s2 / v for v in lams[:m]]
 
 
-EXAM_POINTS = ({"lambda1": 7, "lambda2": 5, "lambda3": 3, "lambda4": 2, "lambda5": 1, "N": 9},
-               {"lambda1": 9, "lambda2": 4, "lambda3": 2, "lambda4": 1, "lambda5": 1, "N": 2})
-"""Generic points for the numeric fallback of ``same_expression`` (D = 5)."""
-
-
-def judge_exam_max_log_likelihood_symbolic(j: Judgement) -> None:
+def judge_exam_ml_shrinkage_symbolic(j: Judgement) -> None:
     d, m = j.inputs["D"], j.inputs["M"]
-    got = sympy_entries(j.got, "ppca_max_log_likelihood(eigenvalues, M, N)", count=1)[0]
-    if same_expression(got, exam_max_log_likelihood(d, m), EXAM_POINTS):
+    got = sympy_entries(j.got, "ppca_ml_shrinkage(eigenvalues, M)", count=m)
+    if all(is_zero(g - e) for g, e in zip(got, exam_ml_shrinkage(d, m), strict=True)):
         return
-    raise CheckFailed(f"the maximised log-likelihood for D = {d}, M = {m} (symbolic eigenvalues "
-                      "and N) is not equal to the expected expression.")
+    raise CheckFailed(f"the shrinkage factors for D = {d}, M = {m} (symbolic eigenvalues) are "
+                      "not symbolically equal to the expected ones.")
 
 
-def confirm_exam_max_log_likelihood_symbolic(j: Judgement) -> None:
-    """The grading process's own comparison with the closed form, at random points."""
-    expected = encode(exam_max_log_likelihood(j.inputs["D"], j.inputs["M"]))
-    confirm_same(j.got, expected, "ppca_max_log_likelihood(eigenvalues, M, N)", "ppca.exam_ll")
+EXAM_POINTS = ({"lambda1": 9, "lambda2": 7, "lambda3": 4, "lambda4": 2, "lambda5": 1},
+               {"lambda1": 5, "lambda2": Fraction(9, 2), "lambda3": 3, "lambda4": 1,
+                "lambda5": Fraction(1, 3)})
+"""Points at which the grading process evaluates the answer (D = 5)."""
+
+
+def confirm_exam_ml_shrinkage_symbolic(j: Judgement) -> None:
+    """The grading process's own evaluation of the factors at two points."""
+    d, m = j.inputs["D"], j.inputs["M"]
+    for point in EXAM_POINTS:
+        lams = [float(point[f"lambda{k}"]) for k in range(1, d + 1)]
+        s2 = sum(lams[m:]) / (d - m)
+        confirm_entries(j.got, point, [1 - s2 / v for v in lams[:m]],
+                        "ppca_ml_shrinkage(eigenvalues, M)")
 
 
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -215,11 +219,11 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               partial(inputs.exam_shape, 3, 2), id="symbolic", hidden=True,
               confirm=confirm_exam_posterior_cov_symbolic),
     ),
-    "ppca.exam_max_log_likelihood": (
+    "ppca.exam_ml_shrinkage": (
         Check("the closed form, symbolically, for D = 5, M = 3",
-              probes.probe_exam_max_log_likelihood, judge_exam_max_log_likelihood_symbolic,
+              probes.probe_exam_ml_shrinkage, judge_exam_ml_shrinkage_symbolic,
               partial(inputs.exam_shape, 5, 3), id="symbolic", hidden=True,
-              confirm=confirm_exam_max_log_likelihood_symbolic),
+              confirm=confirm_exam_ml_shrinkage_symbolic),
     ),
 }
 """Topic 01's hidden checks, by task (see ``autograder.checks.rows``)."""

@@ -58,8 +58,7 @@ def eigenvalue_symbols(d: int) -> list[Any]:
     return [sympy.Symbol(f"lambda{j}", positive=True) for j in range(1, d + 1)]
 
 
-def probe_exam_max_log_likelihood(ns: dict[str, Any], inputs: dict[str, Any],
-                                  ctx: ProbeContext) -> Any:
-    """The maximised log-likelihood for symbolic eigenvalues, the inputs' M and a symbol N."""
-    return ns["ppca_max_log_likelihood"](eigenvalue_symbols(inputs["D"]), inputs["M"],
-                                         sympy.Symbol("N", positive=True, integer=True))
+def probe_exam_ml_shrinkage(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                            ) -> Any:
+    """The ML model's shrinkage factors for symbolic eigenvalues and the inputs' M."""
+    return ns["ppca_ml_shrinkage"](eigenvalue_symbols(inputs["D"]), inputs["M"])

@@ -60,37 +60,34 @@ def confirm_exam_posterior_cov(j: Judgement) -> None:
         confirm_entries(j.got, point, [float(expected)], "ppca_posterior_cov_symbolic(W, sigma2)")
 
 
-EIGENVALUES = ({"lambda1": 6, "lambda2": 3, "lambda3": 2, "lambda4": 1, "N": 10},
-               {"lambda1": 5, "lambda2": 4, "lambda3": 1, "lambda4": Fraction(1, 2), "N": 3})
-"""Two points (eigenvalues largest first, N) for D = 4, M = 2."""
-MAX_LOG_LIKELIHOOD = (
-    (-75.26405119874939, {
-        "the trace term tr(C^-1 S) is missing (at the maximum it is not 0)":
-            [-55.26405119874938],
-        "log det C used the discarded eigenvalues themselves: under the model every "
-        "discarded direction has the variance sigma2": [-74.67513602046746],
-        "sigma2 is the mean, not the sum, of the discarded eigenvalues": [-82.19552300434884],
-        "the normalising constant -N D/2 log(2 pi) is missing": [-38.50650987056247],
-        "log sigma2 enters once per discarded direction (D - M times)": [-73.23672565820856],
-        "this is the log-likelihood of one data point: the N points' terms add up":
-            [-7.526405119874939],
-        "the sign is flipped (a log-likelihood of Gaussians with these variances is negative "
-        "here)": [75.26405119874939],
+SHRINKAGE_POINTS = (
+    ({"lambda1": 8, "lambda2": 4, "lambda3": 2, "lambda4": 1}, (13 / 16, 5 / 8), {
+        "sigma2 was not subtracted from the eigenvalue: at the ML solution the squared "
+        "singular values of W are lambda_j - sigma2": (16 / 19, 8 / 11),
+        "this is the part that is lost (1 minus the factor), not the factor": (3 / 16, 3 / 8),
+        "the factor is inverted: the posterior mean is shrunk, so the factor is below 1":
+            (16 / 13, 8 / 5),
+        "sigma2 is the mean, not the sum, of the discarded eigenvalues": (5 / 8, 1 / 4),
+        "sigma2 is the mean of the discarded eigenvalues only, not of all of them":
+            (17 / 32, 1 / 16),
+        "the singular values of W are the square roots (lambda_j - sigma2)^1/2, not "
+        "lambda_j - sigma2": (169 / 175, 25 / 31),
     }),
-    (-20.657814591431716, {}),
+    ({"lambda1": 5, "lambda2": 4, "lambda3": 1, "lambda4": Fraction(1, 2)}, (17 / 20, 13 / 16),
+     {}),
 )
-"""Worked by hand at ``EIGENVALUES``: the maximum, then the numbers of the classic wrong
-steps (first point only)."""
+"""Eigenvalues (largest first; D = 4, M = 2) worked by hand: the two factors, then the numbers
+of the classic wrong steps (first point only)."""
 
 
-def judge_exam_max_log_likelihood(j: Judgement) -> None:
-    """D = 4, M = 2, symbolic eigenvalues and N: the value at two points worked by hand."""
-    entries = sympy_entries(j.got, "ppca_max_log_likelihood(eigenvalues, M, N)", count=1)
-    for point, (expected, bugs) in zip(EIGENVALUES, MAX_LOG_LIKELIHOOD, strict=True):
-        expect_numbers(entries, point, [expected], "the maximised log-likelihood", bugs)
+def judge_exam_ml_shrinkage(j: Judgement) -> None:
+    """D = 4, M = 2, symbolic eigenvalues: the factors at two points worked by hand."""
+    entries = sympy_entries(j.got, "ppca_ml_shrinkage(eigenvalues, M)", count=j.inputs["M"])
+    for point, expected, bugs in SHRINKAGE_POINTS:
+        expect_numbers(entries, point, expected, "the shrinkage factors of the ML model", bugs)
 
 
-def confirm_exam_max_log_likelihood(j: Judgement) -> None:
+def confirm_exam_ml_shrinkage(j: Judgement) -> None:
     """The grading process's own evaluation at the same points."""
-    for point, (expected, _) in zip(EIGENVALUES, MAX_LOG_LIKELIHOOD, strict=True):
-        confirm_entries(j.got, point, [expected], "ppca_max_log_likelihood(eigenvalues, M, N)")
+    for point, expected, _ in SHRINKAGE_POINTS:
+        confirm_entries(j.got, point, expected, "ppca_ml_shrinkage(eigenvalues, M)")

@@ -61,11 +61,11 @@ TASKS = (
               partial(public.judge_mle_closed_form_parts, rtol=1e-5, atol=1e-8),
               inputs.mle_data, id="closed_form"),
     ), description="closed-form maximum likelihood (Tipping & Bishop 1999)"),
-    Task("ppca.exam_max_log_likelihood", TOPIC, ("ppca_max_log_likelihood",), 2.0, (
-        Check("D = 4, M = 2: the value at two points worked by hand",
-              probes.probe_exam_max_log_likelihood, public_exam.judge_exam_max_log_likelihood,
+    Task("ppca.exam_ml_shrinkage", TOPIC, ("ppca_ml_shrinkage",), 2.0, (
+        Check("D = 4, M = 2: the factors at two points worked by hand",
+              probes.probe_exam_ml_shrinkage, public_exam.judge_exam_ml_shrinkage,
               partial(inputs.exam_shape, 4, 2), id="mock",
-              confirm=public_exam.confirm_exam_max_log_likelihood),
+              confirm=public_exam.confirm_exam_ml_shrinkage),
     ), timeout_s=120.0,
-        description="exam practice: the maximised log-likelihood from the eigenvalues"),
+        description="exam practice: the ML model's shrinkage factors from the eigenvalues"),
 )
