@@ -232,6 +232,11 @@ def judge_exam_mean_field_symbolic(j: Judgement) -> None:
     names = j.inputs["names"]
     got = sympy_entries(j.got, "mean_field_variances(a, b, r)", count=4)
     expected = mean_field_closed_form(names)
+    extra = sorted({str(v) for g in got for v in g.free_symbols} - set(names))
+    if extra:
+        raise CheckFailed(f"the answer contains the symbol(s) {', '.join(extra)}, which are not "
+                          "the arguments passed: build the variances from the arguments "
+                          "s1, s2, rho, not from symbols created inside the function.")
     if all(is_zero(g - e) for g, e in zip(got, expected, strict=True)):
         return
     if all(is_zero(g - e) for g, e in zip(got, expected[2:] + expected[:2], strict=True)):
