@@ -100,18 +100,3 @@ def confirm_entries(got: Any, point: Point, expected: Sequence[complex], what: s
     if not close(values, expected):
         raise CheckFailed(f"{what} does not have the expected value at a test point.")
 
-
-def same_expression(got: Any, expected: Any, points: Sequence[Point]) -> bool:
-    """Whether two scalar expressions are equal: their difference simplifies to 0 (logs
-    expanded), or, for forms the simplifier leaves alone, they agree to 30 digits at every
-    point (generic numbers for all their symbols)."""
-    try:
-        if sympy.simplify(sympy.expand_log(sympy.expand(got - expected), force=True)) == 0:
-            return True
-    except Exception:  # noqa: BLE001 - simplification can fail on odd forms: go numeric
-        pass
-    try:
-        return all(close(numbers_at([got], p, "the answer"), numbers_at([expected], p, "")) for
-                   p in points)
-    except CheckFailed:
-        return False
