@@ -17,7 +17,7 @@ from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
 from autograder.checks.exam import confirm_entries, sympy_entries
 from autograder.symbolic import confirm_same, encode, is_zero, to_sympy
-from autograder.topics.t01_ppca import inputs, probes, public, public_exam
+from autograder.topics.t01_ppca import inputs, probes, public
 from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
 from autograder.trusted.ppca_likelihood import log_likelihood
 
@@ -107,7 +107,7 @@ def judge_exam_posterior_cov_symbolic(j: Judgement) -> None:
     """For a general symbolic W: cov (Wᵀ W + sigma2 I) = sigma2 I, by simplification (a
     polynomial identity, so no symbolic inverse is needed)."""
     d, m = j.inputs["D"], j.inputs["M"]
-    cov = public_exam.posterior_cov_matrix(j, m)
+    cov = public.posterior_cov_matrix(j, m)
     w, s2, eye = probes.symbolic_w(d, m), sympy.Symbol("sigma2", positive=True), sympy.eye(m)
     gram = w.T * w
     if is_zero(cov * (gram + s2 * eye) - s2 * eye):

@@ -13,7 +13,7 @@ import torch
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t01_ppca import TOPIC, inputs, probes, public, public_exam
+from autograder.topics.t01_ppca import TOPIC, inputs, probes, public
 
 TASKS = (
     Task("ppca.sample", TOPIC, ("ppca_sample",), 2.0, (
@@ -45,9 +45,9 @@ TASKS = (
     ), description="posterior p(z|x)"),
     Task("ppca.exam_posterior_cov", TOPIC, ("ppca_posterior_cov_symbolic",), 1.0, (
         Check("W = (w00, w10)ᵀ, sigma2: the covariance at two points worked by hand",
-              probes.probe_exam_posterior_cov, public_exam.judge_exam_posterior_cov,
+              probes.probe_exam_posterior_cov, public.judge_exam_posterior_cov,
               partial(inputs.exam_shape, 2, 1), id="mock",
-              confirm=public_exam.confirm_exam_posterior_cov),
+              confirm=public.confirm_exam_posterior_cov),
     ), timeout_s=120.0, description="exam practice: the posterior covariance in sympy"),
     Task("ppca.log_marginal", TOPIC, ("ppca_log_marginal",), 2.0, (
         Check("mock-exam log-density", probes.log_marginal, public.judge_log_marginal_mock,
@@ -63,9 +63,9 @@ TASKS = (
     ), description="closed-form maximum likelihood (Tipping & Bishop 1999)"),
     Task("ppca.exam_ml_shrinkage", TOPIC, ("ppca_ml_shrinkage",), 2.0, (
         Check("D = 4, M = 2: the factors at two points worked by hand",
-              probes.probe_exam_ml_shrinkage, public_exam.judge_exam_ml_shrinkage,
+              probes.probe_exam_ml_shrinkage, public.judge_exam_ml_shrinkage,
               partial(inputs.exam_shape, 4, 2), id="mock",
-              confirm=public_exam.confirm_exam_ml_shrinkage),
+              confirm=public.confirm_exam_ml_shrinkage),
     ), timeout_s=120.0,
         description="exam practice: the ML model's shrinkage factors from the eigenvalues"),
 )
