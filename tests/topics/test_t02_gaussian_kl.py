@@ -62,11 +62,11 @@ REVERSE_TAIL = '''
 def test_reference_gets_full_marks() -> None:
     result = grade(solution_notebook(TOPIC))
     assert [t.id for t in result.tasks] == [
-        "kl.sympy", "kl.diag", "kl.standard_normal", "kl.mvn", "kl.monte_carlo",
-        "kl.fit_forward", "kl.fit_reverse"]
+        "kl.sympy", "kl.diag", "kl.mvn", "kl.monte_carlo", "kl.exam_log_ratio_variance",
+        "kl.fit_forward", "kl.fit_reverse", "kl.exam_mean_field"]
     for item in result.tasks:
         assert_full(item)
-    assert result.score == result.max_score == 12
+    assert result.score == result.max_score == 16
 
 
 # ----------------------------------------------------------------------- kl.sympy
@@ -119,7 +119,7 @@ def test_diag_via_torch_distributions_passes(tmp_path: Path) -> None:
     assert_full(topic.run(tmp_path, "kl_diag_gaussians_solution", DIAG_HEAD + body, "kl.diag"))
 
 
-# -------------------------------------------------------------- kl.standard_normal
+# ----------------------------------- kl.diag, part 2: kl_standard_normal (graded with it)
 STD_CASES = {
     "half": ("    return (mu**2 + logvar.exp() - 1 - logvar).sum(-1)\n", ("1/2",)),
     "std as variance": ("    return 0.5 * (mu**2 + (0.5 * logvar).exp() - 1 - 0.5 * logvar)"
@@ -130,16 +130,14 @@ STD_CASES = {
 @pytest.mark.parametrize("bug", sorted(STD_CASES))
 def test_standard_normal_bugs_are_caught(tmp_path: Path, bug: str) -> None:
     body, concepts = STD_CASES[bug]
-    result = topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
-                     "kl.standard_normal")
+    result = topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body, "kl.diag")
     assert_caught(result, *concepts)
 
 
 def test_standard_normal_reusing_the_diagonal_kl_passes(tmp_path: Path) -> None:
     body = ("    zeros = torch.zeros_like(mu)\n"
             "    return kl_diag_gaussians(mu, logvar, zeros, zeros)\n")
-    assert_full(topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body,
-                        "kl.standard_normal"))
+    assert_full(topic.run(tmp_path, "kl_standard_normal_solution", STD_HEAD + body, "kl.diag"))
 
 
 # ------------------------------------------------------------------------- kl.mvn
@@ -286,10 +284,11 @@ def test_unsimplified_sympy_answers_with_constants_are_read_back() -> None:
 # ------------------------------------------------------------ public checks (student kit)
 # They run without grader-only code: hand-worked values and properties of the KL.
 PUBLIC_TASKS = {"kl.sympy": ("kl_normal_sympy_solution", SYMPY_HEAD),
-                "kl.standard_normal": ("kl_standard_normal_solution", STD_HEAD),
                 "kl.diag": ("kl_diag_gaussians_solution", DIAG_HEAD),
                 "kl.mvn": ("kl_mvn_solution", MVN_HEAD),
                 "kl.monte_carlo": ("kl_monte_carlo_solution", MC_HEAD)}
+STD_CELL = ("kl_standard_normal_solution", STD_HEAD)
+"""kl.diag's second cell: a bug listed under "kl.diag:std" is put there."""
 
 
 @pytest.mark.parametrize("task_id", sorted(PUBLIC_TASKS))
@@ -303,7 +302,7 @@ PUBLIC_BUGS = [
     *[("kl.sympy", body, concepts) for body, concepts in SYMPY_CASES.values()],
     ("kl.sympy", "    return -(sympy.log(s2 / s1) + (s1**2 + (mu1 - mu2)**2) / (2 * s2**2) - "
                  "sympy.Rational(1, 2))\n", ("sign",)),
-    *[("kl.standard_normal", body, concepts) for body, concepts in STD_CASES.values()],
+    *[("kl.diag:std", body, concepts) for body, concepts in STD_CASES.values()],
     *[("kl.diag", body, concepts) for body, concepts in DIAG_CASES.values()],
     ("kl.diag", "    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p)**2)"
                 " / logvar_p.exp()).sum(-1)\n", ("'- 1'",)),
@@ -320,7 +319,8 @@ PUBLIC_BUGS = [
                          ids=[f"{b[0]}-{i}" for i, b in enumerate(PUBLIC_BUGS)])
 def test_public_checks_name_realistic_bugs(task_id: str, body: str, concepts: tuple[str, ...]
                                            ) -> None:
-    grade_id, head = PUBLIC_TASKS[task_id]
+    task_id, _, part = task_id.partition(":")
+    grade_id, head = STD_CELL if part else PUBLIC_TASKS[task_id]
     assert_public_catch(public_outcomes(task_id, {grade_id: head + body}), *concepts)
 
 
@@ -331,7 +331,8 @@ def test_public_diag_properties_need_no_closed_form() -> None:
             "    terms = 0.5 * (logvar_p - logvar_q + ratio - 1.0)\n"
             "    return terms[..., :2].sum(-1)\n")
     outcomes = public_outcomes("kl.diag", {"kl_diag_gaussians_solution": DIAG_HEAD + body})
-    assert [status for status, _ in outcomes.values()] == ["passed", "failed"], outcomes
+    assert [status for status, _ in outcomes.values()] == ["passed", "failed", "passed",
+                                                           "passed"], outcomes
     assert "sum of the 5 one-dimensional KLs" in outcomes["properties"][1]
 
 

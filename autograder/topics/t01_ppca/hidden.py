@@ -6,14 +6,17 @@ sandbox; attached to the rows of ``tasks.py`` by ``autograder.checks.rows``.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import partial
+from typing import Any
 
 import sympy
 import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
-from autograder.symbolic import confirm_same, is_zero, to_sympy
+from autograder.checks.exam import confirm_entries, sympy_entries
+from autograder.symbolic import confirm_same, encode, is_zero, to_sympy
 from autograder.topics.t01_ppca import inputs, probes, public
 from autograder.topics.t01_ppca.public import mle_parts, sigma2_of, sympy_pair
 from autograder.trusted.ppca_likelihood import log_likelihood
@@ -100,6 +103,79 @@ def judge_mle_likelihood(j: Judgement, *, rtol: float, atol: float) -> None:
                           "discarded eigenvalues).")
 
 
+def judge_exam_posterior_cov_symbolic(j: Judgement) -> None:
+    """For a general symbolic W: cov (Wᵀ W + sigma2 I) = sigma2 I, by simplification (a
+    polynomial identity, so no symbolic inverse is needed)."""
+    d, m = j.inputs["D"], j.inputs["M"]
+    cov = public.posterior_cov_matrix(j, m)
+    w, s2, eye = probes.symbolic_w(d, m), sympy.Symbol("sigma2", positive=True), sympy.eye(m)
+    gram = w.T * w
+    if is_zero(cov * (gram + s2 * eye) - s2 * eye):
+        return
+    wrong = {
+        "the factor sigma2 in front of the inverse is missing": cov * (gram + s2 * eye) - eye,
+        "the noise term sigma2 I is missing from the matrix that is inverted":
+            cov * gram - s2 * eye,
+        "(Wᵀ W)^-1 alone: both the noise term and the factor sigma2 are missing":
+            cov * gram - eye,
+        "sigma2 was used as a standard deviation (variance/std confusion)":
+            cov * (gram + s2**2 * eye) - s2**2 * eye,
+        "this is the posterior precision (the inverse covariance), not the covariance":
+            cov * s2 - (gram + s2 * eye),
+        "the matrix was not inverted": cov - s2 * (gram + s2 * eye),
+    }
+    for concept, residual in wrong.items():
+        if is_zero(residual):
+            raise CheckFailed(f"the posterior covariance is not right. Likely cause: {concept}.")
+    raise CheckFailed(f"the posterior covariance for a general {d}x{m} W and sigma2 is not "
+                      "symbolically equal to the expected one.")
+
+
+def exam_posterior_cov(d: int, m: int) -> sympy.Matrix:
+    """sigma2 (Wᵀ W + sigma2 I)^-1 for the symbolic W of ``probes.symbolic_w``."""
+    w, s2 = probes.symbolic_w(d, m), sympy.Symbol("sigma2", positive=True)
+    return s2 * (w.T * w + s2 * sympy.eye(m)).inv()
+
+
+def confirm_exam_posterior_cov_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the closed form, at random points."""
+    expected = encode(exam_posterior_cov(j.inputs["D"], j.inputs["M"]))
+    confirm_same(j.got, expected, "ppca_posterior_cov_symbolic(W, sigma2)", "ppca.exam_cov")
+
+
+def exam_ml_shrinkage(d: int, m: int) -> list[Any]:
+    """At the ML solution W = U_M (Λ_M - σ² I)^1/2 R, W E[z|x] + b - b = U_M F U_Mᵀ (x - b) with
+    F = diag(1 - σ²/λ_j), σ² the mean of the discarded eigenvalues: the M factors."""
+    lams = probes.eigenvalue_symbols(d)
+    s2 = sum(lams[m:]) / (d - m)
+    return [1 - s2 / v for v in lams[:m]]
+
+
+def judge_exam_ml_shrinkage_symbolic(j: Judgement) -> None:
+    d, m = j.inputs["D"], j.inputs["M"]
+    got = sympy_entries(j.got, "ppca_ml_shrinkage(eigenvalues, M)", count=m)
+    if all(is_zero(g - e) for g, e in zip(got, exam_ml_shrinkage(d, m), strict=True)):
+        return
+    raise CheckFailed(f"the shrinkage factors for D = {d}, M = {m} (symbolic eigenvalues) are "
+                      "not symbolically equal to the expected ones.")
+
+
+EXAM_POINTS = ({"lambda1": 9, "lambda2": 7, "lambda3": 4, "lambda4": 2, "lambda5": 1},
+               {"lambda1": 5, "lambda2": Fraction(9, 2), "lambda3": 3, "lambda4": 1,
+                "lambda5": Fraction(1, 3)})
+"""Points at which the grading process evaluates the answer (D = 5)."""
+
+
+def confirm_exam_ml_shrinkage_symbolic(j: Judgement) -> None:
+    """The grading process's own evaluation of the factors at two points."""
+    d, m = j.inputs["D"], j.inputs["M"]
+    for point in EXAM_POINTS:
+        lams = [float(point[f"lambda{k}"]) for k in range(1, d + 1)]
+        s2 = sum(lams[m:]) / (d - m)
+        confirm_entries(j.got, point, [1 - s2 / v for v in lams[:m]],
+                        "ppca_ml_shrinkage(eigenvalues, M)")
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "ppca.sample": (
         Check("samples have the model's distribution (float64, other seed)", probes.sample,
@@ -136,6 +212,18 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("attains the maximum log-likelihood", probes.mle,
               partial(judge_mle_likelihood, rtol=1e-6, atol=1e-6), inputs.mle_data,
               id="likelihood", hidden=True),
+    ),
+    "ppca.exam_posterior_cov": (
+        Check("sigma2 (Wᵀ W + sigma2 I)^-1, symbolically, for a general 3x2 W",
+              probes.probe_exam_posterior_cov, judge_exam_posterior_cov_symbolic,
+              partial(inputs.exam_shape, 3, 2), id="symbolic", hidden=True,
+              confirm=confirm_exam_posterior_cov_symbolic),
+    ),
+    "ppca.exam_ml_shrinkage": (
+        Check("the closed form, symbolically, for D = 5, M = 3",
+              probes.probe_exam_ml_shrinkage, judge_exam_ml_shrinkage_symbolic,
+              partial(inputs.exam_shape, 5, 3), id="symbolic", hidden=True,
+              confirm=confirm_exam_ml_shrinkage_symbolic),
     ),
 }
 """Topic 01's hidden checks, by task (see ``autograder.checks.rows``)."""

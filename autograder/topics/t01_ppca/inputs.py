@@ -43,3 +43,8 @@ def mle_data() -> dict[str, Any]:
     z = torch.randn(n, m_true, dtype=F64)
     x = z @ w.T + torch.randn(d, dtype=F64) + 0.5 * torch.randn(n, d, dtype=F64)
     return {"X": x, "M": 2}
+
+
+def exam_shape(d: int, m: int) -> dict[str, Any]:
+    """The shape (D, M) of the symbolic W, or the dimensions, an exam question is asked for."""
+    return {"D": d, "M": m}

@@ -39,3 +39,26 @@ def probe_sympy_symbolic(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeC
     b = sympy.Matrix(3, 1, lambda i, _: sympy.Symbol(f"b{i}", real=True))
     s2 = sympy.Symbol("sigma2", positive=True)
     return ns["ppca_marginal_sympy"](W, b, s2)
+
+
+def symbolic_w(d: int, m: int) -> Any:
+    """A (d, m) Matrix of real symbols w<i><k>."""
+    return sympy.Matrix(d, m, lambda i, k: sympy.Symbol(f"w{i}{k}", real=True))
+
+
+def probe_exam_posterior_cov(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                             ) -> Any:
+    """The posterior covariance for a symbolic W of the inputs' shape and a positive sigma2."""
+    return ns["ppca_posterior_cov_symbolic"](symbolic_w(inputs["D"], inputs["M"]),
+                                             sympy.Symbol("sigma2", positive=True))
+
+
+def eigenvalue_symbols(d: int) -> list[Any]:
+    """lambda1, ..., lambda<d>: positive symbols (the eigenvalues, largest first)."""
+    return [sympy.Symbol(f"lambda{j}", positive=True) for j in range(1, d + 1)]
+
+
+def probe_exam_ml_shrinkage(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+                            ) -> Any:
+    """The ML model's shrinkage factors for symbolic eigenvalues and the inputs' M."""
+    return ns["ppca_ml_shrinkage"](eigenvalue_symbols(inputs["D"]), inputs["M"])

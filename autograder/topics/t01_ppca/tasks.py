@@ -43,6 +43,12 @@ TASKS = (
               public.judge_posterior_invariants, partial(inputs.random_model, dtype=torch.float32),
               id="invariants"),
     ), description="posterior p(z|x)"),
+    Task("ppca.exam_posterior_cov", TOPIC, ("ppca_posterior_cov_symbolic",), 1.0, (
+        Check("W = (w00, w10)ᵀ, sigma2: the covariance at two points worked by hand",
+              probes.probe_exam_posterior_cov, public.judge_exam_posterior_cov,
+              partial(inputs.exam_shape, 2, 1), id="mock",
+              confirm=public.confirm_exam_posterior_cov),
+    ), timeout_s=120.0, description="exam practice: the posterior covariance in sympy"),
     Task("ppca.log_marginal", TOPIC, ("ppca_log_marginal",), 2.0, (
         Check("mock-exam log-density", probes.log_marginal, public.judge_log_marginal_mock,
               inputs.mock_exam, id="mock"),
@@ -55,4 +61,11 @@ TASKS = (
               partial(public.judge_mle_closed_form_parts, rtol=1e-5, atol=1e-8),
               inputs.mle_data, id="closed_form"),
     ), description="closed-form maximum likelihood (Tipping & Bishop 1999)"),
+    Task("ppca.exam_ml_shrinkage", TOPIC, ("ppca_ml_shrinkage",), 2.0, (
+        Check("D = 4, M = 2: the factors at two points worked by hand",
+              probes.probe_exam_ml_shrinkage, public.judge_exam_ml_shrinkage,
+              partial(inputs.exam_shape, 4, 2), id="mock",
+              confirm=public.confirm_exam_ml_shrinkage),
+    ), timeout_s=120.0,
+        description="exam practice: the ML model's shrinkage factors from the eigenvalues"),
 )

@@ -5,6 +5,7 @@ unreadable from the sandbox; attached to the rows of ``tasks.py`` by ``autograde
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -13,7 +14,8 @@ import torch
 
 from autograder.checks.api import Check, CheckFailed, Judgement
 from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
-from autograder.symbolic import confirm_same, encode, to_sympy
+from autograder.checks.exam import confirm_entries, sympy_entries
+from autograder.symbolic import confirm_same, encode, is_zero, to_sympy
 from autograder.topics.t02_gaussian_kl import inputs, probes
 from autograder.topics.t02_gaussian_kl.probes import diag_args, mvn_args, sympy_symbols
 from autograder.topics.t02_gaussian_kl.public import (
@@ -219,6 +221,94 @@ def judge_mc(j: Judgement) -> None:
     judge_mc_against(j, *log_ratio_stats(j.inputs))
 
 
+def mean_field_closed_form(names: tuple[str, str, str]) -> list[Any]:
+    """The factor variances of the mean-field fits to N(0, [[s1², ρ s1 s2], [ρ s1 s2, s2²]]):
+    forward KL (the marginals), then reverse KL (one over the precision's diagonal)."""
+    s1, s2, rho = probes.mean_field_symbols(names)
+    return [s1**2, s2**2, s1**2 * (1 - rho**2), s2**2 * (1 - rho**2)]
+
+
+def judge_exam_mean_field_symbolic(j: Judgement) -> None:
+    names = j.inputs["names"]
+    got = sympy_entries(j.got, "mean_field_variances(a, b, r)", count=4)
+    expected = mean_field_closed_form(names)
+    extra = sorted({str(v) for g in got for v in g.free_symbols} - set(names))
+    if extra:
+        raise CheckFailed(f"the answer contains the symbol(s) {', '.join(extra)}, which are not "
+                          "the arguments passed: build the variances from the arguments "
+                          "s1, s2, rho, not from symbols created inside the function.")
+    if all(is_zero(g - e) for g, e in zip(got, expected, strict=True)):
+        return
+    if all(is_zero(g - e) for g, e in zip(got, expected[2:] + expected[:2], strict=True)):
+        raise CheckFailed("the answer is not right. Likely cause: forward and reverse are "
+                          "swapped (the forward KL matches the marginal variances).")
+    raise CheckFailed(f"for the symbols {', '.join(names)} the four variances are not "
+                      "symbolically equal to the expected ones.")
+
+
+MEAN_FIELD_HIDDEN_POINTS = ({"a": 3, "b": Fraction(1, 3), "r": Fraction(2, 3)},
+                            {"a": Fraction(5, 4), "b": 2, "r": Fraction(-1, 5)})
+
+
+def confirm_exam_mean_field_symbolic(j: Judgement) -> None:
+    """The grading process's own evaluation of the four variances at two points."""
+    for point in MEAN_FIELD_HIDDEN_POINTS:
+        a, b, r = (float(point[k]) for k in ("a", "b", "r"))
+        confirm_entries(j.got, point, [a * a, b * b, a * a * (1 - r * r), b * b * (1 - r * r)],
+                        "mean_field_variances(a, b, r)")
+
+
+def log_ratio_variance(mu1: Any, s1: Any, mu2: Any, s2: Any) -> Any:
+    """Var_{x~q}[log q(x) - log p(x)] for q = N(mu1, s1²), p = N(mu2, s2²): with
+    x = mu1 + s1 eps the log-ratio is ((s1/s2)² - 1) eps²/2 + s1 (mu1 - mu2) eps / s2² + c."""
+    return ((s1**2 / s2**2 - 1) ** 2 / 2 + s1**2 * (mu1 - mu2) ** 2 / s2**4)
+
+
+def judge_exam_log_ratio_variance_symbolic(j: Judgement) -> None:
+    got = sympy_entries(j.got, "kl_log_ratio_variance(mu1, s1, mu2, s2)", count=1)[0]
+    mu1, s1, mu2, s2 = syms = sympy_symbols()
+    if same_expression(got, log_ratio_variance(*syms), syms):
+        return
+    hints = {
+        "the variance was taken under p; the samples x come from q":
+            log_ratio_variance(mu2, s2, mu1, s1),
+        "Var[eps^2] of a standard normal eps is 2, not 1":
+            (s1**2 / s2**2 - 1) ** 2 / 4 + s1**2 * (mu1 - mu2) ** 2 / s2**4,
+        "this is the second moment E_q[(log q - log p)^2]: the variance subtracts the square "
+        "of the mean, which is the KL":
+            log_ratio_variance(*syms) + gaussian_kl.sympy_closed_form(*syms) ** 2,
+    }
+    for concept, wrong in hints.items():
+        if same_expression(got, wrong, syms):
+            raise CheckFailed(f"Var_q[log q - log p] is not right. Likely cause: {concept}.")
+    raise CheckFailed("kl_log_ratio_variance(mu1, s1, mu2, s2) does not simplify to the "
+                      "variance of the log-ratio for general symbols.")
+
+
+def confirm_exam_log_ratio_variance_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the closed form, at random points."""
+    expected = encode(log_ratio_variance(*sympy_symbols()))
+    confirm_same(j.got, expected, "kl_log_ratio_variance(mu1, s1, mu2, s2)", "kl.exam_var")
+
+
+LOG_RATIO_NUMBERS = sympy.Rational(337, 162)
+"""log_ratio_variance(1, 2, -1/2, 3/2), the numbers of the hidden check."""
+
+
+def judge_exam_log_ratio_variance_numbers(j: Judgement) -> None:
+    got = sympy_entries(j.got, "kl_log_ratio_variance(1, 2, -1/2, 3/2)", count=1)[0]
+    if got.free_symbols:
+        raise CheckFailed("with numeric arguments the variance should be a number, but it still "
+                          f"has the symbols {sorted(map(str, got.free_symbols))}.")
+    if not is_zero(got - LOG_RATIO_NUMBERS):
+        raise CheckFailed("kl_log_ratio_variance with the numeric arguments (1, 2, -1/2, 3/2) "
+                          "is not the expected number.")
+
+
+def confirm_exam_log_ratio_variance_numbers(j: Judgement) -> None:
+    confirm_entries(j.got, {}, [float(LOG_RATIO_NUMBERS)], "kl_log_ratio_variance(1, 2, -1/2, 3/2)")
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "kl.sympy": (
         Check("KL(N(mu1, s1^2) || N(mu2, s2^2)) equals the closed form, symbolically",
@@ -236,10 +326,9 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("matches the reference when q [2, 1, D] and p [3, D] broadcast", probes.diag,
               judge_diag_reference, partial(inputs.diag_random, (2, 1, 4), (3, 4)),
               id="reference_hidden", hidden=True, seed=5),
-    ),
-    "kl.standard_normal": (
-        Check("matches the reference (float32, batch [4, 6])", probes.standard_normal,
-              judge_std_reference, inputs.std_random, id="std_reference", hidden=True),
+        Check("kl_standard_normal matches the reference (float32, batch [4, 6])",
+              probes.standard_normal, judge_std_reference, inputs.std_random,
+              id="std_reference", hidden=True),
     ),
     "kl.mvn": (
         Check("batched float32: values, KL(N0||N0) = 0, agrees with the diagonal formula",
@@ -256,6 +345,21 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
               probes.probe_mc, judge_mc, inputs.mc_independent_inputs, id="mc", hidden=True),
         Check("MultivariateNormal q, p in float64", probes.probe_mc, judge_mc,
               inputs.mc_mvn_inputs, id="mc_hidden", seed=3, hidden=True),
+    ),
+    "kl.exam_log_ratio_variance": (
+        Check("the closed form, symbolically, for general mu1, s1, mu2, s2",
+              probes.probe_exam_log_ratio_variance, judge_exam_log_ratio_variance_symbolic,
+              id="symbolic", hidden=True, confirm=confirm_exam_log_ratio_variance_symbolic),
+        Check("numeric arguments (1, 2, -1/2, 3/2) give the exact number",
+              probes.probe_exam_log_ratio_variance_numbers,
+              judge_exam_log_ratio_variance_numbers, id="numbers", hidden=True,
+              confirm=confirm_exam_log_ratio_variance_numbers),
+    ),
+    "kl.exam_mean_field": (
+        Check("the closed forms, symbolically, for symbols named a, b, r",
+              probes.probe_exam_mean_field, judge_exam_mean_field_symbolic,
+              partial(inputs.symbol_names, "a", "b", "r"), id="symbolic", hidden=True,
+              confirm=confirm_exam_mean_field_symbolic),
     ),
 }
 """Topic 02's hidden checks, by task (see ``autograder.checks.rows``)."""

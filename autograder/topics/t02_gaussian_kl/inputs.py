@@ -117,3 +117,8 @@ def reverse_inputs(kind: str, mu0: float, sigma0: float, steps: int = 600, lr: f
                    ) -> dict[str, Any]:
     """Inputs of a reverse-KL fit: the target's kind ('gauss' or 'mixture') and the start."""
     return {"kind": kind, "mu0": mu0, "sigma0": sigma0, "steps": steps, "lr": lr}
+
+
+def symbol_names(*names: str) -> dict[str, Any]:
+    """The names of the symbols an exam question's probe passes."""
+    return {"names": names}

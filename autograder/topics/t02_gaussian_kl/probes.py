@@ -150,3 +150,24 @@ def probe_reverse(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext)
     fit = ns["fit_gaussian_reverse_kl"](tracked_log_p, mu0, sigma0, inputs["steps"],
                                         inputs["lr"])
     return fit, seen["grad"]
+
+
+def mean_field_symbols(names: tuple[str, str, str]) -> tuple[Any, Any, Any]:
+    """The target's two standard deviations (positive) and its correlation (real), by name."""
+    s1, s2 = (sympy.Symbol(n, positive=True) for n in names[:2])
+    return s1, s2, sympy.Symbol(names[2], real=True)
+
+
+def probe_exam_mean_field(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    return ns["mean_field_variances"](*mean_field_symbols(inputs["names"]))
+
+
+def probe_exam_log_ratio_variance(ns: dict[str, Any], inputs: dict[str, Any],
+                                  ctx: ProbeContext) -> Any:
+    return ns["kl_log_ratio_variance"](*sympy_symbols())
+
+
+def probe_exam_log_ratio_variance_numbers(ns: dict[str, Any], inputs: dict[str, Any],
+                                          ctx: ProbeContext) -> Any:
+    return ns["kl_log_ratio_variance"](sympy.Integer(1), sympy.Integer(2),
+                                       sympy.Rational(-1, 2), sympy.Rational(3, 2))

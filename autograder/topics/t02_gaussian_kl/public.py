@@ -257,9 +257,9 @@ CLT_MARGIN = 1.25
 
 
 def mc_normal_exact() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """KL(q || p), KL(p || q) and Var_q[log q - log p] for ``mc_normal_inputs``, by hand: per
-    element KL(q || p) = log(sp/sq) + (sq² + (mq - mp)²)/(2 sp²) - ½ (KL(p || q) alike) and
-    the variance is 2a² + b² with a = (sq²/sp² - 1)/2, b = sq (mq - mp)/sp²."""
+    """KL(q || p), KL(p || q) and Var_q[log q - log p] for ``mc_normal_inputs``, worked by
+    hand per element (the variance is the exam-practice question ``kl.exam_log_ratio_variance``,
+    so its derivation is not spelled out here)."""
     l2, l15 = math.log(2.0), math.log(1.5)
     kl = torch.tensor([l2 - 0.375, l2 + 0.125, 3.5 - l2, 1.125 - l15], dtype=F64)
     reverse = torch.tensor([1.5 - l2, 3.5 - l2, l2 + 0.125, l15 - 1.0 / 18.0], dtype=F64)

@@ -14,7 +14,7 @@ import torch
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t02_gaussian_kl import TOPIC, inputs, probes, public
+from autograder.topics.t02_gaussian_kl import TOPIC, inputs, probes, public, public_exam
 
 F64 = torch.float64
 
@@ -31,20 +31,20 @@ TASKS = (
               public.judge_sympy_equal, id="equal", confirm=public.confirm_sympy_equal),
     ), timeout_s=180.0, description="univariate Gaussian KL by symbolic integration",
         check_order=("mock", "general", "equal", "reference")),
-    Task("kl.diag", TOPIC, ("kl_diag_gaussians",), 2.0, (
+    Task("kl.diag", TOPIC, ("kl_diag_gaussians", "kl_standard_normal"), 3.0, (
         Check("hand-checkable values (p broadcast over q's batch)", probes.diag,
               public.judge_diag_mock, inputs.diag_mock, id="mock"),
         Check("float32: shape, KL(q||q) = 0, KL >= 0, broadcasting, sum over dimensions, "
               "invariance under x -> 3x - 1", probes.probe_diag_properties,
               partial(public.judge_diag_properties, zero_atol=1e-5),
               partial(inputs.diag_random, dtype=torch.float32), id="properties"),
-    ), description="KL between diagonal Gaussians, summed over the last dimension"),
-    Task("kl.standard_normal", TOPIC, ("kl_standard_normal",), 1.0, (
-        Check("hand-checkable values", probes.standard_normal, public.judge_std_mock,
-              inputs.std_mock, id="std_mock"),
-        Check("KL is 0 for q = N(0, I); float32 shapes", probes.probe_std_zero,
-              public.judge_std_zero, id="std_zero"),
-    ), description="KL(q || N(0, I)), the VAE regulariser"),
+        Check("kl_standard_normal: hand-checkable values", probes.standard_normal,
+              public.judge_std_mock, inputs.std_mock, id="std_mock"),
+        Check("kl_standard_normal: KL is 0 for q = N(0, I); float32 shapes",
+              probes.probe_std_zero, public.judge_std_zero, id="std_zero"),
+    ), description="KL between diagonal Gaussians, and to N(0, I) (the VAE regulariser)",
+        check_order=("mock", "properties", "invariants", "reference", "reference_hidden",
+                     "std_mock", "std_zero", "std_reference")),
     Task("kl.mvn", TOPIC, ("kl_mvn",), 2.0, (
         Check("hand-checkable 2-D example (unbatched)", probes.mvn, public.judge_mvn_mock,
               inputs.mvn_mock, id="mock"),
@@ -58,6 +58,12 @@ TASKS = (
               f"rate {FALSE_FAILURE_RATE:g}), random, and 0 for q = p", probes.probe_mc,
               public.judge_mc_normal, inputs.mc_normal_inputs, id="mc_normal"),
     ), description="Monte Carlo estimate of KL(q || p)"),
+    Task("kl.exam_log_ratio_variance", TOPIC, ("kl_log_ratio_variance",), 2.0, (
+        Check("Var_q[log q - log p] at two points worked by hand",
+              probes.probe_exam_log_ratio_variance, public_exam.judge_exam_log_ratio_variance,
+              id="mock", confirm=public_exam.confirm_exam_log_ratio_variance),
+    ), timeout_s=120.0,
+        description="exam practice: the variance of the Monte Carlo KL's log-ratio"),
     Task("kl.fit_forward", TOPIC, ("fit_gaussian_forward_kl",), 1.0, (
         Check("moment matching on 1-D samples of a two-mode mixture", probes.forward,
               partial(public.judge_forward, mean_rtol=1e-4, mean_atol=1e-4, std_rtol=1e-4,
@@ -88,4 +94,11 @@ TASKS = (
               partial(inputs.reverse_inputs, "mixture", -1.0, 1.5), id="reverse_mixture_2",
               seed=9),
     ), timeout_s=120.0, description="reverse-KL Gaussian fit by reparameterised gradient descent"),
+    Task("kl.exam_mean_field", TOPIC, ("mean_field_variances",), 2.0, (
+        Check("s1, s2, rho: the four variances at two points worked by hand",
+              probes.probe_exam_mean_field, public_exam.judge_exam_mean_field,
+              partial(inputs.symbol_names, "s1", "s2", "rho"), id="mock",
+              confirm=public_exam.confirm_exam_mean_field),
+    ), timeout_s=120.0,
+        description="exam practice: mean-field fits to a correlated Gaussian, both directions"),
 )
