@@ -261,10 +261,17 @@ def _probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: Probe
     dec_net = nn.Sequential(nn.Linear(SMOKE_M, D), nn.Unflatten(-1, IMG)).to(ctx.device)
     model = ns["VAE"](ns["GaussianPrior"](SMOKE_M), ns["BernoulliDecoder"](dec_net),
                       ns["GaussianEncoder"](enc_net)).to(ctx.device)
+    return smoke_steps(model, (inputs["x"],), enc_net, dec_net)
+
+
+def smoke_steps(model: nn.Module, args: tuple[torch.Tensor, ...], enc_net: nn.Module,
+                dec_net: nn.Module) -> dict[str, Any]:
+    """SMOKE_STEPS Adam steps (lr 0.05) of the two networks on the loss model(*args): the
+    losses, and whether the first step's gradient reached each network."""
     optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.05)
     out: dict[str, Any] = {"losses": []}
     for step in range(SMOKE_STEPS):
-        loss = model(inputs["x"])
+        loss = model(*args)
         if not (isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1):
             out["bad_loss"] = describe(loss)
             break
@@ -420,38 +427,27 @@ def _probe_cvae_sample(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeCon
             "decoder_inputs": dec_net.inputs}
 
 
-def _probe_cvae_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
-    """SMOKE_STEPS Adam steps of the notebook's CVAE around two linear networks on one batch."""
+def linear_cvae(ns: dict[str, Any], ctx: ProbeContext) -> tuple[nn.Module, nn.Module, Any]:
+    """The notebook's CVAE around two linear networks (M = SMOKE_M) and the grader's prior."""
     enc_net = nn.Linear(D + CLASSES, 2 * SMOKE_M).to(ctx.device)
     dec_net = nn.Sequential(nn.Linear(SMOKE_M + CLASSES, D), nn.Unflatten(-1, IMG)).to(ctx.device)
     model = ns["CVAE"](FixedPrior(SMOKE_M).to(ctx.device), ns["ConditionalDecoder"](dec_net),
                        ns["ConditionalEncoder"](enc_net)).to(ctx.device)
-    optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.05)
-    out: dict[str, Any] = {"losses": []}
-    for step in range(SMOKE_STEPS):
-        loss = model(inputs["x"].to(ctx.device), inputs["y"].to(ctx.device))
-        if not (isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1):
-            out["bad_loss"] = describe(loss)
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        if step == 0:
-            for name, net in (("encoder", enc_net), ("decoder", dec_net)):
-                out[name] = any(p.grad is not None and bool(torch.any(p.grad != 0))
-                                for p in net.parameters())
-        optimizer.step()
-        out["losses"].append(float(loss.detach()))
-    return out
+    return enc_net, dec_net, model
+
+
+def _probe_cvae_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """SMOKE_STEPS Adam steps of the notebook's CVAE around two linear networks on one batch."""
+    enc_net, dec_net, model = linear_cvae(ns, ctx)
+    args = (inputs["x"].to(ctx.device), inputs["y"].to(ctx.device))
+    return smoke_steps(model, args, enc_net, dec_net)
 
 
 def _probe_cvae_labels(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
     """Train the notebook's CVAE (grader's linear networks) on images drawn from ten label
     patterns, then sample LABEL_SAMPLES images of each digit: [10, n, 28, 28]."""
     torch.manual_seed(0)
-    enc_net = nn.Linear(D + CLASSES, 2 * SMOKE_M).to(ctx.device)
-    dec_net = nn.Sequential(nn.Linear(SMOKE_M + CLASSES, D), nn.Unflatten(-1, IMG)).to(ctx.device)
-    model = ns["CVAE"](FixedPrior(SMOKE_M).to(ctx.device), ns["ConditionalDecoder"](dec_net),
-                       ns["ConditionalEncoder"](enc_net)).to(ctx.device)
+    enc_net, dec_net, model = linear_cvae(ns, ctx)
     optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.03)
     x, y = inputs["x"].to(ctx.device), inputs["y"].to(ctx.device)
     for step in range(LABEL_STEPS):
