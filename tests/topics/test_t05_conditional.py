@@ -70,10 +70,11 @@ def test_differently_written_cvae_gets_full_marks(tmp_path: Path) -> None:
 
 BUGS = {
     "decoder ignores the label": (
-        ("logits = self.decoder_net(torch.cat([z, y], dim=1))", "logits = self.decoder_net(z)"),
+        ("self.decoder_net(torch.cat([z, y], dim=1))", "self.decoder_net(z)"),
         "decoder", "label y must be an input"),
     "probabilities as logits": (
-        ("td.Bernoulli(logits=logits)", "td.Bernoulli(logits=torch.sigmoid(logits))"),
+        ("td.Bernoulli(logits=self.decoder_net(torch.cat([z, y], dim=1)))",
+         "td.Bernoulli(logits=torch.sigmoid(self.decoder_net(torch.cat([z, y], dim=1))))"),
         "decoder", "probabilities as logits"),
     "label first": (
         ("torch.cat([x.flatten(1), y], dim=1)", "torch.cat([y, x.flatten(1)], dim=1)"),
