@@ -14,16 +14,27 @@ import torch
 from torch import nn
 
 from autograder.checks.api import Check, CheckFailed, Judgement
-from autograder.checks.compare import describe, expect_close, expect_finite, expect_tensor
+from autograder.checks.compare import (
+    describe,
+    expect_close,
+    expect_finite,
+    expect_sequence,
+    expect_tensor,
+)
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold
 from autograder.fixtures.distributions import expect_dist
 from autograder.fixtures.modules import IMG
-from autograder.topics.t05_vae_binary_mnist import inputs, probes
+from autograder.symbolic import confirm_same, encode
+from autograder.topics.t05_vae_binary_mnist import inputs, probes, public_conditional, public_exam
 from autograder.topics.t05_vae_binary_mnist.probes import (
+    CLASSES,
     ELBO_N,
+    LABEL_SAMPLES,
+    LABEL_STEPS,
     TRAIN_BATCH,
     TRAIN_M,
     TRAIN_STEPS,
+    D,
     training_networks,
 )
 from autograder.topics.t05_vae_binary_mnist.public import (
@@ -43,6 +54,7 @@ from autograder.trusted.linear_bernoulli import (
     linear_logits,
     pixel_marginals,
 )
+from autograder.trusted.vae_exam import exam_answers, same_value
 from autograder.trusted.vae_mnist import (
     control_images,
     elbo_terms,
@@ -326,6 +338,82 @@ def _training_diagnosis(got: dict[str, Any], enc_net: nn.Module, dec_net: nn.Mod
 
 
 
+# ------------------------------------------------------------------ exam practice (sympy)
+def judge_exam_symbolic(j: Judgement, *, nll: bool) -> None:
+    """Both items equal the answer for general symbols; a wrong one is named where the
+    hand-worked values of ``public_exam`` recognise it."""
+    what = public_exam.NLL_WHAT if nll else public_exam.BETA_WHAT
+    items = [public_exam.answer(v, what) for v in expect_sequence(j.got, 2, what)]
+    s = probes.exam_symbols()
+    args = (s["SE"], s["D"], s["sigma2"]) if nll else (s["x"], s["sigma2"], s["beta"])
+    names = ("-log p(x|z)", "the best σ²") if nll else ("the optimal mean", "the optimal variance")
+    for got, expected, name in zip(items, exam_answers(nll, args), names, strict=True):
+        if same_value(got, expected):
+            continue
+        hint = ""
+        if nll:
+            point, *cases = public_exam.NLL_POINTS[0]
+            case = cases[names.index(name)]
+            hint = public_exam.named(public_exam.number_at(got, point, name), case)
+        raise CheckFailed(f"{name} is not symbolically equal to the answer for general "
+                          f"{', '.join(str(a) for a in args)}.{hint}")
+
+
+def confirm_exam_symbolic(j: Judgement, *, nll: bool) -> None:
+    """The grading process's own comparison at random points."""
+    what = public_exam.NLL_WHAT if nll else public_exam.BETA_WHAT
+    s = probes.exam_symbols()
+    args = (s["SE"], s["D"], s["sigma2"]) if nll else (s["x"], s["sigma2"], s["beta"])
+    for got, expected in zip(expect_sequence(j.got, 2, what), exam_answers(nll, args),
+                             strict=True):
+        confirm_same(got, encode(expected), what, f"{what}.symbolic")
+
+
+def judge_exam_renamed(j: Judgement, *, nll: bool) -> None:
+    """The answer for arguments under other names is the answer in those names."""
+    what = public_exam.NLL_WHAT if nll else public_exam.BETA_WHAT
+    items = [public_exam.answer(v, what) for v in expect_sequence(j.got, 2, what)]
+    args = probes.renamed_symbols(nll)
+    for got, expected in zip(items, exam_answers(nll, args), strict=True):
+        if not same_value(got, expected):
+            shown = ", ".join(str(a) for a in args)
+            raise CheckFailed(f"{what} called with the symbols {shown} does not give the answer "
+                              "in those symbols: use the arguments (not symbols of your own).")
+
+
+def confirm_exam_renamed(j: Judgement, *, nll: bool) -> None:
+    what = public_exam.NLL_WHAT if nll else public_exam.BETA_WHAT
+    for got, expected in zip(expect_sequence(j.got, 2, what),
+                             exam_answers(nll, probes.renamed_symbols(nll)), strict=True):
+        confirm_same(got, encode(expected), what, f"{what}.renamed")
+
+
+# ------------------------------------------------------------- conditional VAE (vae.conditional)
+def judge_cvae_elbo_value(j: Judgement) -> None:
+    """elbo(x, y) per example against a general linear decoder's log p(x|z, y), computed here
+    at the decoder input the notebook's code produced."""
+    x, Wd, cd = j.inputs["x"].to(F64), j.inputs["Wd"].to(F64), j.inputs["cd"].to(F64)
+    public_conditional.judge_cvae_elbo_against(
+        j, lambda h: bernoulli_log_prob(x, linear_logits(h, Wd, cd)))
+
+
+def judge_cvae_labels(j: Judgement) -> None:
+    """After training on ten label patterns, sample(k, n) draws pattern k's pixels."""
+    got = expect_sequence(j.got, CLASSES, "the samples of digits 0..9")
+    pattern = torch.arange(D) % CLASSES
+    for k, images in enumerate(got):
+        x = expect_tensor(images, f"sample({k}, {LABEL_SAMPLES})",
+                          shape=(LABEL_SAMPLES, *IMG)).reshape(LABEL_SAMPLES, -1).to(F64)
+        on, off = float(x[:, pattern == k].mean()), float(x[:, pattern != k].mean())
+        if on < public_conditional.LABEL_ON or off > public_conditional.LABEL_OFF:
+            raise CheckFailed(
+                f"a CVAE trained ({LABEL_STEPS} Adam steps) on images of ten label patterns "
+                f"(pattern k: pixels d with d mod 10 = k on with probability 0.9, others 0.05) "
+                f"does not generate pattern {k} with sample({k}, n): {on:.0%} of its pixels "
+                f"are on and {off:.0%} of the others. sample must decode prior draws z with "
+                "the chosen digit's one-hot label, and the decoder must use the label.")
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "vae.prior": (
         Check("log p(z) matches the reference (M = 7)", probes.probe_prior,
@@ -360,6 +448,31 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("pixel frequencies match in float64 for another decoder", probes.probe_sample,
               judge_sample, partial(inputs.sample_inputs, F64), id="sample_hidden",
               hidden=True, seed=23),
+    ),
+    "vae.exam_gaussian_nll": (
+        Check("symbolically equal for general SE, D, sigma2", probes.probe_nll_symbolic,
+              partial(judge_exam_symbolic, nll=True), id="symbolic", hidden=True,
+              confirm=partial(confirm_exam_symbolic, nll=True)),
+        Check("a second instance: the arguments under other names", probes.probe_nll_renamed,
+              partial(judge_exam_renamed, nll=True), id="renamed", hidden=True,
+              confirm=partial(confirm_exam_renamed, nll=True)),
+    ),
+    "vae.exam_beta_optimum": (
+        Check("symbolically equal for general x, sigma2, beta", probes.probe_beta_symbolic,
+              partial(judge_exam_symbolic, nll=False), id="symbolic", hidden=True,
+              confirm=partial(confirm_exam_symbolic, nll=False)),
+        Check("a second instance: the arguments under other names", probes.probe_beta_renamed,
+              partial(judge_exam_renamed, nll=False), id="renamed", hidden=True,
+              confirm=partial(confirm_exam_renamed, nll=False)),
+    ),
+    "vae.conditional": (
+        Check("elbo(x, y) against a general decoder's log p(x|z, y) in float64",
+              probes.probe_cvae_elbo, judge_cvae_elbo_value,
+              partial(inputs.cvae_inputs, probes.CVAE_N, 3, F64), id="elbo_value", hidden=True,
+              seed=29),
+        Check(f"trained on ten label patterns, sample(k, n) draws pattern k "
+              f"({LABEL_STEPS} Adam steps)", probes.probe_cvae_labels, judge_cvae_labels,
+              inputs.cvae_label_inputs, id="labels", hidden=True, seed=31),
     ),
     "vae.training": (
         Check(f"trains on MNIST: test ELBO > {ELBO_THRESHOLD:g} after {TRAIN_STEPS} steps "

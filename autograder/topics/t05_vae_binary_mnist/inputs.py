@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from autograder.topics.t05_vae_binary_mnist.probes import IMG, D
+from autograder.topics.t05_vae_binary_mnist.probes import CLASSES, CVAE_N, IMG, PATTERN_PIXELS, D
 
 TRAIN_SUBSET = 10_000
 CHECK_BATCH = 256
@@ -125,3 +125,57 @@ def smoke_inputs() -> dict[str, Any]:
     return {"x": torch.bernoulli(torch.full((32, *IMG), 0.1))}
 
 
+
+
+# ------------------------------------------------------------- conditional VAE (vae.conditional)
+def one_hot(labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, CLASSES).to(dtype)
+
+
+def cvae_inputs(n: int = 6, m: int = 3, dtype: torch.dtype = torch.float32,
+                decoder_scale: float = 0.3) -> dict[str, Any]:
+    """n binary images with random labels (one-hot), a fixed linear encoder network on
+    [x.flatten(1), y] -> [mean, logvar] and a linear decoder network on [z, y] -> 784 logits."""
+    labels = torch.randint(0, CLASSES, (n,))
+    return {"M": m, "x": torch.bernoulli(torch.full((n, *IMG), 0.3)).to(dtype),
+            "y": one_hot(labels, dtype), "y_other": one_hot((labels + 3) % CLASSES, dtype),
+            "z": torch.randn(n, m, dtype=dtype),
+            "We": 0.04 * torch.randn(2 * m, D + CLASSES, dtype=dtype),
+            "be": 0.5 * torch.randn(2 * m, dtype=dtype),
+            "Wd": decoder_scale * torch.randn(D, m + CLASSES, dtype=dtype),
+            "cd": torch.randn(D, dtype=dtype)}
+
+
+def cvae_elbo_hand_inputs() -> dict[str, Any]:
+    """CVAE_N examples and a decoder whose logits are 0 whatever z and y: log p(x|z, y) =
+    -784 log 2 exactly, so elbo(x, y) = -784 log 2 - KL (or its one-draw estimate)."""
+    inputs = cvae_inputs(CVAE_N, 2)
+    inputs["Wd"], inputs["cd"] = torch.zeros_like(inputs["Wd"]), torch.zeros_like(inputs["cd"])
+    return inputs
+
+
+def cvae_sample_inputs(digit: int = 3) -> dict[str, Any]:
+    """A decoder that draws pixel d (d < 700) on exactly when the label is d mod 10, and the
+    last 84 pixels with probability 1/2; z is unused."""
+    inputs = cvae_inputs(4, 2)
+    Wd, cd = torch.zeros(D, 2 + CLASSES), torch.full((D,), -SHARP / 2)
+    pixels = torch.arange(PATTERN_PIXELS)
+    Wd[pixels, 2 + pixels % CLASSES] = SHARP
+    cd[PATTERN_PIXELS:] = 0.0
+    inputs.update(Wd=Wd, cd=cd, digit=digit)
+    return inputs
+
+
+def cvae_smoke_inputs() -> dict[str, Any]:
+    """32 random binary images (pixels on with probability 0.1) with random one-hot labels."""
+    return {"x": torch.bernoulli(torch.full((32, *IMG), 0.1)),
+            "y": one_hot(torch.randint(0, CLASSES, (32,)))}
+
+
+def cvae_label_inputs(n: int = 1000) -> dict[str, Any]:
+    """n images of ten patterns: pixel d is on with probability 0.9 when d mod 10 is the
+    image's label, 0.05 otherwise."""
+    labels = torch.randint(0, CLASSES, (n,))
+    on = (torch.arange(D)[None, :] % CLASSES) == labels[:, None]
+    x = torch.bernoulli(torch.where(on, 0.9, 0.05)).reshape(n, *IMG)
+    return {"x": x, "y": one_hot(labels)}

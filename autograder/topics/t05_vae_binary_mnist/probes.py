@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import sympy
 import torch
 import torch.distributions as td
 from torch import nn
@@ -260,10 +261,17 @@ def _probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: Probe
     dec_net = nn.Sequential(nn.Linear(SMOKE_M, D), nn.Unflatten(-1, IMG)).to(ctx.device)
     model = ns["VAE"](ns["GaussianPrior"](SMOKE_M), ns["BernoulliDecoder"](dec_net),
                       ns["GaussianEncoder"](enc_net)).to(ctx.device)
+    return smoke_steps(model, (inputs["x"],), enc_net, dec_net)
+
+
+def smoke_steps(model: nn.Module, args: tuple[torch.Tensor, ...], enc_net: nn.Module,
+                dec_net: nn.Module) -> dict[str, Any]:
+    """SMOKE_STEPS Adam steps (lr 0.05) of the two networks on the loss model(*args): the
+    losses, and whether the first step's gradient reached each network."""
     optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.05)
     out: dict[str, Any] = {"losses": []}
     for step in range(SMOKE_STEPS):
-        loss = model(inputs["x"])
+        loss = model(*args)
         if not (isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1):
             out["bad_loss"] = describe(loss)
             break
@@ -282,3 +290,182 @@ probe_elbo = partial(kl_rule_guarded, probe=_probe_elbo)
 probe_grad = partial(kl_rule_guarded, probe=_probe_grad)
 probe_training = partial(kl_rule_guarded, probe=_probe_training)
 probe_training_smoke = partial(kl_rule_guarded, probe=_probe_training_smoke)
+
+
+# ------------------------------------------------------------------ exam practice (sympy)
+def exam_symbols() -> dict[str, Any]:
+    """The symbols both written questions are called with (their names are the arguments')."""
+    return {"SE": sympy.Symbol("SE", positive=True), "D": sympy.Symbol("D", positive=True,
+                                                                      integer=True),
+            "sigma2": sympy.Symbol("sigma2", positive=True), "x": sympy.Symbol("x", real=True),
+            "beta": sympy.Symbol("beta", positive=True)}
+
+
+def probe_nll_symbolic(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """gaussian_decoder_nll(SE, D, sigma2) with symbols."""
+    s = exam_symbols()
+    return ns["gaussian_decoder_nll"](s["SE"], s["D"], s["sigma2"])
+
+
+def renamed_symbols(nll: bool) -> tuple[Any, ...]:
+    """The second instance's arguments: the same kinds of symbols under other names, so that an
+    answer built from symbols of its own (not its arguments) shows."""
+    if nll:
+        return (sympy.Symbol("E2", positive=True), sympy.Symbol("N", positive=True, integer=True),
+                sympy.Symbol("s2", positive=True))
+    return (sympy.Symbol("u", real=True), sympy.Symbol("s2", positive=True),
+            sympy.Symbol("b", positive=True))
+
+
+def probe_nll_renamed(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """gaussian_decoder_nll with other symbols (E2, N, s2)."""
+    return ns["gaussian_decoder_nll"](*renamed_symbols(True))
+
+
+def probe_beta_symbolic(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """beta_vae_optimum(x, sigma2, beta) with symbols."""
+    s = exam_symbols()
+    return ns["beta_vae_optimum"](s["x"], s["sigma2"], s["beta"])
+
+
+def probe_beta_renamed(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """beta_vae_optimum with other symbols (u, s2, b)."""
+    return ns["beta_vae_optimum"](*renamed_symbols(False))
+
+
+# ------------------------------------------------------------- conditional VAE (vae.conditional)
+CLASSES = 10
+CVAE_N = 2000
+"""Examples of the CVAE's ELBO check and samples of its sampling check."""
+PATTERN_PIXELS = 700
+"""The CVAE sampling check's label-driven pixels; the rest are coin flips."""
+LABEL_STEPS = 150
+LABEL_SAMPLES = 50
+
+
+class NetInputError(ValueError):
+    """A fixed network got an input of the wrong width (e.g. the label was left out)."""
+
+
+class RecordingLinear(nn.Module):
+    """A fixed linear network [B, n_in] -> [B, n_out] (28x28 when ``image``) that records every
+    input it receives, so that a judge sees what the notebook's classes fed it."""
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, image: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(W.shape[1], W.shape[0]).to(W.dtype)
+        with torch.no_grad():
+            self.linear.weight.copy_(W)
+            self.linear.bias.copy_(b)
+        self.image = image
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, h: Any) -> torch.Tensor:
+        shape = list(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+        if not isinstance(h, torch.Tensor) or h.dim() != 2 or h.shape[1] != self.linear.in_features:
+            raise NetInputError(f"{shape}|{self.linear.in_features}")
+        self.inputs.append(h.detach().clone())
+        out = self.linear(h)
+        return out.unflatten(-1, IMG) if self.image else out
+
+
+def cvae_parts(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext
+               ) -> tuple[RecordingLinear, RecordingLinear, Any, Any]:
+    """The fixed encoder and decoder networks, and the notebook's conditional classes around
+    them (moved to the check's device)."""
+    enc_net = RecordingLinear(inputs["We"], inputs["be"]).to(ctx.device)
+    dec_net = RecordingLinear(inputs["Wd"], inputs["cd"], image=True).to(ctx.device)
+    return (enc_net, dec_net, ns["ConditionalEncoder"](enc_net).to(ctx.device),
+            ns["ConditionalDecoder"](dec_net).to(ctx.device))
+
+
+def net_input_guarded(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext, *,
+                      probe: Probe) -> Any:
+    """``probe``'s result, or which fixed network got an input of the wrong width (data)."""
+    try:
+        return probe(ns, inputs, ctx)
+    except NetInputError as exc:
+        shape, width = str(exc).split("|")
+        return {"net_input_error": shape, "expected_width": int(width)}
+
+
+def _probe_cvae_encoder(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    enc_net, _, encoder, _ = cvae_parts(ns, inputs, ctx)
+    out = summarize(encoder(inputs["x"], inputs["y"]), inputs["z"], (2,))
+    out["net_inputs"] = enc_net.inputs
+    return out
+
+
+def _probe_cvae_decoder(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """p(x|z, y) for the inputs' labels, and the mean for other labels at the same z."""
+    _, dec_net, _, decoder = cvae_parts(ns, inputs, ctx)
+    out = summarize(decoder(inputs["z"], inputs["y"]), inputs["x"], (2,))
+    other = decoder(inputs["z"], inputs["y_other"])
+    out["other_mean"] = other.mean if isinstance(other, td.Distribution) else other
+    out["net_inputs"] = dec_net.inputs
+    return out
+
+
+def _probe_cvae_elbo(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """elbo(x, y), what the decoder network was fed meanwhile, q's parameters, and the loss."""
+    enc_net, dec_net, encoder, decoder = cvae_parts(ns, inputs, ctx)
+    model = ns["CVAE"](FixedPrior(inputs["M"], inputs["Wd"].dtype).to(ctx.device), decoder,
+                       encoder)
+    x, y = inputs["x"].to(ctx.device), inputs["y"].to(ctx.device)
+    elbo = model.elbo(x, y)
+    out = {"elbo": _detach_value(elbo), "decoder_inputs": list(dec_net.inputs),
+           "encoder_inputs": list(enc_net.inputs)}
+    out["loss"] = _detach_value(model(x, y))
+    return out
+
+
+def _probe_cvae_sample(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """sample(digit, n) and what the decoder network was fed."""
+    _, dec_net, encoder, decoder = cvae_parts(ns, inputs, ctx)
+    model = ns["CVAE"](FixedPrior(inputs["M"]).to(ctx.device), decoder, encoder)
+    return {"x": _detach_value(model.sample(inputs["digit"], CVAE_N)),
+            "decoder_inputs": dec_net.inputs}
+
+
+def linear_cvae(ns: dict[str, Any], ctx: ProbeContext) -> tuple[nn.Module, nn.Module, Any]:
+    """The notebook's CVAE around two linear networks (M = SMOKE_M) and the grader's prior."""
+    enc_net = nn.Linear(D + CLASSES, 2 * SMOKE_M).to(ctx.device)
+    dec_net = nn.Sequential(nn.Linear(SMOKE_M + CLASSES, D), nn.Unflatten(-1, IMG)).to(ctx.device)
+    model = ns["CVAE"](FixedPrior(SMOKE_M).to(ctx.device), ns["ConditionalDecoder"](dec_net),
+                       ns["ConditionalEncoder"](enc_net)).to(ctx.device)
+    return enc_net, dec_net, model
+
+
+def _probe_cvae_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """SMOKE_STEPS Adam steps of the notebook's CVAE around two linear networks on one batch."""
+    enc_net, dec_net, model = linear_cvae(ns, ctx)
+    args = (inputs["x"].to(ctx.device), inputs["y"].to(ctx.device))
+    return smoke_steps(model, args, enc_net, dec_net)
+
+
+def _probe_cvae_labels(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """Train the notebook's CVAE (grader's linear networks) on images drawn from ten label
+    patterns, then sample LABEL_SAMPLES images of each digit: [10, n, 28, 28]."""
+    torch.manual_seed(0)
+    enc_net, dec_net, model = linear_cvae(ns, ctx)
+    optimizer = torch.optim.Adam([*enc_net.parameters(), *dec_net.parameters()], lr=0.03)
+    x, y = inputs["x"].to(ctx.device), inputs["y"].to(ctx.device)
+    for step in range(LABEL_STEPS):
+        rows = slice((step * 100) % x.shape[0], (step * 100) % x.shape[0] + 100)
+        loss = model(x[rows], y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return [_detach_value(model.sample(k, LABEL_SAMPLES)) for k in range(CLASSES)]
+
+
+probe_cvae_encoder = partial(net_input_guarded, probe=_probe_cvae_encoder)
+probe_cvae_decoder = partial(net_input_guarded, probe=_probe_cvae_decoder)
+probe_cvae_elbo = partial(net_input_guarded, probe=partial(kl_rule_guarded,
+                                                           probe=_probe_cvae_elbo))
+probe_cvae_sample = partial(net_input_guarded, probe=_probe_cvae_sample)
+probe_cvae_smoke = partial(net_input_guarded, probe=partial(kl_rule_guarded,
+                                                            probe=_probe_cvae_smoke))
+probe_cvae_labels = partial(net_input_guarded, probe=partial(kl_rule_guarded,
+                                                             probe=_probe_cvae_labels))

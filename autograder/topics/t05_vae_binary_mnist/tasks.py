@@ -12,7 +12,14 @@ from functools import partial
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t05_vae_binary_mnist import TOPIC, inputs, probes, public
+from autograder.topics.t05_vae_binary_mnist import (
+    TOPIC,
+    inputs,
+    probes,
+    public,
+    public_conditional,
+    public_exam,
+)
 from autograder.topics.t05_vae_binary_mnist.probes import SMOKE_STEPS
 
 TASKS = (
@@ -72,4 +79,34 @@ TASKS = (
               inputs.smoke_inputs, id="smoke", weight=0.25),
     ), timeout_s=150.0, extra_symbols=("GaussianPrior", "GaussianEncoder", "BernoulliDecoder"),
         description="the four classes train a working VAE", check_order=("training", "smoke")),
+    Task("vae.exam_gaussian_nll", TOPIC, ("gaussian_decoder_nll",), 2.0, (
+        Check("-log p(x|z) and the best σ² at two points worked by hand",
+              probes.probe_nll_symbolic, public_exam.judge_nll_mock, id="mock",
+              confirm=public_exam.confirm_nll_mock),
+    ), timeout_s=120.0,
+        description="exam practice: the Gaussian decoder's -log p(x|z) and its best variance"),
+    Task("vae.exam_beta_optimum", TOPIC, ("beta_vae_optimum",), 2.0, (
+        Check("the β-ELBO's optimal q at two points worked by hand", probes.probe_beta_symbolic,
+              public_exam.judge_beta_mock, id="mock", confirm=public_exam.confirm_beta_mock),
+    ), timeout_s=120.0,
+        description="exam practice: the β-VAE's optimal q(z|x) for a linear Gaussian toy"),
+    Task("vae.conditional", TOPIC, ("ConditionalEncoder", "ConditionalDecoder", "CVAE"), 3.0, (
+        Check("q(z|x, y): the network gets [x.flatten(1), y]; mean and std from its output",
+              probes.probe_cvae_encoder, public_conditional.judge_cvae_encoder,
+              inputs.cvae_inputs, id="encoder"),
+        Check("p(x|z, y): Bernoulli logits from the network on [z, y]; other labels change it",
+              probes.probe_cvae_decoder, public_conditional.judge_cvae_decoder,
+              inputs.cvae_inputs, id="decoder"),
+        Check("elbo(x, y) = log p(x|z, y) - KL at the student's own z (decoder known by hand); "
+              "forward is -elbo.mean()", probes.probe_cvae_elbo,
+              public_conditional.judge_cvae_elbo_hand, inputs.cvae_elbo_hand_inputs,
+              id="elbo_hand"),
+        Check("sample(digit, n) decodes z ~ p(z) with the digit's one-hot label",
+              probes.probe_cvae_sample, public_conditional.judge_cvae_sample,
+              inputs.cvae_sample_inputs, id="sample"),
+        Check(f"smoke test: {SMOKE_STEPS} Adam steps on one labelled batch lower the loss",
+              probes.probe_cvae_smoke, public_conditional.judge_cvae_smoke,
+              inputs.cvae_smoke_inputs, id="smoke", weight=0.5),
+    ), timeout_s=120.0, description="a conditional VAE: q(z|x, y), p(x|z, y), its ELBO and "
+        "sampling a chosen digit"),
 )
