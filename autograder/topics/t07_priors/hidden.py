@@ -54,7 +54,10 @@ EXACT_N = 100_000
 TEST_SUBSET = 1_000
 ELBO_TOLERANCE = 10.0
 TRAINING_RUNS = 2
-"""Correct trainings measured against the criterion (docs/grading/training-checks.md)."""
+"""Correct trainings measured against the criterion (docs/grading/training-checks.md). The
+MoG model's hole fraction is not compared with N(0, I)'s: after this short training it was
+below by 0.25 +- 0.10 (smallest 0.04) over 30 correct runs, about a 0.5 % chance per run of
+failing a correct prior; the VampPrior's was below by 0.70 +- 0.07 (smallest 0.54)."""
 ELBO_FLOOR = -190.0
 HOLE_RATIO = 0.1
 HOLE_SAMPLES = 20_000
@@ -337,9 +340,11 @@ def _prior_log_prob(result: dict[str, Any], kind: str, encoder: nn.Module) -> An
             tp.mixture_sampler(log_w, means, logvars, gen))
 
 
-def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float) -> None:
+def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float,
+                   fewer_holes: tuple[str, ...]) -> None:
     """Test ELBOs: standard prior above ``elbo_floor``, learned priors no more than
-    ``elbo_tolerance`` nats worse, fewer holes than N(0, I)."""
+    ``elbo_tolerance`` nats worse; the priors named in ``fewer_holes`` ("mog", "vamp") leave
+    fewer holes than N(0, I) on their model's encoder."""
     from vaelib.data import load_split
 
     got = j.got if isinstance(j.got, dict) else {}
@@ -355,7 +360,7 @@ def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float) ->
             raise CheckFailed(f"the {kind} model's test ELBO is {elbo:.1f}: not a valid log-"
                               "likelihood bound for binary images.")
         elbos[kind] = elbo
-        if kind != "standard":
+        if kind in fewer_holes:
             with torch.no_grad():
                 mean, logvar = tp.gaussian_head(encoder, x)
             learned = tp.hole_fraction_exact(sample, log_prob, mean, logvar, HOLE_RATIO,
@@ -376,6 +381,8 @@ def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float) ->
             raise CheckFailed(f"{summary}: the {name} model is more than {elbo_tolerance:g} "
                               "nats worse than the standard prior's with the same networks "
                               "and budget; a learned prior should be at least as good.")
+        if kind not in holes:
+            continue
         learned, standard = holes[kind]
         if learned >= standard:
             raise CheckFailed(f"{summary}; on the {name} model's encoder, {learned:.1%} of "
@@ -447,9 +454,10 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "priors.training": (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "
-              f"prior's or better, fewer holes than N(0, I) (measured false-failure rate "
-              f"0/{TRAINING_RUNS})", probes.probe_training,
-              partial(judge_training, elbo_tolerance=ELBO_TOLERANCE, elbo_floor=ELBO_FLOOR),
+              f"prior's or better, the VampPrior with fewer holes than N(0, I) (measured "
+              f"false-failure rate 0/{TRAINING_RUNS})", probes.probe_training,
+              partial(judge_training, elbo_tolerance=ELBO_TOLERANCE, elbo_floor=ELBO_FLOOR,
+                      fewer_holes=("vamp",)),
               mnist_root_inputs, id="training", hidden=True),
     ),
 }
