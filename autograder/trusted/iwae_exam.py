@@ -74,6 +74,7 @@ def wrong_first_k(prior_1: float, lik_0: float, lik_1: float, q_1: float, thresh
         "no_q": ((1 - prior_1) * lik_0, prior_1 * lik_1, r),
         "no_prior": (lik_0 / (1 - q_1), lik_1 / q_1, r),
         "prior_proposal": (lik_0, lik_1, prior_1),
+        "prior_draws": (w0, w1, prior_1),
         "q_swapped": ((1 - prior_1) * lik_0 / q_1, prior_1 * lik_1 / (1 - q_1), 1 - r),
     }
     wrong: dict[str, int | None] = {"mean_of_log": 1 if elbo > threshold else None,

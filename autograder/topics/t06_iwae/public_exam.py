@@ -31,7 +31,10 @@ FIRST_K_STEPS = {
                    "expectation of the log, E[log (1/K) sum_k w_k], over the K draws",
     "no_q": "the weights lack the division by q(z | x)",
     "no_prior": "the prior p(z) is missing from the weights",
-    "prior_proposal": "the K draws came from the prior p(z), not from q(z | x)",
+    "prior_proposal": "the prior was used as the proposal (weights p(x | z), z drawn from "
+                      "p(z)): a bound, but for another q than the one given",
+    "prior_draws": "the K draws were counted with the prior's probabilities p(z), not with "
+                   "q(z | x) that draws them",
     "q_swapped": "q(z = 1 | x) was used as q(z = 0 | x)",
     "before": "K vs K + 1: that is the last K with L_K <= threshold; the question asks for the "
               "first K with L_K > threshold",
@@ -42,7 +45,7 @@ FIRST_K_STEPS = {
 PUBLIC_FIRST_K_ANSWER = 26
 PUBLIC_FIRST_K_WRONG: dict[str, int | None] = {
     "mean_of_log": None, "log_of_mean": 1, "no_q": None, "no_prior": 11, "prior_proposal": 4,
-    "q_swapped": 1}
+    "prior_draws": 2, "q_swapped": 1}
 """What the worked model (``inputs.FIRST_K_PUBLIC``) gives, right and by each wrong step."""
 
 LIMIT_STEPS = {
