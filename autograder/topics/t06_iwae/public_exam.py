@@ -1,7 +1,7 @@
 """Judges of topic 06's exam practice, public checks: each question at one worked instance,
 whose answer and the answers of the classic wrong steps are tabulated here (the general
-answers are grader-only, ``autograder.trusted.iwae_exam``). The wording of the wrong steps and
-the verdict helpers are shared with ``hidden.py``.
+answers stay with the grader). The wording of the wrong steps and the verdict helpers are
+shared with ``hidden.py``.
 
 * ``iwae.exam_first_k``: the smallest K at which the IWAE bound of a model with a binary latent
   (two-point weights) exceeds a threshold, an int (or None).
