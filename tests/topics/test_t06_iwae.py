@@ -24,7 +24,7 @@ run = topic.run
 def test_reference_full_marks():
     result = grade(solution_notebook(TOPIC))
     assert result.error is None
-    assert result.score == result.max_score == 17.0, [(t.id, t.message) for t in result.tasks]
+    assert result.score == result.max_score == 21.0, [(t.id, t.message) for t in result.tasks]
 
 
 # ------------------------------------------------------------------ log weights

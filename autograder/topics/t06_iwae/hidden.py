@@ -55,6 +55,7 @@ from autograder.topics.t06_iwae.public import (
     loglik_value,
     mixing_hint,
 )
+from autograder.trusted import iwae_exam
 from autograder.trusted.iwae import (
     bound,
     ess,
@@ -428,8 +429,6 @@ def judge_training(j: Judgement) -> None:
             ".sample() instead of .rsample(), or +bound as the loss instead of -bound.")
 
 
-
-
 RATE = f"false-failure rate {FALSE_FAILURE_RATE:g}"
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "iwae.log_weights": (
@@ -448,6 +447,16 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("matches the reference in float32", probes.probe_bound, judge_bound_reference,
               partial(inputs.bound_inputs, torch.float32), id="reference", hidden=True, seed=5),
     ),
+    "iwae.exam_first_k": tuple(
+        Check(name, probes.probe_first_k, iwae_exam.judge_first_k_hidden,
+              partial(iwae_exam.first_k_hidden_inputs, kind), id=kind, hidden=True)
+        for kind, name in (("other", "another model and threshold"),
+                           ("unreachable", "a threshold above log p(x): None"))),
+    "iwae.exam_gap": tuple(
+        Check(name, partial(probes.probe_gap, kind=kind), partial(iwae_exam.judge_gap,
+              kind=kind), id=kind, hidden=True, confirm=partial(iwae_exam.confirm_gap, kind=kind))
+        for kind, name in (("symbols", "symbolic in mu, tau2, n"),
+                           ("numbers", "m = -90, s2 = 9/4, K = 50"))),
     "iwae.model": (
         Check("elbo(x) is log p(x) under the exact posterior; forward and sample unchanged",
               probes.probe_model_exact, partial(judge_model_exact, rtol=1e-6, atol=1e-6),

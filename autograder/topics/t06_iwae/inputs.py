@@ -108,6 +108,17 @@ def smoke_inputs() -> dict[str, Any]:
     return inputs
 
 
+FIRST_K_PUBLIC = {"prior_1": 0.3, "lik_0": 0.02, "lik_1": 0.8, "q_1": 0.05, "threshold": -2.0,
+                  "k_max": 1000}
+"""The exam practice's worked two-point model: p(z = 1), p(x | z = 0), p(x | z = 1), q(z = 1 | x),
+the threshold on L_K and the largest K to try."""
+
+
+def first_k_public_inputs() -> dict[str, Any]:
+    """The worked two-point model (``FIRST_K_PUBLIC``)."""
+    return dict(FIRST_K_PUBLIC)
+
+
 def training_inputs() -> dict[str, Any]:
     from autograder.fixtures.mnist import mnist_root_inputs as data_inputs
 

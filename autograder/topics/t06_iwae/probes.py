@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import sympy
 import torch
 import torch.distributions as td
 from torch import nn
@@ -276,3 +277,33 @@ def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeC
     return {"reached": reached, "b_grad": detached(model.decoder.b.grad).clone()}
 
 
+
+
+# ------------------------------------------------------------------ exam practice
+FIRST_K_ARGS = ("prior_1", "lik_0", "lik_1", "q_1", "threshold", "k_max")
+
+
+def probe_first_k(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """iwae_first_k_above(prior_1, lik_0, lik_1, q_1, threshold, k_max); a sympy integer
+    comes back as an int."""
+    got = ns["iwae_first_k_above"](*(inputs[name] for name in FIRST_K_ARGS))
+    if isinstance(got, sympy.Integer):
+        return int(got)
+    return got
+
+
+def gap_arguments(kind: str) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """(m, s2, K) of one instance: ``public`` (-3, log 5, 10), ``numbers`` (-90, 9/4, 50) or
+    ``symbols`` (mu real, tau2 positive, n a positive integer)."""
+    if kind == "public":
+        return sympy.Integer(-3), sympy.log(sympy.Integer(5)), sympy.Integer(10)
+    if kind == "numbers":
+        return sympy.Integer(-90), sympy.Rational(9, 4), sympy.Integer(50)
+    return (sympy.Symbol("mu", real=True), sympy.Symbol("tau2", positive=True),
+            sympy.Symbol("n", positive=True, integer=True))
+
+
+def probe_gap(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext, *, kind: str
+              ) -> Any:
+    """iwae_lognormal_limit_and_gap(m, s2, K) at the instance ``kind`` (``gap_arguments``)."""
+    return ns["iwae_lognormal_limit_and_gap"](*gap_arguments(kind))

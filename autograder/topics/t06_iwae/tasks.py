@@ -12,7 +12,7 @@ from functools import partial
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t06_iwae import TOPIC, inputs, probes, public
+from autograder.topics.t06_iwae import TOPIC, inputs, probes, public, public_exam
 from autograder.topics.t06_iwae.probes import LL_CHUNK, LL_K, MONO_KS
 
 RATE = f"false-failure rate {FALSE_FAILURE_RATE:g}"
@@ -36,6 +36,18 @@ TASKS = (
               id="known"),
     ), description="log (1/K) sum_k w_k from [K, B] log weights",
         check_order=("bound", "known", "reference")),
+    Task("iwae.exam_first_k", TOPIC, ("iwae_first_k_above",), 2.0, (
+        Check("the worked two-point model: the smallest K with L_K > -2",
+              probes.probe_first_k, public_exam.judge_first_k_public,
+              inputs.first_k_public_inputs, id="worked"),
+    ), timeout_s=60.0, description="exam practice: the first K at which L_K exceeds a "
+                                   "threshold, binary latent"),
+    Task("iwae.exam_gap", TOPIC, ("iwae_lognormal_limit_and_gap",), 2.0, (
+        Check("the worked instance m = -3, s2 = log 5, K = 10", partial(probes.probe_gap,
+              kind="public"), public_exam.judge_gap_public, id="worked",
+              confirm=public_exam.confirm_gap_public),
+    ), timeout_s=120.0, description="exam practice: lim L_K and the first-order gap for "
+                                    "lognormal weights"),
     Task("iwae.model", TOPIC, ("IWAE",), 3.0, (
         Check("elbo(x) is log p(x) for a decoder that ignores z and q = p(z); forward and "
               "sample unchanged", probes.probe_model_exact,
