@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("mnist_root")
 def test_reference_full_marks():
     result = grade(solution_notebook(TOPIC))
     assert result.error is None
-    assert result.score == result.max_score == 15.0, [(t.id, t.message) for t in result.tasks]
+    assert result.score == result.max_score == 19.0, [(t.id, t.message) for t in result.tasks]
 
 
 # ------------------------------------------------------------------- mixture density

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from autograder.checks.api import Check, CheckFailed, Judgement
-from autograder.checks.compare import expect_close, expect_finite, expect_tensor
+from autograder.checks.compare import expect_close, expect_finite, expect_sequence, expect_tensor
 from autograder.checks.stats import FALSE_FAILURE_RATE, normal_threshold, z_statistic
 from autograder.fixtures.mnist import mnist_root_inputs
 from autograder.fixtures.modules import IMG
 from autograder.payload import DistributionInfo
-from autograder.topics.t07_priors import inputs, probes
+from autograder.symbolic import confirm_same
+from autograder.topics.t07_priors import inputs, probes, public_exam
 from autograder.topics.t07_priors.inputs import mog_inputs
 from autograder.topics.t07_priors.probes import (
     BIG_M,
@@ -391,6 +392,34 @@ def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float,
                               "learned prior does not follow the aggregate posterior.")
 
 
+SURGERY_Q4 = ((0.7, 0.2, 0.1), (0.1, 0.8, 0.1), (0.3, 0.3, 0.4), (0.2, 0.1, 0.7))
+SURGERY_P3 = (0.5, 0.3, 0.2)
+
+
+def judge_surgery_reference(j: Judgement, *, atol: float) -> None:
+    """The reference's two terms for another toy; a reversed aggregate KL is recognised."""
+    ref = public_exam.surgery_pair(j.ref)
+    q, p = j.inputs["q"].to(F64), j.inputs["p"].to(F64)
+    aggregate = q.mean(0)
+    reversed_kl = float((p * (p.log() - aggregate.log())).sum())
+    public_exam.compare_surgery(j.got, ref, q.shape[0], "a toy of 4 images and 3 codes",
+                                reversed_kl, atol)
+
+
+def judge_gaussian_symbolic(j: Judgement) -> None:
+    """Symbolically equal to the reference's answer for symbolic means and variances."""
+    public_exam.compare_gaussian(j.got, public_exam.gaussian_pair(j.ref),
+                                 "four images with symbolic means mu_i and variances v_i",
+                                 ({}, {}))
+
+
+def confirm_gaussian_symbolic(j: Judgement) -> None:
+    """The grading process's own comparison with the reference, at random points."""
+    got, ref = (expect_sequence(v, 2, public_exam.GAUSSIAN_WHAT) for v in (j.got, j.ref))
+    confirm_same(got[0], ref[0], "the prior's mean", "priors.gaussian.mean")
+    confirm_same(got[1], ref[1], "the prior's variance", "priors.gaussian.variance")
+
+
 GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
     "priors.mixture": (
         Check("log sum_k pi_k N(z; mu_k, diag exp(logvar_k))", probes.probe_mixture,
@@ -451,6 +480,18 @@ GRADER_ONLY_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("fraction for a mixture prior and another ratio", probes.probe_holes, judge_holes,
               partial(inputs.hole_inputs, F64, 0.5, mixture=True), id="holes_hidden",
               hidden=True, seed=29),
+    ),
+    "priors.exam_surgery": (
+        Check("I_q(n; z) and KL(q(z) || p(z)) of another toy (N = 4 images, 3 codes)",
+              probes.surgery, partial(judge_surgery_reference, atol=1e-5),
+              partial(inputs.surgery_inputs, SURGERY_Q4, SURGERY_P3), id="other_toy",
+              hidden=True, confirm=partial(judge_surgery_reference, atol=1e-5)),
+    ),
+    "priors.exam_gaussian_prior": (
+        Check("mean and variance for four images with symbolic means and variances",
+              probes.probe_gaussian_prior, judge_gaussian_symbolic,
+              partial(inputs.gaussian_prior_inputs, 4), id="symbolic", hidden=True,
+              confirm=confirm_gaussian_symbolic),
     ),
     "priors.training": (
         Check(f"learned priors train: test ELBO within {ELBO_TOLERANCE:g} nats of the standard "

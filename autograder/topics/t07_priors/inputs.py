@@ -14,6 +14,12 @@ HOLE_N = 20_000
 """How many prior samples hole_fraction draws."""
 FAR_Z = ((0.0, 0.0), (40.0, 0.0), (20.0, 0.0), (-200.0, 0.0))
 """The points of the public far-from-every-component checks."""
+SURGERY_Q = ((0.8, 0.2), (0.4, 0.6))
+"""The notebook's ELBO-surgery toy: q(z | n) for N = 2 images (rows) and two codes (columns)."""
+SURGERY_P = (0.25, 0.75)
+"""The toy's prior p(z) over the two codes."""
+GAUSSIAN_TOY = {"means": (1, 2, 6), "variances": (1, 1, 4)}
+"""The notebook's best-Gaussian-prior toy: three images' 1-D posterior means and variances."""
 
 
 def mixture_inputs(dtype: torch.dtype = torch.float32, n: int = 6, k: int = 4, m: int = 3
@@ -120,3 +126,16 @@ def smoke_inputs() -> dict[str, Any]:
     freq = torch.empty(IMG).uniform_(0.1, 0.9)
     return {"x": torch.bernoulli(freq.expand(32, *IMG)),
             "pseudo_init": torch.rand(4, *IMG)}
+
+
+def surgery_inputs(q: tuple[tuple[float, ...], ...] = SURGERY_Q,
+                   p: tuple[float, ...] = SURGERY_P,
+                   dtype: torch.dtype = torch.float64) -> dict[str, Any]:
+    """q(z | n) [N, S] (rows sum to 1) and p(z) [S] as tensors."""
+    return {"q": torch.tensor(q, dtype=dtype), "p": torch.tensor(p, dtype=dtype)}
+
+
+def gaussian_prior_inputs(n_symbolic: int = 0) -> dict[str, Any]:
+    """The notebook's toy, or (``n_symbolic`` > 0) that many images with symbolic means
+    mu_i (real) and variances v_i (positive); the probe builds the sympy values."""
+    return {"n_symbolic": n_symbolic} if n_symbolic else dict(GAUSSIAN_TOY)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import sympy
 import torch
 import torch.distributions as td
 from torch import nn
 
-from autograder.checks.api import ProbeContext
+from autograder.checks.api import ProbeContext, call
 from autograder.fixtures.modules import IMG, LinearDecoder, RowEncoder, linear_encoder
 from autograder.fixtures.training import OutputRecorder, finite_loss
 
@@ -336,3 +337,19 @@ def probe_training_smoke(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeC
         out[kind] = {"reached": reached, "logits": recorder.outputs,
                      "bias_grad": _detach(dec_net[2].bias.grad)}
     return out
+
+
+surgery = call("elbo_surgery_terms", "q", "p")
+
+
+def probe_gaussian_prior(ns: dict[str, Any], inputs: dict[str, Any], ctx: ProbeContext) -> Any:
+    """best_gaussian_prior on lists of sympy numbers, or of symbols mu_i (real), v_i
+    (positive)."""
+    n = inputs.get("n_symbolic", 0)
+    if n:
+        means = [sympy.Symbol(f"mu_{i}", real=True) for i in range(1, n + 1)]
+        variances = [sympy.Symbol(f"v_{i}", positive=True) for i in range(1, n + 1)]
+    else:
+        means = [sympy.Integer(v) for v in inputs["means"]]
+        variances = [sympy.Integer(v) for v in inputs["variances"]]
+    return ns["best_gaussian_prior"](means, variances)

@@ -11,7 +11,7 @@ from functools import partial
 
 from autograder.checks.api import Check, Task
 from autograder.checks.stats import FALSE_FAILURE_RATE
-from autograder.topics.t07_priors import TOPIC, inputs, probes, public
+from autograder.topics.t07_priors import TOPIC, inputs, probes, public, public_exam
 
 TASKS = (
     Task("priors.mixture", TOPIC, ("log_mixture_density",), 2.0, (
@@ -65,6 +65,18 @@ TASKS = (
               public.judge_holes_known, inputs.holes_known_inputs, id="known"),
     ), timeout_s=180.0, description="prior mass the aggregate posterior leaves empty",
         check_order=("holes", "known", "holes_hidden")),
+    Task("priors.exam_surgery", TOPIC, ("elbo_surgery_terms",), 2.0, (
+        Check("I_q(n; z) and KL(q(z) || p(z)) of the notebook's two-image toy", probes.surgery,
+              partial(public_exam.judge_surgery_known, atol=1e-5), inputs.surgery_inputs,
+              id="toy", confirm=partial(public_exam.judge_surgery_known, atol=1e-5)),
+    ), timeout_s=60.0, description="exam practice: the ELBO-surgery terms of a discrete toy",
+        check_order=("toy", "other_toy")),
+    Task("priors.exam_gaussian_prior", TOPIC, ("best_gaussian_prior",), 2.0, (
+        Check("mean and variance for the notebook's three-image toy, exactly",
+              probes.probe_gaussian_prior, public_exam.judge_gaussian_known,
+              inputs.gaussian_prior_inputs, id="toy", confirm=public_exam.confirm_gaussian_known),
+    ), timeout_s=120.0, description="exam practice: the best Gaussian prior for a fixed encoder",
+        check_order=("toy", "symbolic")),
     Task("priors.training", TOPIC, ("MoGPrior", "VampPrior", "elbo_mc_kl"), 3.0, (
         Check("with each learned prior, gradients reach encoder, decoder and prior, and the "
               "decoder's is that of the Bernoulli log-likelihood (fits the data; measured "
