@@ -55,10 +55,7 @@ EXACT_N = 100_000
 TEST_SUBSET = 1_000
 ELBO_TOLERANCE = 10.0
 TRAINING_RUNS = 2
-"""Correct trainings measured against the criterion (docs/grading/training-checks.md). The
-MoG model's hole fraction is not compared with N(0, I)'s: after this short training it was
-below by 0.25 +- 0.10 (smallest 0.04) over 30 correct runs, about a 0.5 % chance per run of
-failing a correct prior; the VampPrior's was below by 0.70 +- 0.07 (smallest 0.54)."""
+"""Correct trainings measured (docs/grading/training-checks.md, also why only Vamp's holes)."""
 ELBO_FLOOR = -190.0
 HOLE_RATIO = 0.1
 HOLE_SAMPLES = 20_000
@@ -343,9 +340,8 @@ def _prior_log_prob(result: dict[str, Any], kind: str, encoder: nn.Module) -> An
 
 def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float,
                    fewer_holes: tuple[str, ...]) -> None:
-    """Test ELBOs: standard prior above ``elbo_floor``, learned priors no more than
-    ``elbo_tolerance`` nats worse; the priors named in ``fewer_holes`` ("mog", "vamp") leave
-    fewer holes than N(0, I) on their model's encoder."""
+    """Test ELBOs: standard above ``elbo_floor``, learned ones at most ``elbo_tolerance`` worse;
+    priors in ``fewer_holes`` leave fewer holes than N(0, I) on their model's encoder."""
     from vaelib.data import load_split
 
     got = j.got if isinstance(j.got, dict) else {}
@@ -382,9 +378,7 @@ def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float,
             raise CheckFailed(f"{summary}: the {name} model is more than {elbo_tolerance:g} "
                               "nats worse than the standard prior's with the same networks "
                               "and budget; a learned prior should be at least as good.")
-        if kind not in holes:
-            continue
-        learned, standard = holes[kind]
+        learned, standard = holes.get(kind, (0.0, 1.0))  # not in fewer_holes: not compared
         if learned >= standard:
             raise CheckFailed(f"{summary}; on the {name} model's encoder, {learned:.1%} of "
                               f"samples of the learned prior fall in holes (q(z) < "
