@@ -70,7 +70,7 @@ TEST_SUBSET = 1_000
 CONTROL_SUBSET = 10_000  # unseen training images 50 000-59 999: the memorisation control
 ELBO_THRESHOLD = -170.0
 CONSISTENCY_NATS = 2.0  # elbo(x) vs the grader's ELBO at the trained weights
-TRAINING_RUNS = 22  # correct runs measured (docs/grading/training-checks.md): none failed
+TRAINING_RUNS = 130  # correct runs measured (docs/grading/training-checks.md): none failed
 
 
 def judge_prior_reference(j: Judgement) -> None:
