@@ -378,8 +378,8 @@ def judge_training(j: Judgement, *, elbo_tolerance: float, elbo_floor: float,
             raise CheckFailed(f"{summary}: the {name} model is more than {elbo_tolerance:g} "
                               "nats worse than the standard prior's with the same networks "
                               "and budget; a learned prior should be at least as good.")
-        learned, standard = holes.get(kind, (0.0, 1.0))  # not in fewer_holes: not compared
-        if learned >= standard:
+        learned, standard = holes[kind] if kind in holes else (None, None)
+        if learned is not None and learned >= standard:
             raise CheckFailed(f"{summary}; on the {name} model's encoder, {learned:.1%} of "
                               f"samples of the learned prior fall in holes (q(z) < "
                               f"{HOLE_RATIO:g} p(z)) against {standard:.1%} for N(0, I): the "
