@@ -3,7 +3,9 @@
 ``pytest exercises/01_ppca`` grades the student's notebook file (as last saved) with the same
 engine as the TA's grader, but only the public checks: one test per task, in the order of
 the notebook's test cells. Training and plotting cells never run. ``VAE_COURSE_SELF_CHECK``
-chooses the sandboxed or the fast way of running them (``autograder.self_check``). As in the
+chooses the sandboxed or the fast way of running them (``autograder.self_check``); the fast
+way asks the warm check server (``autograder.check_client``) when it can. The first test
+of a notebook grades all its selected tasks at once, two at a time. As in the
 TA's report, a failing task whose graded dependency fails its own task says so first
 ("`ppca_marginal`, which this uses, is wrong (ppca.marginal): fix it first.").
 
@@ -15,49 +17,31 @@ says when the checked file was last saved.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autograder import sandbox
-from autograder.checks.api import Task
-from autograder.feedback import task_text
-from autograder.grading import Grader, TaskResult, dependency_prefix, graded_dependencies
-from autograder.notebook_code import NotebookCode, NotebookError, load_notebook_code
 from autograder.paths import TOPICS
-from autograder.registry import tasks_for_topic, topic_for_grade_ids
-from autograder.self_check import (
-    MODE_HEADER,
-    SelfCheckSettingError,
-    preload_for,
-    self_check_mode,
-)
+from autograder.self_check import MODE_HEADER, SelfCheckSettingError, self_check_mode
 
-_GRADER: Grader | None = None
-_RESULTS: dict[tuple[str, str], TaskResult] = {}  # (notebook path, task id) -> its result
+# Nothing heavy is imported here: with the warm check server (``autograder.check_client``)
+# a self-check never imports torch or the checks in the pytest process.
 
 
-def _grader() -> Grader:
-    """Public checks only; in ``fast`` mode (``autograder.self_check``) without a sandbox,
-    each task's child forked straight from this process."""
-    global _GRADER
-    if _GRADER is None:
-        if self_check_mode() == "fast":
-            sandbox.fork_directly()
-            _GRADER = Grader(device="cpu", include_hidden=False, sandbox="off")
-        else:
-            _GRADER = Grader(device="cpu", include_hidden=False)
-    return _GRADER
+def open_self_check(path: Path, mode: str) -> Any:
+    """The notebook's self-check: answered by the warm check server in ``fast`` mode when
+    it is allowed and reachable, else graded in this process (``NotebookSelfCheck``)."""
+    from autograder import check_client
 
+    if mode == "fast" and check_client.server_enabled():
+        try:
+            return check_client.RemoteSelfCheck(path)
+        except check_client.ServerUnavailable:
+            pass
+    from autograder.self_check_session import NotebookSelfCheck
 
-def task_result(code: NotebookCode, task: Task) -> TaskResult:
-    """The task's public result on this notebook, graded once per session (a failing task
-    reads the results of the tasks it depends on; those not run yet are graded then)."""
-    key = (code.path, task.id)
-    if key not in _RESULTS:
-        _RESULTS[key] = _grader().grade_task(code, task)
-    return _RESULTS[key]
+    return NotebookSelfCheck(path, mode)
 
 
 class TaskNotPassed(Exception):
@@ -67,49 +51,71 @@ class TaskNotPassed(Exception):
 class NotebookFile(pytest.File):
     """A course notebook: one item per graded task."""
 
-    def collect(self) -> Iterator[pytest.Item]:
+    check: Any = None
+
+    def collect(self):
+        from autograder.check_client import NotebookRejected
+
         try:
-            fast = self_check_mode() == "fast"
+            mode = self_check_mode()
         except SelfCheckSettingError as exc:
             raise self.CollectError(str(exc)) from None
         try:
-            code = load_notebook_code(self.path, validate=not fast)
-        except NotebookError as exc:
+            self.check = open_self_check(self.path, mode)
+        except NotebookRejected as exc:
             raise self.CollectError(str(exc)) from None
-        topic = topic_for_grade_ids(code.grade_ids, self.path.stem)
-        if topic is None:
+        except Exception as exc:
+            from autograder.notebook_code import NotebookError
+
+            if isinstance(exc, NotebookError):
+                raise self.CollectError(str(exc)) from None
+            raise
+        if self.check.topic is None:
             return
-        if fast:
-            preload_for(code)
-        for task in in_notebook_order(tasks_for_topic(topic), code.grade_ids):
-            yield TaskItem.from_parent(self, name=task.id, code=code, task=task)
+        for task_id in self.check.task_ids:
+            yield TaskItem.from_parent(self, name=task_id)
 
+    def verdict(self, item: TaskItem) -> Any:
+        """The item's verdict; the first asks for every selected task of this notebook at
+        once (graded in parallel), later ones read what came back."""
+        cached = getattr(self, "_verdicts", {})
+        if item.name not in cached:
+            wanted = [other.name for other in self.session.items
+                      if isinstance(other, TaskItem) and other.parent is self
+                      and other.name not in cached]
+            cached.update(self._ask(wanted or [item.name]))
+            self._verdicts = cached
+        return cached[item.name]
 
-def in_notebook_order(tasks: tuple[Task, ...], grade_ids: tuple[str, ...]) -> list[Task]:
-    """Tasks sorted by the position of their test cell (tasks without one come last)."""
-    position = {grade_id: n for n, grade_id in enumerate(grade_ids)}
-    return sorted(tasks, key=lambda t: position.get(t.grade_id, len(position)))
+    def _ask(self, ids: list[str]) -> dict[str, Any]:
+        from autograder.check_client import ServerUnavailable
+
+        try:
+            return self.check.verdicts(ids)
+        except ServerUnavailable:  # the server went away: grade here instead
+            from autograder.self_check_session import NotebookSelfCheck
+
+            self.check = NotebookSelfCheck(self.path, self_check_mode())
+            return self.check.verdicts(ids)
+
+    def close_check(self) -> None:
+        """End the notebook's session with the check server, if it has one."""
+        close = getattr(self.check, "close", None)
+        if close is not None:
+            close()
 
 
 class TaskItem(pytest.Item):
     """One graded task of one notebook."""
 
-    def __init__(self, *, code: NotebookCode, task: Task, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.code = code
-        self.task = task
-        self.task_id = task.id
+    @property
+    def task_id(self) -> str:
+        return self.name
 
     def runtest(self) -> None:
-        task = self.task
-        result = task_result(self.code, task)
-        if result.status != "passed":
-            tasks = tasks_for_topic(task.topic)
-            known = {other.id: task_result(self.code, other)
-                     for other in graded_dependencies(self.code, task, tasks)}
-            raise TaskNotPassed(task_text(result.id, result.status, result.message,
-                                          result.checks, "public",
-                                          dependency_prefix(self.code, task, known, tasks)))
+        verdict = self.parent.verdict(self)
+        if verdict.status != "passed":
+            raise TaskNotPassed(verdict.text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
         if isinstance(excinfo.value, TaskNotPassed):
@@ -118,6 +124,13 @@ class TaskItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.path.name}::{self.task_id}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close every notebook's connection to the check server."""
+    for item in session.items:
+        if isinstance(item, TaskItem):
+            item.parent.close_check()
 
 
 def is_course_notebook(file_path: Path) -> bool:

@@ -14,9 +14,13 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from autograder.notebook_code import NotebookCode
 from autograder.preload import PRELOADED, headless_matplotlib
+
+if TYPE_CHECKING:
+    from autograder.notebook_code import NotebookCode
 
 SETTING = "VAE_COURSE_SELF_CHECK"
 MODES = ("fast", "sandboxed")
@@ -26,6 +30,19 @@ MODE_HEADER = {
             f"({SETTING}=sandboxed runs them as the grader does)",
     "sandboxed": "self-check: public checks only, each task in the grading sandbox",
 }
+
+
+@dataclass(frozen=True)
+class TaskVerdict:
+    """A task's public verdict as the self-check reports it: its status, and when it did
+    not pass, the whole text (a failing dependency named first)."""
+
+    status: str
+    text: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The verdict as plain JSON (the check server's reply)."""
+        return {"status": self.status, "text": self.text}
 
 
 class SelfCheckSettingError(ValueError):

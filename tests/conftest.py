@@ -15,6 +15,9 @@ from tests.helpers import REFERENCES_ENV
 from vaelib.data import DATA_ENV, has_mnist, prepare_offline_mnist
 
 OFFLINE_COPY = course_root().parent / "shared" / "data"
+# Self-checks started by tests grade in their own pytest process; only the check server's
+# own tests (tests/test_check_server.py) turn the warm server on, each in a private folder.
+os.environ.setdefault("VAE_COURSE_CHECK_SERVER", "off")
 _OWN_REFERENCES = pytest.StashKey[str]()
 
 

@@ -16,6 +16,13 @@ _GRADER: Grader | None = None
 
 NEEDS_MNIST = {"05_vae_binary_mnist", "06_iwae", "07_priors", "08_hierarchical_vae"}
 
+PPCA_SQUARED_SIGMA2_MARGINAL = '''def ppca_marginal(W, b, sigma2):
+    D = W.shape[0]
+    eye = torch.eye(D, dtype=W.dtype, device=W.device)
+    return b.clone(), W @ W.T + torch.as_tensor(sigma2, dtype=W.dtype) ** 2 * eye
+'''
+"""Topic 01's marginal with sigma2 used as a standard deviation (a buggy answer cell)."""
+
 
 def topic_points(topic: str) -> float:
     """A topic's full marks: the sum of its tasks' points (so tests follow the task table)."""

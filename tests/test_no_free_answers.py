@@ -43,6 +43,8 @@ SIDE_EFFECTS = {"autograder.cli", "autograder.release", "autograder.grading",
                 "autograder.sandbox", "autograder.worker", "autograder.nbgrader_plugin",
                 "autograder.pytest_plugin", "autograder.preload", "autograder.notebook",
                 "autograder.self_check", "autograder.forkserver_warmup",
+                "autograder.self_check_session", "autograder.check_client",
+                "autograder.check_server", "autograder.task_workers",
                 "vaelib.data"}
 """Modules whose functions start processes, write files or read the network: checked by name
 only (none of them computes anything on tensors that a task grades)."""

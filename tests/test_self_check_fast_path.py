@@ -122,18 +122,19 @@ def test_fast_path_gives_the_sandboxed_verdicts_and_messages(tmp_path, topic):
 KIT_GRADE = '''
 import importlib.util, json, sys
 from pathlib import Path
-from autograder import pytest_plugin, sandbox
-from autograder.notebook_code import load_notebook_code
+from autograder import sandbox
 from autograder.registry import tasks_for_topic
-code = load_notebook_code(Path(sys.argv[1]), validate=False)
+from autograder.self_check_session import NotebookSelfCheck
+check = NotebookSelfCheck(Path(sys.argv[1]), "fast")
+verdicts = check.verdicts(check.task_ids)
 tasks = tasks_for_topic("01_ppca")
-results = [pytest_plugin.task_result(code, task) for task in tasks]
+results = list(check._results.values())
 print(json.dumps({
     "hidden_module": importlib.util.find_spec("autograder.topics.t01_ppca.hidden") is not None,
     "hidden_declared": sum(c.hidden for t in tasks for c in t.checks),
-    "include_hidden": pytest_plugin._grader().include_hidden,
+    "include_hidden": check._grader.include_hidden,
     "forks_directly": sandbox.forks_directly(),
-    "statuses": sorted({r.status for r in results}),
+    "statuses": sorted({v.status for v in verdicts.values()}),
     "hidden_run": sum(c.hidden for r in results for c in r.checks),
 }))
 '''

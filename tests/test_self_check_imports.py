@@ -16,7 +16,7 @@ from autograder.paths import TOPICS, exercise_notebook
 COLLECT = """
 import json, sys
 from autograder.notebook_code import load_notebook_code
-from autograder.pytest_plugin import in_notebook_order
+from autograder.self_check_session import in_notebook_order
 from autograder.registry import get_task, tasks_for_topic, topic_for_grade_ids
 code = load_notebook_code(sys.argv[1])
 topic = topic_for_grade_ids(code.grade_ids, sys.argv[2])

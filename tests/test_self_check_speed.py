@@ -18,16 +18,12 @@ from pathlib import Path
 import pytest
 
 from autograder.registry import tasks_for_topic
-from tests.helpers import fill
+from tests.helpers import PPCA_SQUARED_SIGMA2_MARGINAL, fill
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = ROOT / "exercises" / "01_ppca" / "01_ppca.ipynb"
 SOLUTION = ROOT / "solutions" / "01_ppca" / "01_ppca.ipynb"
-BUGGY_MARGINAL = '''def ppca_marginal(W, b, sigma2):
-    D = W.shape[0]
-    eye = torch.eye(D, dtype=W.dtype, device=W.device)
-    return b.clone(), W @ W.T + torch.as_tensor(sigma2, dtype=W.dtype) ** 2 * eye
-'''
+BUGGY_MARGINAL = PPCA_SQUARED_SIGMA2_MARGINAL
 
 
 def _env(mode: str) -> dict[str, str]:
