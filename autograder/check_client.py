@@ -1,8 +1,8 @@
 """The pytest side of the warm check server (``autograder.check_server``).
 
 A student's ``pytest exercises/NN_topic`` (fast mode) asks a server that has torch, sympy and
-the course's checks already imported to grade the notebook, so only the first self-check of
-a working session pays for those imports. The server is started on first use, one per
+the course's checks already imported to grade the notebook, so only the first self-check (no server
+running yet) pays for those imports. The server is started on first use, one per
 Python, course code and settings (a change to any of them starts a new one), and ends after
 ``IDLE_EXIT_S`` without a request (``VAE_COURSE_CHECK_SERVER_IDLE_S`` sets another time).
 ``VAE_COURSE_CHECK_SERVER=off`` grades in the pytest process instead; so does any
@@ -36,6 +36,7 @@ IDLE_SETTING = "VAE_COURSE_CHECK_SERVER_IDLE_S"
 IDLE_EXIT_S = 15 * 60
 START_TIMEOUT_S = 120.0
 ENV_KEYS = ("PYTHONPATH", "MPLBACKEND", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "HOME")
+NOT_KEYED = ("VAE_COURSE_SELF_CHECK", SETTING)  # the server always checks the fast way
 LIBRARIES = ("torch", "sympy", "numpy", "scipy", "matplotlib", "nbformat", "torchvision")
 COURSE_PACKAGES = ("autograder", "vaelib")
 MAX_BASE_CHARS = 60  # + "/vae-course-checks-UID/check-KEY.sock" stays within AF_UNIX's 107
@@ -110,7 +111,7 @@ def server_key() -> str:
     Not the search path (``pytest`` and ``python -m pytest`` differ there): each request
     brings its own."""
     env = sorted((k, v) for k, v in os.environ.items()
-                 if k.startswith("VAE_COURSE_") or k in ENV_KEYS)
+                 if (k.startswith("VAE_COURSE_") or k in ENV_KEYS) and k not in NOT_KEYED)
     material = {
         "python": [sys.executable, sys.version],
         "env": env,

@@ -8,6 +8,7 @@ task still runs in its own child, forked from the handler, within its time and m
 limits. The server runs no student code itself, exits after ``idle_exit_s()`` without a
 request, when its socket is removed or replaced, or on SIGTERM.
 
+    python -m autograder.check_server start    # start it now, so the first self-check is warm
     python -m autograder.check_server stop     # end this user's check servers now
 """
 
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from autograder.check_client import idle_exit_s, stop_servers
+from autograder.check_client import ServerUnavailable, connect, idle_exit_s, stop_servers
 
 POLL_S = 1.0
 IDLE_STEP_S = 0.05
@@ -202,12 +203,21 @@ def serve(path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``check_server SOCKET`` serves; ``check_server stop`` ends this user's servers."""
+    """``check_server SOCKET`` serves; ``start`` starts this setting's server (if it is not
+    running) and returns once it listens; ``stop`` ends this user's servers."""
     if argv == ["stop"]:
         print(f"stopped {stop_servers()} check server(s)")
         return 0
-    if len(argv) != 1:
-        print("usage: python -m autograder.check_server stop", file=sys.stderr)
+    if argv == ["start"]:
+        try:
+            connect().close()
+        except ServerUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("check server running: the next self-check starts warm")
+        return 0
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print("usage: python -m autograder.check_server start|stop", file=sys.stderr)
         return 2
     serve(Path(argv[0]))
     return 0

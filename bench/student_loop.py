@@ -9,7 +9,7 @@ solved copy (the exercise filled from the solution). The self-check runs as a st
 (``python -m pytest -q exercises/NN_topic`` in the kit, in a fresh interpreter, with the
 kit's default way of checking: ``fast``), alternating the versions' order per repetition.
 This code runs three ways: ``warm`` (the check server already running and preloaded: every
-self-check after a session's first), ``cold`` (no server yet: this self-check starts it) and
+self-check after the first), ``cold`` (no server yet: this self-check starts it) and
 ``no server`` (``VAE_COURSE_CHECK_SERVER=off``: graded in the pytest process);
 ``--sandboxed`` adds the course grader's way (fork server and sandbox). Prints the wall time
 and the CPU time (user + system) of the whole tree: this script makes itself a child
@@ -159,7 +159,7 @@ def timed_self_check(kit: Path, state: str, topic: str, mode: str | None,
                      server: str | None, run_dir: Path) -> tuple[float, float, str]:
     """(wall s, CPU s of the process tree, pytest's last line) of one self-check in ``kit``
     (``mode`` None: the kit's default). ``server``: None (a kit without one), ``off``,
-    ``cold`` (none running: the first self-check of a working session; the server's whole
+    ``cold`` (none running: the first self-check, which starts it; the server's whole
     CPU is counted) or ``warm`` (running and fully preloaded: the pytest process's CPU plus
     what the server's handler logged)."""
     env = {k: v for k, v in os.environ.items()
@@ -287,7 +287,7 @@ def time_self_checks(topics: list[str], previous: Path, tmp: Path,
     if args.sandboxed:
         variants["sandboxed"] = ("sandboxed", "off", kits["now"])
     print("wall and CPU seconds; warm: the check server running (every later self-check); "
-          "cold: started by this self-check (the first of a session)")
+          "cold: started by this self-check (the first one)")
     print(f"{'topic':<26}{'notebook':<11}" + "".join(
         f"{v + ' wall':>17}{v + ' CPU':>16}" for v in variants) + "  pytest")
     try:

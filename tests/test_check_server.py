@@ -121,13 +121,18 @@ def test_other_settings_get_their_own_server_and_an_idle_one_exits(tmp_path, run
     assert not list(run_dir.glob("vae-course-checks-*/check-*.sock"))
 
 
-def test_stop_ends_the_server(tmp_path, run_dir):
+def test_start_then_stop_the_server(tmp_path, run_dir):
     folder = _notebooks(tmp_path)
     shutil.rmtree(folder / "solved")
     shutil.rmtree(folder / "buggy")
+    shell = {k: v for k, v in _env(run_dir, "on").items() if k != "VAE_COURSE_SELF_CHECK"}
+    start = subprocess.run([sys.executable, "-m", "autograder.check_server", "start"],
+                           env=shell, capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0 and "running" in start.stdout, start.stderr
+    started = _server_pids(run_dir)
     outcomes, _ = _self_check(folder, _env(run_dir, "on"), "stop")
     assert {status for status, _ in outcomes.values()} == {"failed"}
-    assert len(_server_pids(run_dir)) == 1
+    assert _server_pids(run_dir) == started and len(started) == 1  # pytest used that one
     stop = subprocess.run([sys.executable, "-m", "autograder.check_server", "stop"],
                           env=_env(run_dir, "on"), capture_output=True, text=True, timeout=60)
     assert stop.stdout.strip() == "stopped 1 check server(s)"
