@@ -97,6 +97,7 @@ def handle(conn: socket.socket, timings_path: Path) -> None:
     """One notebook's session: ``open`` it, then answer ``verdicts`` until the client leaves."""
     from autograder.notebook_code import NotebookError
     from autograder.self_check_session import NotebookSelfCheck
+    from autograder.task_workers import Cancelled
 
     start = time.monotonic()
     stream = conn.makefile("rwb")
@@ -109,7 +110,8 @@ def handle(conn: socket.socket, timings_path: Path) -> None:
         sys.path[:] = [str(p) for p in request["sys_path"]]
     timings = TimingsFile(timings_path)
     try:
-        check = NotebookSelfCheck(path, "fast", expected_s=timings.read())
+        check = NotebookSelfCheck(path, "fast", expected_s=timings.read(),
+                                  cancel_fd=conn.fileno())
     except NotebookError as exc:
         _send(stream, {"error": str(exc)})
         return
@@ -118,7 +120,11 @@ def handle(conn: socket.socket, timings_path: Path) -> None:
     for line in stream:
         request = json.loads(line)
         if request.get("op") == "verdicts":
-            verdicts = check.verdicts(request.get("ids", []))
+            try:
+                verdicts = check.verdicts(request.get("ids", []))
+            except Cancelled:  # pytest was stopped: end this handler's workers and tasks
+                print(f"{path}: the self-check was stopped; its tasks were ended", flush=True)
+                os.killpg(os.getpgrp(), signal.SIGKILL)
             graded += len(verdicts)
             _send(stream, {"verdicts": {k: v.as_dict() for k, v in verdicts.items()}})
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -140,6 +146,7 @@ def _fork_handler(listener: socket.socket, conn: socket.socket, timings: Path) -
     try:
         listener.close()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setpgid(0, 0)  # its workers and every task's child: one group, ended together
         handle(conn, timings)
     except BaseException as exc:  # noqa: BLE001 - the client falls back to grading itself
         print(f"handler failed: {type(exc).__name__}: {exc}", flush=True)

@@ -32,8 +32,10 @@ class NotebookSelfCheck:
     ``autograder.self_check``); ``NotebookError`` (one line) when the file is no notebook."""
 
     def __init__(self, path: str | Path, mode: str, workers: int | None = None,
-                 expected_s: dict[str, float] | None = None) -> None:
+                 expected_s: dict[str, float] | None = None, cancel_fd: int | None = None
+                 ) -> None:
         self.mode = mode
+        self.cancel_fd = cancel_fd  # readable: stop grading (``task_workers.Cancelled``)
         self.expected_s = expected_s or {}  # seconds a task took last time: longest first
         self.code = load_notebook_code(path, validate=mode != "fast")
         self.topic = topic_for_grade_ids(self.code.grade_ids, Path(path).stem)
@@ -82,7 +84,7 @@ class NotebookSelfCheck:
         grader = self._grader_for_mode()
         if self.mode == "fast":  # forked workers: each forks its tasks' children itself
             results = map_in_workers(lambda task: grader.grade_task(self.code, task), todo,
-                                     self.workers)
+                                     self.workers, self.cancel_fd)
         else:  # the TA grader's way: threads, children from the one fork server
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 results = list(pool.map(lambda task: grader.grade_task(self.code, task), todo))

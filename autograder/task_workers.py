@@ -23,6 +23,10 @@ MAX_TASKS = 255
 _LENGTH = struct.Struct("!I")
 
 
+class Cancelled(Exception):
+    """``cancel_fd`` became readable (the client left) before every result came back."""
+
+
 def default_workers() -> int:
     """How many tasks run at once: the cores this process may use, at most 2."""
     try:
@@ -32,11 +36,13 @@ def default_workers() -> int:
     return max(1, min(2, cores))
 
 
-def map_in_workers(grade: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+def map_in_workers(grade: Callable[[T], R], items: Sequence[T], workers: int,
+                   cancel_fd: int | None = None) -> list[R]:
     """``[grade(item) for item in items]``, ``workers`` items at a time in forked processes.
 
     An item whose worker died before sending its result is graded here, afterwards, so a
-    crash costs time, never a result.
+    crash costs time, never a result. ``Cancelled`` when ``cancel_fd`` becomes readable
+    first (the workers are left to the caller, who ends its process group).
     """
     workers = min(workers, len(items))
     if workers <= 1 or len(items) > MAX_TASKS or not hasattr(os, "fork"):
@@ -58,7 +64,7 @@ def map_in_workers(grade: Callable[[T], R], items: Sequence[T], workers: int) ->
             readers[read_end] = pid
     finally:
         os.close(queue_read)
-    results = _collect(readers)
+    results = _collect(readers, cancel_fd)
     return [results[n] if n in results else grade(item) for n, item in enumerate(items)]
 
 
@@ -82,15 +88,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _collect(readers: dict[int, int]) -> dict[int, R]:
+def _collect(readers: dict[int, int], cancel_fd: int | None) -> dict[int, R]:
     """Every result the workers sent, by index; waits for each worker to end."""
     buffers = {fd: bytearray() for fd in readers}
     with selectors.DefaultSelector() as selector:
         for fd in readers:
             selector.register(fd, selectors.EVENT_READ)
+        if cancel_fd is not None:
+            selector.register(cancel_fd, selectors.EVENT_READ)
         open_fds = set(readers)
         while open_fds:
             for key, _ in selector.select():
+                if key.fd == cancel_fd:
+                    raise Cancelled
                 chunk = os.read(key.fd, 1 << 16)
                 if chunk:
                     buffers[key.fd] += chunk

@@ -180,3 +180,41 @@ def test_task_timings_are_kept_between_self_checks_and_order_the_next(tmp_path):
     assert timings.read() == {"kl.sympy": 1.5, "kl.diag": 0.2, "kl.fit_reverse": 2.0}
     (tmp_path / "check-x.timings.json").write_text("not json")
     assert timings.read() == {}
+
+
+LOOPING_MARGINAL = '''def ppca_marginal(W, b, sigma2):
+    while True:
+        pass
+'''
+
+
+def test_a_stopped_self_check_ends_its_tasks_in_the_server(tmp_path, run_dir):
+    import psutil
+
+    folder = tmp_path / "looping"
+    fill(RELEASED, SOLUTION, folder / "01_ppca.ipynb",
+         override={"ppca_marginal_solution": LOOPING_MARGINAL})
+    (folder / "conftest.py").write_text('pytest_plugins = ["autograder.pytest_plugin"]\n')
+    pytest_run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p",
+                                   "no:cacheprovider", str(folder)], cwd=folder,
+                                  env=_env(run_dir, "on"), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+
+    def server_tree() -> list[psutil.Process]:
+        pids = _server_pids(run_dir)
+        return psutil.Process(int(pids[0])).children(recursive=True) if pids else []
+
+    while len(server_tree()) < 2 and time.monotonic() < deadline:  # handler, worker, task
+        time.sleep(0.2)
+    assert len(server_tree()) >= 2
+    time.sleep(1.0)
+    pytest_run.kill()
+    pytest_run.wait(30)
+    end = time.monotonic() + 30
+    while server_tree() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not server_tree()  # the looping task did not outlive the self-check
+    assert _server_pids(run_dir)  # the server itself goes on
+    log = next(run_dir.glob("vae-course-checks-*/check-*.log")).read_text()
+    assert "the self-check was stopped" in log

@@ -29,3 +29,22 @@ def test_one_worker_or_one_item_grades_in_this_process():
     parent = os.getpid()
     assert map_in_workers(lambda n: os.getpid() == parent, [1, 2], 1) == [True, True]
     assert map_in_workers(lambda n: os.getpid() == parent, [1], 2) == [True]
+
+
+def test_a_readable_cancel_fd_stops_the_wait():
+    import time
+
+    import pytest
+
+    from autograder.task_workers import Cancelled
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"x")  # the client has already left
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        map_in_workers(lambda n: time.sleep(2) or n, [1, 2, 3], 2, cancel_fd=read_end)
+    assert time.monotonic() - start < 1.5
+    os.close(read_end)
+    os.close(write_end)
+    for _ in range(2):  # the workers end by themselves here; reap them
+        os.wait()
