@@ -275,6 +275,7 @@ def run_child(entry: Callable[[dict[str, Any], Any], None], job: dict[str, Any],
         if policy.cgroups else None
     scratch = tempfile.mkdtemp(prefix="vae-task-")
     job = {**job, "memory_mb": memory_mb, "scratch": scratch, "sandbox": policy.spec(scratch),
+           "parent_pid": os.getpid() if forks_directly() else None,
            "cgroup_procs": cgroups.proc_files if cgroups else []}
     exit_fd = None
     reader_conn, writer_conn = _context().Pipe(duplex=False)

@@ -16,6 +16,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from autograder.isolation.limits import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -51,11 +53,13 @@ def map_in_workers(grade: Callable[[T], R], items: Sequence[T], workers: int,
     os.write(queue_write, bytes(range(len(items))))
     os.close(queue_write)
     readers: dict[int, int] = {}  # read end -> worker pid
+    parent = os.getpid()
     try:
         for _ in range(workers):
             read_end, write_end = os.pipe()
             pid = os.fork()
-            if pid == 0:  # the worker
+            if pid == 0:  # the worker: ends with its parent (pytest killed, handler ended)
+                die_with_parent(parent)
                 os.close(read_end)
                 for other in readers:
                     os.close(other)

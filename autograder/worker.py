@@ -201,6 +201,8 @@ def sandboxed_start(job: dict[str, Any], connection: Any,
     A child whose sandbox cannot be applied reports it and exits."""
     channel = Channel(connection.fileno())
     os.setsid()
+    if job.get("parent_pid"):  # forked straight from its grading process (fast self-check)
+        limits.die_with_parent(job["parent_pid"])
     if prepare is not None:
         prepare()
     try:

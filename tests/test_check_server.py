@@ -188,7 +188,9 @@ LOOPING_MARGINAL = '''def ppca_marginal(W, b, sigma2):
 '''
 
 
-def test_a_stopped_self_check_ends_its_tasks_in_the_server(tmp_path, run_dir):
+def _stop_a_looping_self_check(tmp_path: Path, env: dict[str, str], tree) -> list:
+    """Start pytest on a notebook whose marginal loops forever, kill pytest once the loop
+    runs; returns the processes of ``tree(pytest's pid)`` at that moment still alive 30 s on."""
     import psutil
 
     folder = tmp_path / "looping"
@@ -196,25 +198,52 @@ def test_a_stopped_self_check_ends_its_tasks_in_the_server(tmp_path, run_dir):
          override={"ppca_marginal_solution": LOOPING_MARGINAL})
     (folder / "conftest.py").write_text('pytest_plugins = ["autograder.pytest_plugin"]\n')
     pytest_run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p",
-                                   "no:cacheprovider", str(folder)], cwd=folder,
-                                  env=_env(run_dir, "on"), stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+                                   "no:cacheprovider", str(folder)], cwd=folder, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(tree(pytest_run.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3.0)  # every other task of topic 01 is done by now: the loop is running
+        started = tree(pytest_run.pid)
+        for process in started:
+            process.cpu_percent(None)
+        time.sleep(1.0)
+        busy = max(process.cpu_percent(None) for process in started)
+    finally:
+        pytest_run.kill()
+        pytest_run.wait(30)
+    assert len(started) >= 3 and busy > 20  # the looping task was running
 
-    def server_tree() -> list[psutil.Process]:
+    def alive() -> list[psutil.Process]:
+        return [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    end = time.monotonic() + 30
+    while alive() and time.monotonic() < end:
+        time.sleep(0.2)
+    return alive()
+
+
+def test_a_stopped_self_check_ends_its_tasks_in_the_server(tmp_path, run_dir):
+    import psutil
+
+    def server_tree(_: int) -> list[psutil.Process]:
         pids = _server_pids(run_dir)
         return psutil.Process(int(pids[0])).children(recursive=True) if pids else []
 
-    while len(server_tree()) < 2 and time.monotonic() < deadline:  # handler, worker, task
-        time.sleep(0.2)
-    assert len(server_tree()) >= 2
-    time.sleep(1.0)
-    pytest_run.kill()
-    pytest_run.wait(30)
-    end = time.monotonic() + 30
-    while server_tree() and time.monotonic() < end:
-        time.sleep(0.2)
-    assert not server_tree()  # the looping task did not outlive the self-check
+    assert not _stop_a_looping_self_check(tmp_path, _env(run_dir, "on"), server_tree)
     assert _server_pids(run_dir)  # the server itself goes on
     log = next(run_dir.glob("vae-course-checks-*/check-*.log")).read_text()
     assert "the self-check was stopped" in log
+
+
+def test_a_killed_pytest_leaves_no_task_behind(tmp_path, run_dir):
+    import psutil
+
+    def pytest_tree(pid: int) -> list[psutil.Process]:
+        try:
+            return psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    assert not _stop_a_looping_self_check(tmp_path, _env(run_dir, "off"), pytest_tree)

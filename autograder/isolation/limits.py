@@ -29,6 +29,21 @@ class TaskLimits:
     open_files: int = 1024
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when the process that forked it ends (Linux), so a task never
+    outlives the grading process watching it (killed, interrupted, crashed); exits at once if
+    that process has already ended."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(75)
+
+
 def apply_rlimits(limits: TaskLimits, limit_memory: bool, limit_processes: bool) -> None:
     """Set this process's rlimits (inherited by everything it starts).
 
