@@ -247,3 +247,29 @@ def test_a_killed_pytest_leaves_no_task_behind(tmp_path, run_dir):
             return []
 
     assert not _stop_a_looping_self_check(tmp_path, _env(run_dir, "off"), pytest_tree)
+
+
+TAMPERING_MARGINAL = '''def ppca_marginal(W, b, sigma2):
+    import glob, os
+    for path in glob.glob(os.path.join(os.environ["XDG_RUNTIME_DIR"], "*", "check-*")):
+        try:
+            if path.endswith(".timings.json"):
+                open(path, "w").write('{"ppca.marginal": "fast", "ppca.sample": 1e308}')
+            else:
+                os.unlink(path)  # the server's socket, pid file and log
+        except OSError:
+            pass
+    return b, W @ W.T
+'''
+
+
+def test_a_submission_that_tampers_with_the_server_only_fails_its_own_task(tmp_path, run_dir):
+    folder = tmp_path / "tampering"
+    fill(RELEASED, SOLUTION, folder / "01_ppca.ipynb",
+         override={"ppca_marginal_solution": TAMPERING_MARGINAL})
+    (folder / "conftest.py").write_text(CONFTEST)
+    runs = [_self_check(folder, _env(run_dir, "on"), f"run{n}")[0] for n in range(2)]
+    here, _ = _self_check(folder, _env(run_dir, "off"), "here")
+    assert runs[0] == runs[1] == here  # a removed socket or a forged timing changes nothing
+    status = {k.rsplit("::", 1)[1]: v[0] for k, v in here.items()}
+    assert status["ppca.marginal"] == "failed" and status["ppca.sample"] == "passed"
