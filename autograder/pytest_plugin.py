@@ -54,6 +54,7 @@ class NotebookFile(pytest.File):
     check: Any = None
 
     def collect(self):
+        self._verdicts: dict[str, Any] = {}
         from autograder.check_client import NotebookRejected
 
         try:
@@ -78,14 +79,12 @@ class NotebookFile(pytest.File):
     def verdict(self, item: TaskItem) -> Any:
         """The item's verdict; the first asks for every selected task of this notebook at
         once (graded in parallel), later ones read what came back."""
-        cached = getattr(self, "_verdicts", {})
-        if item.name not in cached:
+        if item.name not in self._verdicts:
             wanted = [other.name for other in self.session.items
                       if isinstance(other, TaskItem) and other.parent is self
-                      and other.name not in cached]
-            cached.update(self._ask(wanted or [item.name]))
-            self._verdicts = cached
-        return cached[item.name]
+                      and other.name not in self._verdicts]
+            self._verdicts.update(self._ask(wanted or [item.name]))
+        return self._verdicts[item.name]
 
     def _ask(self, ids: list[str]) -> dict[str, Any]:
         from autograder.check_client import ServerUnavailable
@@ -128,9 +127,8 @@ class TaskItem(pytest.Item):
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Close every notebook's connection to the check server."""
-    for item in session.items:
-        if isinstance(item, TaskItem):
-            item.parent.close_check()
+    for notebook in {item.parent for item in session.items if isinstance(item, TaskItem)}:
+        notebook.close_check()
 
 
 def is_course_notebook(file_path: Path) -> bool:
